@@ -1,0 +1,10 @@
+"""Config building blocks used by the files in configs/ (big_vision style: configs are Python).
+
+`configs/<model>.py:get_config(arg)` starts from `base_config()`, sets its model and data, and applies
+`smoke` when asked (`--config=configs/gru.py:smoke`).
+"""
+from mlexp.config.defaults import base_config, model_config, parse_arg, apply_smoke
+from mlexp.config.validate import ConfigError, validate, validate_against_data
+
+__all__ = ["base_config", "model_config", "parse_arg", "apply_smoke", "ConfigError", "validate",
+           "validate_against_data"]

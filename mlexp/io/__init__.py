@@ -1,0 +1,1 @@
+"""The imperative shell: files, TensorBoard, checkpoints, console progress."""

@@ -1,0 +1,52 @@
+"""Orbax checkpoints of a group: the latest epoch (full training state, to resume) and the best one.
+
+WORKDIR/checkpoints/latest/<epoch>: the whole TrainState of every member (resumed automatically).
+WORKDIR/checkpoints/best/<epoch>: per member, the parameters of its best epoch (lowest test loss),
+with best_epoch and best test loss / accuracy.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpoints:
+
+  def __init__(self, directory: str):
+    directory = os.path.abspath(directory)
+    opts = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+    self.latest = ocp.CheckpointManager(os.path.join(directory, "latest"), options=opts)
+    self.best = ocp.CheckpointManager(os.path.join(directory, "best"), options=opts)
+
+  def save(self, epoch: int, state, improved: bool):
+    self.latest.save(epoch, args=ocp.args.StandardSave(state))
+    if improved or self.best.latest_step() is None:
+      self.best.save(epoch, args=ocp.args.StandardSave(best_of(state)))
+
+  def latest_epoch(self):
+    return self.latest.latest_step()
+
+  def restore_latest(self, template):
+    step = self.latest.latest_step()
+    if step is None:
+      return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    return self.latest.restore(step, args=ocp.args.StandardRestore(abstract))
+
+  def restore_best(self, template_state):
+    step = self.best.latest_step()
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, best_of(template_state))
+    return self.best.restore(step, args=ocp.args.StandardRestore(abstract))
+
+  def close(self):
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+    self.latest.close()
+    self.best.close()
+
+
+def best_of(state) -> dict:
+  return {"params": state.best_params, "best_epoch": state.best_epoch, "best_loss": state.best_loss,
+          "best_accuracy": state.best_accuracy}

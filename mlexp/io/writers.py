@@ -1,0 +1,82 @@
+"""Metric writing behind one small interface (as clu's metric_writers): JSON lines + TensorBoard."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Mapping
+
+from tensorboardX import SummaryWriter
+
+
+def _clean(v):
+  if isinstance(v, float) and not math.isfinite(v):
+    return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+  return v
+
+
+def to_json(obj) -> str:
+  """JSON with NaN as null and inf as a string, so every line is valid JSON."""
+  def fix(o):
+    if isinstance(o, dict):
+      return {k: fix(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+      return [fix(v) for v in o]
+    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
+      o = o.item()
+    return _clean(o)
+  return json.dumps(fix(obj))
+
+
+class JsonlWriter:
+  """Appends one JSON object per line and flushes it, so nothing written is lost on a crash."""
+
+  def __init__(self, path: str, truncate_after_epoch: int | None = None):
+    self.path = path
+    if truncate_after_epoch is not None and os.path.exists(path):  # resume: drop epochs not checkpointed
+      with open(path) as f:
+        keep = [l for l in f if l.strip() and json.loads(l).get("epoch", 0) <= truncate_after_epoch]
+      with open(path, "w") as f:
+        f.writelines(keep)
+    self._f = open(path, "a")
+
+  def write(self, record: Mapping):
+    self._f.write(to_json(dict(record)) + "\n")
+    self._f.flush()
+
+  def close(self):
+    self._f.close()
+
+
+class TensorBoard:
+  """One tensorboardX run per model (seed / trial) under WORKDIR/tensorboard/<run>."""
+
+  def __init__(self, logdir: str):
+    self.logdir = logdir
+    self._writers = {}
+
+  def _w(self, run: str) -> SummaryWriter:
+    if run not in self._writers:
+      self._writers[run] = SummaryWriter(os.path.join(self.logdir, run), flush_secs=10)
+    return self._writers[run]
+
+  def write_scalars(self, run: str, step: int, scalars: Mapping[str, float]):
+    w = self._w(run)
+    for k, v in scalars.items():
+      if v is not None and math.isfinite(float(v)):
+        w.add_scalar(k, float(v), step)
+
+  def write_hparams(self, run: str, hparams: Mapping, metrics: Mapping[str, float]):
+    """HParams dashboard entry (parallel coordinates) for one run."""
+    hp = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
+    mt = {k: float(v) if v is not None and math.isfinite(float(v)) else float("nan") for k, v in metrics.items()}
+    self._w(run).add_hparams(hp, mt, name=".", global_step=None)
+
+  def flush(self):
+    for w in self._writers.values():
+      w.flush()
+
+  def close(self):
+    for w in self._writers.values():
+      w.close()
+    self._writers = {}

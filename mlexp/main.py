@@ -1,0 +1,78 @@
+"""mlexp: train classifiers from a config file.
+
+  python -m mlexp.main --config=configs/mlp.py --workdir=runs/mlp
+  python -m mlexp.main --config=configs/gru.py:smoke --config.model.hidden=128 --config.seeds=8
+  python -m mlexp.main --config=configs/sweeps/gru.py --workdir=runs/gru_sweep   (a sweep config)
+
+Every config field can be overridden as --config.<field>=<value>; see the config file for the fields.
+Writes config.json, metrics.jsonl, TensorBoard runs (tensorboard --logdir WORKDIR), Orbax checkpoints
+and summary.json into --workdir, and resumes from its latest checkpoint when run again.
+Bad config values stop before any work with one line and exit status 2.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/gru.py or configs/gru.py:smoke.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Output folder (default: runs/<config name>-<time>). "
+                    "An existing workdir of the same config is resumed.")
+
+
+def fail(msg: str, status: int = 2):
+  print(f"mlexp: error: {msg}", file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+def parse_flags(argv):
+  """absl flag parsing with one-line errors (wrong key, wrong type) and exit status 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    fail(f"{str(e).splitlines()[0]} (see --helpfull for the flags; config fields are in the config file)")
+  except (KeyError, AttributeError, TypeError, ValueError) as e:
+    fail(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
+
+
+def main(argv):
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}; options look like --config.model.hidden=128")
+  if FLAGS.config is None:
+    fail("--config is required, e.g. --config=configs/mlp.py (or configs/mlp.py:smoke for a quick check)")
+  logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
+  import jax  # noqa: F401  (after flag parsing, so --help is fast)
+  from mlexp.config import ConfigError, validate
+  from mlexp.data import DataError
+  config = FLAGS.config
+  try:
+    validate(config)
+  except ConfigError as e:
+    fail(str(e))
+  workdir = FLAGS.workdir or os.path.join("runs", f"{config.get('name', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
+  try:
+    if "sweep" in config:
+      from mlexp.sweep.runner import run_sweep
+      run_sweep(config, workdir)
+    else:
+      from mlexp.train.trainer import train_and_evaluate
+      train_and_evaluate(config, workdir)
+  except ConfigError as e:
+    fail(str(e))
+  except DataError as e:
+    fail(str(e), status=1)
+  except KeyboardInterrupt:
+    fail(f"interrupted; the latest epoch's checkpoint and metrics are in {workdir} (run again to resume)", 130)
+
+
+def run():
+  app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,1 @@
+"""Reports for mlexp workdirs: findings (pure), figures (matplotlib Agg), render (md + html)."""

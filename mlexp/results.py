@@ -1,0 +1,150 @@
+"""Read an mlexp workdir (single run or sweep) into pandas.
+
+Thin I/O layer: every function takes a workdir path and returns plain data.
+The workdir layout is written by the training engine:
+config.json, metrics.jsonl, summary.json, and for sweeps results.csv + sweep.json.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Optional
+
+import pandas as pd
+
+INT_COLUMNS = ("trial", "seed", "epochs_run", "best_epoch", "param_count")
+STR_COLUMNS = ("group", "status")
+FLOAT_COLUMNS = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy",
+                 "train_loss", "wall_s")
+METRIC_INT_COLUMNS = ("trial", "seed", "epoch")
+
+
+def _path(workdir: str, name: str) -> str:
+  """Path of `name` in workdir; FileNotFoundError with a one-line message if missing."""
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"{workdir} is not a directory: WORKDIR should be an mlexp workdir "
+                            "(the folder a training run or sweep wrote)")
+  p = os.path.join(workdir, name)
+  if not os.path.isfile(p):
+    raise FileNotFoundError(f"{p} not found: WORKDIR should be an mlexp workdir "
+                            "(the folder a training run or sweep wrote)")
+  return p
+
+
+def _read_json(workdir: str, name: str):
+  with open(_path(workdir, name)) as f:
+    return json.load(f)  # accepts NaN/Infinity, which the engine may write for diverged runs
+
+
+def load_config(workdir: str) -> dict:
+  """config.json as a nested dict."""
+  return _read_json(workdir, "config.json")
+
+
+def load_summary(workdir: str) -> dict:
+  """summary.json as a dict."""
+  return _read_json(workdir, "summary.json")
+
+
+def is_sweep(workdir: str) -> bool:
+  """True when the workdir holds a sweep (summary kind or a results.csv)."""
+  if os.path.isfile(os.path.join(workdir, "results.csv")):
+    return True
+  return load_summary(workdir).get("kind") == "sweep"
+
+
+def load_sweep_spec(workdir: str) -> Optional[dict]:
+  """sweep.json as a dict, or None for a single run."""
+  if not is_sweep(workdir):
+    return None
+  return _read_json(workdir, "sweep.json")
+
+
+def load_metrics(workdir: str) -> pd.DataFrame:
+  """metrics.jsonl: one row per trial x seed x epoch; inf losses become NaN."""
+  rows = []
+  with open(_path(workdir, "metrics.jsonl")) as f:
+    for n, line in enumerate(f, 1):
+      line = line.strip()
+      if not line:
+        continue
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{f.name} line {n} is not JSON: {e.msg}") from None
+  df = pd.DataFrame(rows)
+  for c in METRIC_INT_COLUMNS:
+    if c not in df.columns:
+      df[c] = 0 if c != "epoch" else range(1, len(df) + 1)
+    df[c] = df[c].astype(int)
+  for c in df.columns:
+    if c not in METRIC_INT_COLUMNS and c != "status":
+      df[c] = pd.to_numeric(df[c], errors="coerce").replace([math.inf, -math.inf], math.nan)
+  return df.sort_values(["trial", "seed", "epoch"]).reset_index(drop=True)
+
+
+def swept_fields(results: pd.DataFrame, spec: Optional[dict]) -> list[dict]:
+  """[{name, scale}] for the swept fields present in results (from sweep.json, else inferred)."""
+  if spec and spec.get("fields"):
+    return [dict(name=f["name"], scale=f.get("scale", "linear")) for f in spec["fields"]
+            if f["name"] in results.columns]
+  cols = list(results.columns)
+  if "group" in cols and "seed" in cols:
+    names = cols[cols.index("group") + 1:cols.index("seed")]
+  else:
+    names = [c for c in cols if "." in c and "/" not in c]
+  out = []
+  for n in names:
+    numeric = pd.api.types.is_numeric_dtype(results[n]) and not pd.api.types.is_bool_dtype(results[n])
+    out.append(dict(name=n, scale="linear" if numeric else "categorical"))
+  return out
+
+
+def _restore_types(df: pd.DataFrame, fields: list[dict]) -> pd.DataFrame:
+  df = df.copy()
+  for c in INT_COLUMNS:
+    if c in df.columns:
+      v = pd.to_numeric(df[c], errors="coerce")
+      df[c] = v.astype(int) if v.notna().all() else v
+  for c in STR_COLUMNS:
+    if c in df.columns:
+      df[c] = df[c].astype(str)
+  for c in df.columns:
+    if c in FLOAT_COLUMNS or c.startswith("test_accuracy/") or c.startswith("test_loss/"):
+      df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+  for f in fields:
+    c = f["name"]
+    if f["scale"] in ("log", "linear"):
+      df[c] = pd.to_numeric(df[c], errors="coerce")
+    elif df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):
+      low = df[c].astype(str).str.lower()
+      if low.isin(["true", "false"]).all():
+        df[c] = low == "true"
+  return df
+
+
+def _single_rows(summary: dict) -> pd.DataFrame:
+  runs = summary.get("runs") or []
+  if not runs:
+    raise ValueError("summary.json has no runs: the training run may not have finished")
+  wall = float(summary.get("wall_s", math.nan)) / len(runs)
+  rows = []
+  for r in runs:
+    row = dict(trial=int(r.get("trial", 0)), seed=int(r.get("seed", 0)), status=r.get("status", "completed"),
+               epochs_run=r.get("epochs_run"), best_epoch=r.get("best_epoch"),
+               best_test_loss=r.get("test_loss"), test_accuracy=r.get("test_accuracy"),
+               train_loss=r.get("train_loss"), param_count=r.get("param_count"), wall_s=wall)
+    for name, m in (r.get("extra_tests") or {}).items():
+      row[f"test_accuracy/{name}"] = m.get("test_accuracy")
+    rows.append(row)
+  return pd.DataFrame(rows)
+
+
+def load(workdir: str) -> pd.DataFrame:
+  """One row per trial x seed with results.csv column names (sweep or single run)."""
+  if is_sweep(workdir):
+    df = pd.read_csv(_path(workdir, "results.csv"))
+    spec = load_sweep_spec(workdir)
+    return _restore_types(df, swept_fields(df, spec))
+  return _restore_types(_single_rows(load_summary(workdir)), [])

@@ -1,0 +1,1 @@
+"""Training: the pure program (program.py, optim.py), groups of models (group.py), single runs (trainer.py)."""

@@ -1,0 +1,127 @@
+"""Runs one group of models that share every shape, as one compiled program per epoch.
+
+A group is M members (seeds x float hyperparameters). The data are put on the device once and shared;
+`epoch` is `jit(vmap(program.epoch))`. With more than one local device the member axis is sharded over
+the devices (members are padded to a multiple of the device count with frozen copies).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlexp.data import bucketize
+from mlexp.train import optim
+from mlexp.train.program import RUNNING, make_program, param_count
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+  seed: int
+  hparams: dict  # the float knobs (optim.HPARAMS) of this member
+  trial: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+  num_classes: int
+  train_sizes: tuple
+
+
+def device_splits(dataset, num_buckets: int):
+  """Train and test splits as tuples of (x, y, lengths) buckets of device arrays."""
+  def put(split):
+    buckets = bucketize(split, num_buckets) if split.lengths is not None else [split]
+    return tuple((jnp.asarray(b.x, jnp.float32), jnp.asarray(b.y, jnp.int32),
+                  None if b.lengths is None else jnp.asarray(b.lengths, jnp.int32)) for b in buckets)
+  return put(dataset.train), put(dataset.test)
+
+
+def put_split(split):
+  """One split (e.g. a moved / rotated test set) as buckets of device arrays."""
+  return ((jnp.asarray(split.x, jnp.float32), jnp.asarray(split.y, jnp.int32),
+           None if split.lengths is None else jnp.asarray(split.lengths, jnp.int32)),)
+
+
+def stack_hparams(members: Sequence[Member]) -> dict:
+  return {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
+
+
+class Group:
+  """The compiled programs of one group and its data, on the device."""
+
+  def __init__(self, config, train, test, num_classes: int, members: Sequence[Member],
+               devices: Optional[Sequence] = None):
+    self.config = config
+    self.members = list(members)
+    self.train, self.test = train, test
+    self.n_train = int(sum(int(b[0].shape[0]) for b in train))
+    spec = DataSpec(num_classes, tuple(int(b[0].shape[0]) for b in train))
+    self.program = make_program(config, spec)
+    self.devices = list(devices) if devices else [jax.devices()[0]]
+    n_dev = len(self.devices)
+    self.size = len(self.members)
+    self.padded = -(-self.size // n_dev) * n_dev
+    pad = self.members + [self.members[-1]] * (self.padded - self.size)
+    self.hp = stack_hparams(pad)
+    self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
+    self._sharding = None
+    if n_dev > 1:
+      mesh = jax.sharding.Mesh(np.array(self.devices), ("members",))
+      self._sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+      self.hp = jax.device_put(self.hp, self._sharding)
+      self.keys = jax.device_put(self.keys, self._sharding)
+    p = self.program
+    self._init = jax.jit(jax.vmap(p.init, in_axes=(0, 0, None)))
+    self._epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
+    self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None)))
+    self.compile_s = 0.0
+
+  def init(self):
+    t = time.perf_counter()
+    state = self._init(self.keys, self.hp, self.train)
+    if self.padded > self.size:  # padding members never train
+      status = np.asarray(state.status).copy()
+      status[self.size:] = 4
+      state = state.replace(status=self._put(status))
+    jax.block_until_ready(state)
+    self.compile_s += time.perf_counter() - t
+    return state
+
+  def _put(self, a):
+    a = jnp.asarray(a)
+    return jax.device_put(a, self._sharding) if self._sharding is not None else a
+
+  def set_status(self, state, status: np.ndarray):
+    """The state with a new status per member (host side: ASHA cuts, completion)."""
+    full = np.asarray(state.status).copy()
+    full[: self.size] = status
+    return state.replace(status=self._put(full.astype(np.int32)))
+
+  def compile(self, state):
+    """Compiles the epoch program ahead of time (so its seconds are measured apart from training)."""
+    t = time.perf_counter()
+    self._epoch = self._epoch.lower(state, self.hp, self.train, self.test).compile()
+    self.compile_s += time.perf_counter() - t
+
+  def epoch(self, state):
+    """One epoch of every running member; returns (state, metrics as numpy [M], seconds)."""
+    t = time.perf_counter()
+    state, metrics = self._epoch(state, self.hp, self.train, self.test)
+    metrics = jax.device_get(metrics)  # the one host round trip of the epoch
+    dt = time.perf_counter() - t
+    return state, {k: np.asarray(v)[: self.size] for k, v in metrics.items()}, dt
+
+  def evaluate(self, params, split):
+    loss, acc = jax.device_get(self._eval(params, split))
+    return np.asarray(loss)[: self.size], np.asarray(acc)[: self.size]
+
+  def param_count(self, state) -> int:
+    return param_count(jax.tree.map(lambda x: x[0], state.params))
+
+  def running(self, state) -> np.ndarray:
+    return np.asarray(state.status)[: self.size] == RUNNING

@@ -1,0 +1,187 @@
+"""The pure training program of one group of models that share every shape: init and one epoch.
+
+`make_program(config, spec)` closes over the static settings (model, optimizer kind, batch size,
+schedule kind, data shapes) and returns pure per-member functions:
+
+  init(key, hp, train)                            -> TrainState
+  epoch(state, hp, train, test)                   -> (TrainState, metrics)
+  evaluate(params, split)                         -> (loss, accuracy)
+
+A group of M members (seeds x float hyperparameters) is `jax.jit(jax.vmap(fn, in_axes=(0, 0, None, ...)))`:
+the data are shared (held once), every member has its own keys and hyperparameters. One epoch is one
+compiled call: a `lax.scan` over the batches of each length bucket, then the test evaluation, then the
+end-of-epoch bookkeeping (best parameters, reduce-on-plateau, early stopping). A member whose loss or
+parameters become non-finite stops updating at that step (status "diverged"); a member that stops early
+or is cut by ASHA is frozen (`status != RUNNING`). Nothing crosses the member axis, so members never
+influence each other.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from mlexp.models import build_model
+from mlexp.train import optim
+
+RUNNING, STOPPED_EARLY, DIVERGED, COMPLETED, CUT = 0, 1, 2, 3, 4
+STATUS_NAMES = {RUNNING: "running", STOPPED_EARLY: "stopped_early", DIVERGED: "diverged",
+                COMPLETED: "completed", CUT: "stopped_early"}
+
+
+class TrainState(flax.struct.PyTreeNode):
+  params: Any
+  opt_state: Any
+  plateau: Any
+  best_params: Any
+  best_loss: jax.Array
+  best_accuracy: jax.Array
+  best_epoch: jax.Array  # 1-based; 0 = none yet
+  epoch: jax.Array  # epochs done
+  step: jax.Array  # optimizer steps done
+  bad_epochs: jax.Array  # epochs since the last improvement of the test loss
+  status: jax.Array  # RUNNING, STOPPED_EARLY, DIVERGED, COMPLETED, CUT
+  key: jax.Array  # the member's key (from its seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+  init: Callable
+  epoch: Callable
+  evaluate: Callable
+  model: Any
+  steps_per_epoch: int
+
+
+def _batches(key, n: int, batch_size: int):
+  """Shuffled indices [S, B] covering all n examples once, and weights (0 on the wrap-around fill)."""
+  steps = -(-n // batch_size)
+  perm = jax.random.permutation(key, n)
+  idx = jnp.concatenate([perm, perm[: steps * batch_size - n]]) if steps * batch_size > n else perm
+  w = (jnp.arange(steps * batch_size) < n).astype(jnp.float32)
+  return idx.reshape(steps, batch_size), w.reshape(steps, batch_size)
+
+
+def _where(pred, new, old):
+  return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def _all_finite(tree):
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def make_program(config, spec) -> Program:
+  """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket)."""
+  model = build_model(config.model, spec.num_classes)
+  batch_size = int(config.batch_size)
+  eval_batch = int(config.eval_batch_size)
+  steps_per_epoch = sum(-(-n // batch_size) for n in spec.train_sizes)
+  total_steps = steps_per_epoch * int(config.epochs)
+  schedule = config.schedule
+  es_patience = int(config.early_stopping.patience)
+  es_delta = float(config.early_stopping.min_delta)
+  plateau = optim.make_plateau(int(schedule.patience))
+  opt_name = config.optimizer.name
+
+  def logits_fn(params, x, lengths, train=False, dropout_rate=0.0, dropout_key=None):
+    rngs = {"dropout": dropout_key} if train else None
+    return model.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, rngs=rngs)
+
+  def init(key, hp, train):
+    x0, _, l0 = train[0]
+    params = model.init({"params": jax.random.fold_in(key, 0)}, x0[:1], None if l0 is None else l0[:1])["params"]
+    opt_state = optim.make_optimizer(opt_name, hp).init(params)
+    f32 = lambda v: jnp.asarray(v, jnp.float32)
+    i32 = lambda v: jnp.asarray(v, jnp.int32)
+    return TrainState(params=params, opt_state=opt_state, plateau=plateau.init(jnp.zeros(())),
+                      best_params=params, best_loss=f32(jnp.inf), best_accuracy=f32(0.0), best_epoch=i32(0),
+                      epoch=i32(0), step=i32(0), bad_epochs=i32(0), status=i32(RUNNING), key=key)
+
+  def evaluate(params, buckets):
+    """(mean loss, accuracy) over all buckets of a split; chunks of eval_batch_size."""
+    loss_sum, correct, count = 0.0, 0.0, 0
+    for x, y, lengths in buckets:
+      n = x.shape[0]
+      chunk = min(eval_batch, n)
+      steps = -(-n // chunk)
+      idx = jnp.minimum(jnp.arange(steps * chunk), n - 1).reshape(steps, chunk)
+      w = (jnp.arange(steps * chunk) < n).astype(jnp.float32).reshape(steps, chunk)
+
+      def body(acc, batch):
+        i, wb = batch
+        logits = logits_fn(params, x[i], None if lengths is None else lengths[i])
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, y[i])
+        hit = (jnp.argmax(logits, -1) == y[i]).astype(jnp.float32)
+        return (acc[0] + (ce * wb).sum(), acc[1] + (hit * wb).sum()), None
+
+      (ls, cs), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(())), (idx, w))
+      loss_sum, correct, count = loss_sum + ls, correct + cs, count + n
+    return loss_sum / count, correct / count
+
+  def epoch(state: TrainState, hp, train, test):
+    running = state.status == RUNNING
+    tx = optim.make_optimizer(opt_name, hp)
+    shuffle_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.epoch)
+    dropout_key = jax.random.fold_in(state.key, 2)
+
+    def step_fn(carry, batch, x, y, lengths):
+      params, opt_state, ok_so_far, loss_sum, w_sum, step = carry
+      idx, w = batch
+      xb, yb, lb = x[idx], y[idx], None if lengths is None else lengths[idx]
+
+      def loss_fn(p):
+        logits = logits_fn(p, xb, lb, True, hp["dropout"], jax.random.fold_in(dropout_key, step))
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
+        return (ce * w).sum() / jnp.maximum(w.sum(), 1.0)
+
+      loss, grads = jax.value_and_grad(loss_fn)(params)
+      lr = optim.learning_rate(schedule, hp, state.plateau, step, total_steps)
+      updates, new_opt = tx.update(grads, optim.with_learning_rate(opt_state, lr), params)
+      new_params = optax.apply_updates(params, updates)
+      finite = jnp.isfinite(loss) & _all_finite(new_params)
+      ok = ok_so_far & finite
+      params, opt_state = _where(ok, (new_params, new_opt), (params, opt_state))
+      loss_sum = loss_sum + jnp.where(ok, loss * w.sum(), 0.0)
+      w_sum = w_sum + jnp.where(ok, w.sum(), 0.0)
+      return (params, opt_state, ok, loss_sum, w_sum, step + ok.astype(jnp.int32)), None
+
+    carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step)
+    for b, (x, y, lengths) in enumerate(train):
+      idx, w = _batches(jax.random.fold_in(shuffle_key, b), x.shape[0], batch_size)
+      carry, _ = jax.lax.scan(lambda c, bt: step_fn(c, bt, x, y, lengths), carry, (idx, w))
+    params, opt_state, ok, loss_sum, w_sum, step = carry
+    diverged = running & ~ok
+    train_loss = jnp.where(diverged, jnp.nan, loss_sum / jnp.maximum(w_sum, 1.0))
+
+    test_loss, test_acc = evaluate(params, test)
+    test_loss = jnp.where(jnp.isfinite(test_loss), test_loss, jnp.inf)
+    epoch_no = state.epoch + 1
+    improved = running & ~diverged & (test_loss < state.best_loss - es_delta)
+    _, new_plateau = plateau.update(updates=jnp.zeros(()), state=state.plateau, value=test_loss)
+    bad = jnp.where(improved, 0, state.bad_epochs + 1)
+    status = jnp.where(diverged, DIVERGED, state.status)
+    if es_patience > 0:
+      status = jnp.where(running & ~diverged & (bad >= es_patience), STOPPED_EARLY, status)
+    new = TrainState(
+        params=params, opt_state=opt_state, plateau=new_plateau,
+        best_params=_where(improved, params, state.best_params),
+        best_loss=jnp.where(improved, test_loss, state.best_loss),
+        best_accuracy=jnp.where(improved, test_acc, state.best_accuracy),
+        best_epoch=jnp.where(improved, epoch_no, state.best_epoch),
+        epoch=epoch_no, step=step, bad_epochs=bad, status=status, key=state.key)
+    new = _where(running, new, state)  # frozen members do not change at all
+    lr_now = optim.learning_rate(schedule, hp, new.plateau, new.step, total_steps)
+    metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
+               "learning_rate": lr_now, "trained": running, "status": new.status}
+    return new, metrics
+
+  return Program(init=init, epoch=epoch, evaluate=evaluate, model=model, steps_per_epoch=steps_per_epoch)
+
+
+def param_count(params) -> int:
+  return int(sum(math.prod(x.shape) for x in jax.tree.leaves(params)))
