@@ -35,8 +35,14 @@ def parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    fail(f"{str(e).splitlines()[0]} (see --helpfull for the flags; config fields are in the config file)")
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    msg = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"  # a config file's error is its last line
+    fail(f"{msg} (see --helpfull for the flags; config fields are in the config file)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
+    text = str(e).strip().strip("\"'")
+    bad = [a for a in argv[1:] if a.startswith("--config.") and text in a.partition("=")[0].split(".")]
+    if bad:  # an override of a field the config does not have
+      fail(f"{bad[0]}: config has no field {bad[0].partition('=')[0][2:]!r} (the fields are in the config file)")
     fail(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
 
 

@@ -25,8 +25,11 @@ def main(argv=None) -> int:
     p.error("--top must be at least 1")
   try:
     html_path, figs = render.write_report(a.workdir, top=a.top)
-  except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as e:
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+  except (FileNotFoundError, NotADirectoryError, ValueError, KeyError, json.JSONDecodeError) as e:
+    if isinstance(e, KeyError):
+      msg = f"{a.workdir}: missing field {e} in the workdir files; WORKDIR should be an mlexp workdir"
+    else:
+      msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     print(f"error: {msg}", file=sys.stderr)
     return 2
   print(html_path)

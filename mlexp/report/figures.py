@@ -10,6 +10,7 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -116,7 +117,8 @@ def _axis_transform(values: pd.Series, scale: str):
   uniq = np.unique(v[np.isfinite(v)])
   ticks = uniq if len(uniq) <= 7 else (10 ** np.linspace(lo, hi, 5) if use_log else np.linspace(lo, hi, 5))
   tpos = ((np.log10(ticks) if use_log else ticks) - lo) / span
-  return (tv - lo) / span, list(tpos), [f"{t:.3g}" for t in ticks]
+  labels = [F.fmt_value(t) for t in ticks] if len(uniq) <= 7 else [f"{t:.3g}" for t in ticks]
+  return (tv - lo) / span, list(tpos), labels
 
 
 def parallel_coordinates(table: pd.DataFrame, fields, path: str) -> str:
@@ -132,6 +134,8 @@ def parallel_coordinates(table: pd.DataFrame, fields, path: str) -> str:
     ticks.append((tp, tl))
   y = np.stack(cols, axis=1)
   acc = t["acc_pct"].to_numpy(float)
+  if "diverged" in t:
+    acc = np.where(t["diverged"].to_numpy() > 0, np.nan, acc)  # grey, and kept out of the colour range
   fig, ax = plt.subplots(figsize=(2.2 * len(axes) + 2, 4.8))
   cmap = plt.get_cmap("viridis")
   finite = acc[np.isfinite(acc)]
@@ -160,41 +164,50 @@ def parallel_coordinates(table: pd.DataFrame, fields, path: str) -> str:
   return _save(fig, path)
 
 
-def accuracy_vs_field(table: pd.DataFrame, field: dict, path: str) -> str:
+def accuracy_vs_field(table: pd.DataFrame, field: dict, path: str, means: pd.DataFrame | None = None) -> str:
   """Test accuracy per trial against one swept field (error bars = std over seeds), the mean per value
-  (line), and mean training time per value on a second axis."""
+  (`means` from findings.value_means, so the figure shows what the finding says) and mean training time
+  per value on a second axis. Diverged trials are marked with red crosses."""
   name, scale = field["name"], field.get("scale", "linear")
   t = table.dropna(subset=["acc_mean"])
+  div = t["diverged"].to_numpy() > 0 if "diverged" in t else np.zeros(len(t), bool)
+  if means is None:
+    means = t[~div].groupby(name).agg(acc=("acc_mean", "mean"), wall=("wall_s", "mean"))
   numeric = scale != "categorical" and pd.api.types.is_numeric_dtype(t[name]) \
       and not pd.api.types.is_bool_dtype(t[name])
+  rng = np.random.default_rng(0)
   fig, ax = plt.subplots(figsize=(7.5, 4.6))
   if numeric:
-    xs = t[name].to_numpy(float)
-    by = t.groupby(name).agg(acc=("acc_mean", "mean"), wall=("wall_s", "mean")).sort_index()
+    by = means.sort_index()
     bx = by.index.to_numpy(float)
-    if scale == "log":
+    xs = t[name].to_numpy(float)
+    if scale == "log" and np.all(xs > 0):
       ax.set_xscale("log")
-      jitter = xs * (1 + 0.03 * (np.random.default_rng(0).random(len(xs)) - 0.5))
+      jitter = xs * (1 + 0.04 * (rng.random(len(xs)) - 0.5))
     else:
-      span = np.ptp(xs) or 1.0
-      jitter = xs + 0.01 * span * (np.random.default_rng(0).random(len(xs)) - 0.5)
+      jitter = xs + 0.01 * (np.ptp(xs) or 1.0) * (rng.random(len(xs)) - 0.5)
+    uniq = np.unique(xs)
+    if len(uniq) <= 8:
+      ax.set_xticks(uniq, [F.fmt_value(v) for v in uniq])
+      ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
   else:
     cats = sorted(t[name].unique(), key=lambda v: (str(type(v)), v))
     pos = {c: i for i, c in enumerate(cats)}
-    jitter = t[name].map(pos).to_numpy(float) + 0.12 * (np.random.default_rng(0).random(len(t)) - 0.5)
-    by = t.groupby(name).agg(acc=("acc_mean", "mean"), wall=("wall_s", "mean"))
-    by = by.loc[cats]
+    jitter = t[name].map(pos).to_numpy(float) + 0.12 * (rng.random(len(t)) - 0.5)
+    by = means.reindex(cats)
     bx = np.arange(len(cats))
     ax.set_xticks(bx, [F.fmt_value(c) for c in cats])
+  acc = 100 * t["acc_mean"].to_numpy(float)
   yerr = 100 * t["acc_std"].fillna(0).to_numpy(float)
-  ax.errorbar(jitter, 100 * t["acc_mean"], yerr=yerr, fmt="o", color="tab:blue", alpha=0.55, ms=5, capsize=3,
+  ax.errorbar(jitter[~div], acc[~div], yerr=yerr[~div], fmt="o", color="tab:blue", alpha=0.55, ms=5, capsize=3,
               label="trial (mean ± std over seeds)")
+  if div.any():
+    ax.plot(jitter[div], acc[div], "x", color="tab:red", ms=8, mew=2, label="diverged trial (best epoch before)")
   if numeric:
-    ax.plot(bx, 100 * by["acc"], "-", color="tab:blue", lw=2, label="mean over trials per value")
+    ax.plot(bx, 100 * by["acc"], "-", color="tab:blue", lw=2, label="mean per value (diverged left out)")
   else:
-    ax.bar(bx, 100 * by["acc"], width=0.5, color="tab:blue", alpha=0.25, label="mean over trials per value")
-    lo = 100 * t["acc_mean"].min()
-    hi = 100 * t["acc_mean"].max()
+    ax.bar(bx, 100 * by["acc"], width=0.5, color="tab:blue", alpha=0.25, label="mean per value (diverged left out)")
+    lo, hi = np.nanmin(acc), np.nanmax(acc)
     ax.set_ylim(max(0, lo - 0.3 * (hi - lo + 1)), min(100, hi + 0.3 * (hi - lo + 1)))
   ax.set_xlabel(name + (" (log scale)" if numeric and scale == "log" else ""))
   ax.set_ylabel("test accuracy (%)")
@@ -205,10 +218,10 @@ def accuracy_vs_field(table: pd.DataFrame, field: dict, path: str) -> str:
     h = ax2.plot(bx, by["wall"], "s--", color="tab:orange", lw=1.5, ms=5, label="training time (mean per value)")
     ax2.set_ylabel("training time (s)", color="tab:orange")
     ax2.tick_params(axis="y", colors="tab:orange")
-    ax2.set_ylim(bottom=0)
+    ax2.set_ylim(0, 1.25 * np.nanmax(by["wall"].to_numpy(float)))
     handles += h
     labels += [h[0].get_label()]
-  ax.legend(handles, labels, fontsize=8, loc="lower right")
+  ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
   ax.set_title(f"Test accuracy and training time vs {name}")
   return _save(fig, path)
 
@@ -222,19 +235,27 @@ def is_grid(table: pd.DataFrame, f1: str, f2: str) -> bool:
 def heatmap(table: pd.DataFrame, f1: str, f2: str, path: str) -> str:
   """Mean test accuracy over a complete grid of two swept fields, values annotated in the cells."""
   g = table.groupby([f1, f2])["acc_mean"].mean().unstack(f2) * 100
+  div = (table.groupby([f1, f2])["diverged"].sum().unstack(f2).reindex_like(g).fillna(0) > 0
+         if "diverged" in table else g * 0 > 0)
   fig, ax = plt.subplots(figsize=(1.3 * g.shape[1] + 3, 0.7 * g.shape[0] + 2.2))
   vals = g.to_numpy(float)
-  im = ax.imshow(vals, cmap="viridis", aspect="auto")
-  fin = vals[np.isfinite(vals)]
+  shown = np.where(div.to_numpy(bool), np.nan, vals)  # diverged cells grey, outside the colour range
+  cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+  im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto")
+  fin = shown[np.isfinite(shown)]
   mid = (fin.min() + fin.max()) / 2 if fin.size else 0
   for i in range(vals.shape[0]):
     for j in range(vals.shape[1]):
       v = vals[i, j]
-      ax.text(j, i, "n/a" if not np.isfinite(v) else f"{v:.1f}", ha="center", va="center", fontsize=9,
-              color="white" if np.isfinite(v) and v < mid else "black")
+      txt = "n/a" if not np.isfinite(v) else f"{v:.1f}"
+      if div.iloc[i, j]:
+        txt += "\n(diverged)"
+      ax.text(j, i, txt, ha="center", va="center", fontsize=9,
+              color="white" if np.isfinite(shown[i, j]) and v < mid else "black")
   ax.set_xticks(range(g.shape[1]), [F.fmt_value(c) for c in g.columns])
   ax.set_yticks(range(g.shape[0]), [F.fmt_value(c) for c in g.index])
-  ax.set(xlabel=f2, ylabel=f1, title=f"Test accuracy (%) by {short(f1)} and {short(f2)}")
+  ax.set(xlabel=f2, ylabel=f1, title=f"Test accuracy (%) by {short(f1)} and {short(f2)}"
+         + (" (grey = diverged)" if div.to_numpy(bool).any() else ""))
   fig.colorbar(im, ax=ax, label="test accuracy (%) (mean over seeds and trials)")
   return _save(fig, path)
 
@@ -243,8 +264,13 @@ def accuracy_vs_time(table: pd.DataFrame, path: str, fields=(), tolerance: float
   """Test accuracy vs training time per trial, with the Pareto front and the fastest trial within
   `tolerance` of the best highlighted."""
   t = table[np.isfinite(table["acc_mean"]) & np.isfinite(table["wall_s"])].copy()
+  bad = t[t["diverged"] > 0] if "diverged" in t else t.iloc[:0]
+  t = t[~t.index.isin(bad.index)]
   mask = F.pareto_mask(t["wall_s"], t["acc_mean"])
   fig, ax = plt.subplots(figsize=(7.5, 4.8))
+  if len(bad):
+    ax.plot(bad["wall_s"], 100 * bad["acc_mean"], "x", color="tab:red", ms=8, mew=2,
+            label="diverged trial (left out)")
   ax.errorbar(t["wall_s"], 100 * t["acc_mean"], yerr=100 * t["acc_std"].fillna(0), fmt="o", color="tab:blue",
               alpha=0.5, ms=5, capsize=2, label="trial (mean ± std over seeds)")
   front = t[mask].sort_values("wall_s")
@@ -262,7 +288,7 @@ def accuracy_vs_time(table: pd.DataFrame, path: str, fields=(), tolerance: float
     ax.set_xscale("log")
     ax.set_xlabel("training time (s, log scale)")
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=8, loc="lower right")
+  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
   return _save(fig, path)
 
 

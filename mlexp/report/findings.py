@@ -56,7 +56,7 @@ def secs(x: float) -> str:
 def fmt_value(v) -> str:
   """A config value for text."""
   if isinstance(v, (float, np.floating)):
-    return f"{v:g}"
+    return f"{v:.4g}"
   return str(v)
 
 
@@ -204,6 +204,48 @@ def matched_trials(per_trial: pd.DataFrame, name: str, others: list[str]) -> tup
   return per_trial[keep], bool(not keep.all())
 
 
+def binned(values: pd.Series, scale: str = "linear", bins: int = 5) -> pd.Series:
+  """Numeric values grouped into `bins` equal-count bins, each value replaced by its bin's median
+  (geometric median for log scale): lets random-search fields be compared per value."""
+  v = values.astype(float)
+  logv = scale == "log" and bool((v > 0).all())
+  tv = np.log10(v) if logv else v
+  codes = pd.qcut(tv.rank(method="first"), bins, labels=False)
+  centre = tv.groupby(codes).transform("median")
+  return 10 ** centre if logv else centre
+
+
+def value_means(results: pd.DataFrame, field: dict, others=(), max_values: int = 8,
+                bins: int = 5) -> Optional[tuple[pd.DataFrame, bool]]:
+  """Mean test accuracy and training time per value of a swept field: (frame indexed by value with columns
+  acc, wall, trials; restricted flag). Diverged models are left out and only the other fields' settings
+  shared by all values are used (matched_trials). Numeric fields with more than `max_values` distinct values
+  (random search) are binned into `bins` equal-count bins named by their median.
+  None when the field has fewer than two values."""
+  name = field["name"]
+  ok = results[results["status"] != "diverged"] if "status" in results else results
+  ok = ok.dropna(subset=["test_accuracy"])
+  if name not in ok or ok[name].nunique() < 2:
+    return None
+  if "wall_s" not in ok:
+    ok = ok.assign(wall_s=math.nan)
+  others = [o for o in field_names(others) if o in ok and o != name]
+  per_trial = ok.groupby("trial").agg(acc=("test_accuracy", "mean"), wall=("wall_s", "mean"))
+  per_trial = per_trial.join(ok.groupby("trial")[[name] + others].first())
+  is_binned = _is_numeric(per_trial[name]) and per_trial[name].nunique() > max_values
+  if is_binned:
+    per_trial[name] = binned(per_trial[name], field.get("scale", "linear"), bins)
+    others = []  # a continuous field has no shared settings across bins
+  per_trial, restricted = matched_trials(per_trial, name, others)
+  by = per_trial.rename(columns={name: "v"}).groupby("v").agg(acc=("acc", "mean"), wall=("wall", "mean"),
+                                                              trials=("acc", "size"))
+  if _is_numeric(ok[name]):  # ordered values (numeric choices count, whatever their scale)
+    by = by.sort_index()
+  by.index.name = name
+  by.attrs["binned"] = bool(is_binned)
+  return by, restricted
+
+
 def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = None,
                  time_growth: float = 1.3, others=()) -> Optional[Finding]:
   """Effect of one swept field on mean test accuracy compared with the seed-to-seed spread.
@@ -213,23 +255,14 @@ def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = N
   Flat when effect <= spread. For numeric fields also: where accuracy stops improving (smallest value
   whose accuracy is within the spread of the best) and whether training time keeps growing.
   """
-  name, scale = field["name"], field.get("scale", "linear")
-  ok = results[results["status"] != "diverged"] if "status" in results else results
-  ok = ok.dropna(subset=["test_accuracy"])
-  if name not in ok or ok[name].nunique() < 2:
+  name = field["name"]
+  vm = value_means(results, field, others)
+  if vm is None:
     return None
+  by, restricted = vm
   if spread is None:
     spread = seed_spread(results)
-  if "wall_s" not in ok:
-    ok = ok.assign(wall_s=math.nan)
-  others = [o for o in field_names(others) if o in ok and o != name]
-  per_trial = ok.groupby("trial").agg(acc=("test_accuracy", "mean"), wall=("wall_s", "mean"))
-  per_trial = per_trial.join(ok.groupby("trial")[[name] + others].first())
-  per_trial, restricted = matched_trials(per_trial, name, others)
-  by = per_trial.rename(columns={name: "v"}).groupby("v").agg(acc=("acc", "mean"), wall=("wall", "mean"))
-  numeric = scale != "categorical" and _is_numeric(ok[name])
-  if numeric:
-    by = by.sort_index()
+  numeric = _is_numeric(results[name])
   effect = float(by["acc"].max() - by["acc"].min())
   best_v = by["acc"].idxmax()
   best_acc = float(by["acc"].max())
@@ -240,6 +273,9 @@ def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = N
   fig = field_figure(name)
   note = (" (Compared on the other fields' settings shared by all its values; diverged or missing "
           "combinations left out.)" if restricted else "")
+  if by.attrs.get("binned"):
+    note += f" (Values grouped into {len(by)} equal-count bins, each named by its median.)"
+    nums["binned"] = True
   has_spread = np.isfinite(spread)
   if has_spread and effect <= spread:
     nums["flat"] = True
@@ -379,9 +415,10 @@ def diverged_finding(results: pd.DataFrame, fields=()) -> Optional[Finding]:
 
 
 def pareto_finding(results: pd.DataFrame, fields=(), tolerance: float = 0.01) -> Optional[Finding]:
-  """Accuracy vs training time: the fastest trial within `tolerance` (1 pp) of the best accuracy."""
+  """Accuracy vs training time: Pareto front and the fastest trial within `tolerance` (1 pp) of the best
+  accuracy. Trials with a diverged seed are left out."""
   tt = trial_table(results, fields)
-  tt = tt[np.isfinite(tt["acc_mean"]) & np.isfinite(tt["wall_s"])]
+  tt = tt[np.isfinite(tt["acc_mean"]) & np.isfinite(tt["wall_s"]) & (tt["diverged"] == 0)]
   if len(tt) < 2:
     return None
   front = tt[pareto_mask(tt["wall_s"], tt["acc_mean"])].sort_values("wall_s")

@@ -170,8 +170,10 @@ def make_figures(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields,
     if fields:
       add(F.PARALLEL, "Swept settings coloured by test accuracy", G.parallel_coordinates, tt, fields)
     for f in fields:
+      vm = F.value_means(results, f, fields)
       if tt[f["name"]].nunique() > 1:
-        add(F.field_figure(f["name"]), f"Test accuracy vs {f['name']}", G.accuracy_vs_field, tt, f)
+        add(F.field_figure(f["name"]), f"Test accuracy vs {f['name']}", G.accuracy_vs_field, tt, f,
+            means=vm[0] if vm else None)
     names = F.field_names(fields)
     if len(names) >= 2:
       pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]

@@ -1,0 +1,49 @@
+"""Loading workdirs into DataFrames."""
+import os
+
+import pandas as pd
+import pytest
+
+from mlexp import results as R
+
+
+def test_load_sweep_restores_types(sweep_dir):
+  df = R.load(sweep_dir)
+  assert len(df) == 12 * 2
+  assert df["trial"].dtype.kind == "i" and df["param_count"].dtype.kind == "i"
+  assert df["model.hidden"].dtype.kind == "i" and df["optimizer.learning_rate"].dtype.kind == "f"
+  assert set(df["status"]) == {"completed", "diverged"}
+  spec = R.load_sweep_spec(sweep_dir)
+  assert [f["name"] for f in R.swept_fields(df, spec)] == ["model.hidden", "optimizer.learning_rate"]
+
+
+def test_load_single_run(single_dir):
+  df = R.load(single_dir)
+  assert list(df["seed"]) == [0, 1, 2] and (df["trial"] == 0).all()
+  for c in ("status", "epochs_run", "best_epoch", "best_test_loss", "test_accuracy", "train_loss", "param_count",
+            "wall_s", "test_accuracy/moved", "test_accuracy/rotated"):
+    assert c in df.columns, c
+  assert df["wall_s"].sum() == pytest.approx(30.0)
+  assert R.load_sweep_spec(single_dir) is None
+
+
+def test_load_metrics_maps_inf_to_nan(sweep_dir):
+  m = R.load_metrics(sweep_dir)
+  assert {"trial", "seed", "epoch", "train_loss", "test_loss", "test_accuracy"} <= set(m.columns)
+  diverged = m[(m["trial"] == 11) & (m["epoch"] >= 3)]
+  assert diverged["test_loss"].isna().all()
+
+
+def test_categorical_bool_field_restored(tmp_path, sweep_dir):
+  df = pd.read_csv(os.path.join(sweep_dir, "results.csv"))
+  df["model.conv_front"] = ["True", "False"] * (len(df) // 2)
+  df.to_csv(os.path.join(sweep_dir, "results.csv"), index=False)
+  out = R._restore_types(df, [dict(name="model.conv_front", scale="categorical")])
+  assert out["model.conv_front"].dtype == bool
+
+
+def test_missing_file_message(tmp_path):
+  with pytest.raises(FileNotFoundError, match="summary.json not found: WORKDIR should be an mlexp workdir"):
+    R.load(str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="not a directory"):
+    R.load(str(tmp_path / "nope"))
