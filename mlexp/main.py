@@ -52,7 +52,11 @@ def main(argv):
   if FLAGS.config is None:
     fail("--config is required, e.g. --config=configs/mlp.py (or configs/mlp.py:smoke for a quick check)")
   logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
-  import jax  # noqa: F401  (after flag parsing, so --help is fast)
+  import jax  # (after flag parsing, so --help is fast)
+  cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
+  if cache:  # compiled programs are reused by later runs of the same shapes
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
   config = FLAGS.config

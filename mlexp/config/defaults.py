@@ -47,7 +47,7 @@ def model_config(kind: str) -> ml_collections.ConfigDict:
     m.conv_filters = 0  # > 0 puts a Conv1d front end with this many filters before the RNN
     m.conv_kernel = 3
     m.readout = "last"  # last valid step, or "mean" (masked mean over time)
-    m.unroll = 4  # steps of the time scan unrolled (a CPU speed knob; results are the same)
+    m.unroll = 1  # steps of the time scan unrolled (a speed / compile-time knob; results are the same)
   elif kind == "linear":
     m.dropout = 0.0
   else:
@@ -74,7 +74,7 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   c.data.standardize = True  # sequences: per-channel z-score with train statistics
   c.data.max_train = 0  # 0 = all
   c.data.max_test = 0
-  c.data.num_buckets = 4  # length buckets for variable-length sequences
+  c.data.num_buckets = 0  # length buckets for variable-length sequences; 0 = auto (1 up to length 100, else 3)
 
   c.model = model_config(model_kind)
 
@@ -120,3 +120,18 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   elif m.kind in ("gru", "lstm"):
     m.hidden = 16
   return c
+
+
+def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collections.ConfigDict:
+  """The `sweep` block of a sweep config (configs/sweeps/*.py). `space`: fields from mlexp.sweep.space."""
+  s = ml_collections.ConfigDict()
+  s.space = tuple(space)
+  s.num_trials = num_trials  # random draws (multiplied with the grid fields); 0 when the space is a pure grid
+  s.seed = 0  # seed of the random draws
+  s.mode = mode  # asha (early stopping of bad trials) | full (every trial to the end; needed for heatmaps)
+  s.metric = "test_loss"  # what ASHA ranks trials by: test_loss | test_accuracy
+  s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3})
+  s.max_group_size = 64  # models per compiled program; bigger groups are split into chunks
+  s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
+  s.num_shards = 1
+  return s

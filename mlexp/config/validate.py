@@ -86,7 +86,7 @@ def validate(c) -> None:
   _int(c, "data.split_seed", 0)
   _int(c, "data.max_train", 0)
   _int(c, "data.max_test", 0)
-  _int(c, "data.num_buckets", 1, 64)
+  _int(c, "data.num_buckets", 0, 64)
   if c.data.name in NEEDS_PATH and not c.data.path:
     raise ConfigError("data.path", c.data.path,
                       f"{c.data.name} is read from files you have: set --config.data.path=FOLDER")

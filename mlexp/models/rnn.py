@@ -7,6 +7,8 @@ the one at the last valid step, and padding never changes a prediction.
 """
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,66 @@ import jax.numpy as jnp
 from mlexp.models.layers import dropout, masked_mean, time_mask
 
 GATES = {"gru": 3, "lstm": 4}
+
+
+def _gru_forward(xi, w_h, b_h, valid, h0, unroll):
+  """The GRU recurrence over xi [T, B, 3H] (input projections of every step); returns (ys, h_last, residuals)."""
+  def step(h, inp):
+    x_t, ok = inp
+    hh = h @ w_h + b_h
+    xr, xz, xn = jnp.split(x_t, 3, axis=-1)
+    hr, hz, hn = jnp.split(hh, 3, axis=-1)
+    r = jax.nn.sigmoid(xr + hr)
+    z = jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * hn)
+    h_new = jnp.where(ok, n + z * (h - n), h)
+    return h_new, (h_new, (r, z, n, hn))
+  h_last, (ys, res) = jax.lax.scan(step, h0, (xi, valid), unroll=unroll)
+  return ys, h_last, res
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def gru_scan(xi, w_h, b_h, valid, h0, unroll=1):
+  """(ys [T, B, H], h_last [B, H]) of a GRU layer (PyTorch's gate equations) over the input projections
+  xi [T, B, 3H], with a step held (carry unchanged) where valid [T, B, 1] is False.
+
+  Its hand-written backward pass runs one matmul per time step (dh @ W^T); the recurrent weight gradient
+  is one large matmul over all steps after the loop instead of a small one inside it.
+  """
+  ys, h_last, _ = _gru_forward(xi, w_h, b_h, valid, h0, unroll)
+  return ys, h_last
+
+
+def _gru_scan_fwd(xi, w_h, b_h, valid, h0, unroll):
+  ys, h_last, res = _gru_forward(xi, w_h, b_h, valid, h0, unroll)
+  h_prev = jnp.concatenate([h0[None], ys[:-1]], axis=0)
+  return (ys, h_last), (w_h, valid, h_prev, res)
+
+
+def _gru_scan_bwd(unroll, saved, cts):
+  w_h, valid, h_prev, (r, z, n, hn) = saved
+  g_ys, g_last = cts
+  w_t = w_h.T
+
+  def step(dh, inp):
+    g_y, ok, h, r, z, n, hn = inp
+    dh = dh + g_y
+    dhc = jnp.where(ok, dh, 0.0)
+    dn = dhc * (1.0 - z) * (1.0 - n * n)
+    dz = dhc * (h - n) * z * (1.0 - z)
+    dr = dn * hn * r * (1.0 - r)
+    dhh = jnp.concatenate([dr, dz, dn * r], axis=-1)
+    dxi = jnp.concatenate([dr, dz, dn], axis=-1)
+    dh_prev = jnp.where(ok, dhc * z, dh) + dhh @ w_t
+    return dh_prev, (dxi, dhh)
+
+  dh0, (dxi, dhh) = jax.lax.scan(step, g_last, (g_ys, valid, h_prev, r, z, n, hn), reverse=True, unroll=unroll)
+  dw = jnp.einsum("tbh,tbk->hk", h_prev, dhh)
+  db = dhh.sum(axis=(0, 1))
+  return dxi, dw, db, None, dh0
+
+
+gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)
 
 
 class Recurrent(nn.Module):
@@ -34,17 +96,7 @@ class Recurrent(nn.Module):
     zeros = jnp.zeros((batch, h_size), xi.dtype)
 
     if self.cell == "gru":
-      def step(h, inp):
-        x_t, ok = inp
-        hh = h @ w_h + b_h
-        xr, xz, xn = jnp.split(x_t, 3, axis=-1)
-        hr, hz, hn = jnp.split(hh, 3, axis=-1)
-        r = jax.nn.sigmoid(xr + hr)
-        z = jax.nn.sigmoid(xz + hz)
-        n = jnp.tanh(xn + r * hn)
-        h_new = jnp.where(ok, (1.0 - z) * n + z * h, h)
-        return h_new, h_new
-      h_last, ys = jax.lax.scan(step, zeros, xs, unroll=int(self.unroll))
+      ys, h_last = gru_scan(xs[0], w_h, b_h, valid, zeros, int(self.unroll))
     else:
       def step(carry, inp):
         h, c = carry

@@ -16,7 +16,7 @@ import numpy as np
 
 from mlexp.data import bucketize
 from mlexp.train import optim
-from mlexp.train.program import RUNNING, make_program, param_count
+from mlexp.train.program import CUT, RUNNING, make_program, param_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +32,19 @@ class DataSpec:
   train_sizes: tuple
 
 
+def auto_buckets(dataset, num_buckets: int) -> int:
+  """num_buckets, or for 0 (auto): 1 when sequences are at most 100 steps (padding is cheaper than
+  compiling a program per bucket), else 3."""
+  if num_buckets:
+    return num_buckets
+  lengths = dataset.train.lengths
+  return 1 if lengths is None or int(lengths.max()) <= 100 else 3
+
+
 def device_splits(dataset, num_buckets: int):
   """Train and test splits as tuples of (x, y, lengths) buckets of device arrays."""
+  num_buckets = auto_buckets(dataset, num_buckets)
+
   def put(split):
     buckets = bucketize(split, num_buckets) if split.lengths is not None else [split]
     return tuple((jnp.asarray(b.x, jnp.float32), jnp.asarray(b.y, jnp.int32),
@@ -81,12 +92,28 @@ class Group:
     self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None)))
     self.compile_s = 0.0
 
+  def take(self, state, index):
+    """The members `index` (positions in this group) of a state of this group, as a state for a
+    smaller group of those members (padding for the devices repeats the last one, frozen)."""
+    index = list(index)
+    n_dev = len(self.devices)
+    padded = -(-len(index) // n_dev) * n_dev
+    idx = np.asarray(index + [index[-1]] * (padded - len(index)))
+    sub = jax.tree.map(lambda a: a[idx], state)
+    if padded > len(index):
+      status = np.asarray(sub.status).copy()
+      status[len(index):] = CUT
+      sub = sub.replace(status=jnp.asarray(status))
+    if self._sharding is not None:
+      sub = jax.device_put(sub, self._sharding)
+    return sub
+
   def init(self):
     t = time.perf_counter()
     state = self._init(self.keys, self.hp, self.train)
     if self.padded > self.size:  # padding members never train
       status = np.asarray(state.status).copy()
-      status[self.size:] = 4
+      status[self.size:] = CUT
       state = state.replace(status=self._put(status))
     jax.block_until_ready(state)
     self.compile_s += time.perf_counter() - t

@@ -177,7 +177,8 @@ def make_program(config, spec) -> Program:
     new = _where(running, new, state)  # frozen members do not change at all
     lr_now = optim.learning_rate(schedule, hp, new.plateau, new.step, total_steps)
     metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
-               "learning_rate": lr_now, "trained": running, "status": new.status}
+               "learning_rate": lr_now, "trained": running, "status": new.status, "epoch": new.epoch,
+               "best_epoch": new.best_epoch, "best_loss": new.best_loss, "best_accuracy": new.best_accuracy}
     return new, metrics
 
   return Program(init=init, epoch=epoch, evaluate=evaluate, model=model, steps_per_epoch=steps_per_epoch)

@@ -1,0 +1,40 @@
+"""Asynchronous successive halving (ASHA) decisions, as pure functions.
+
+Rungs are at epochs grace * factor**k (k = 0, 1, ...) below max_epochs. When a trial reaches a rung,
+it continues only if its value is in the top 1/factor of all values recorded at that rung so far
+(in this group and in the groups before it), as in Ray Tune's ASHAScheduler; otherwise it is stopped.
+Inside a vmapped group the losers are frozen (their status set), without recompiling.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+
+def rungs(grace: int, factor: int, max_epochs: int) -> list[int]:
+  out, r = [], int(grace)
+  while r < max_epochs:
+    out.append(r)
+    r *= int(factor)
+  return out
+
+
+def keep(history: Sequence[float], values: Sequence[float], factor: int, mode: str = "min") -> np.ndarray:
+  """Which of `values` (reaching a rung now) continue, given the values recorded at the rung before.
+
+  A value continues if it is at least as good as the cutoff of the top 1/factor of history + values.
+  Non-finite values never continue. mode: 'min' (a loss) or 'max' (an accuracy).
+  """
+  values = np.asarray(values, np.float64)
+  allv = np.concatenate([np.asarray(history, np.float64), values])
+  allv = allv[np.isfinite(allv)]
+  finite = np.isfinite(values)
+  if allv.size == 0:
+    return finite
+  sign = 1.0 if mode == "min" else -1.0
+  ranked = np.sort(sign * allv)
+  n_keep = max(1, int(math.floor(allv.size / factor)))
+  cutoff = ranked[n_keep - 1]
+  return finite & (sign * values <= cutoff)

@@ -1,0 +1,140 @@
+"""Search spaces as data in configs, and their expansion into trials (pure).
+
+A sweep config is a normal config plus a `sweep` block whose `space` is a tuple of field specs made
+with the helpers below, e.g.
+
+  c.sweep.space = (grid("model.hidden", 16, 64, 256), loguniform("optimizer.learning_rate", 1e-4, 1e-2))
+
+Grid fields form a Cartesian product; random fields (uniform, loguniform, randint, choice) are drawn
+`num_trials` times; the trials are the product of the two. Each trial is repeated over `seeds` seeds.
+Field names are dotted config paths; an element of a tuple field is `model.units[0]`.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+RANDOM_KINDS = ("uniform", "loguniform", "randint", "choice")
+KINDS = ("grid",) + RANDOM_KINDS
+
+
+def grid(field: str, *values) -> dict:
+  return {"field": field, "kind": "grid", "values": tuple(values)}
+
+
+def choice(field: str, *values) -> dict:
+  return {"field": field, "kind": "choice", "values": tuple(values)}
+
+
+def uniform(field: str, low: float, high: float) -> dict:
+  return {"field": field, "kind": "uniform", "low": float(low), "high": float(high)}
+
+
+def loguniform(field: str, low: float, high: float) -> dict:
+  return {"field": field, "kind": "loguniform", "low": float(low), "high": float(high)}
+
+
+def randint(field: str, low: int, high: int) -> dict:
+  """An integer drawn uniformly from [low, high] (both included)."""
+  return {"field": field, "kind": "randint", "low": int(low), "high": int(high)}
+
+
+def _spec(s) -> dict:
+  return dict(s.to_dict() if isinstance(s, ml_collections.ConfigDict) else s)
+
+
+def scale_of(spec) -> str:
+  """'log', 'linear' or 'categorical': how a report should draw the field."""
+  s = _spec(spec)
+  if s["kind"] == "loguniform":
+    return "log"
+  if s["kind"] in ("uniform", "randint"):
+    return "linear"
+  vals = s["values"]
+  if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) and len(vals) > 1:
+    pos = [v for v in vals if v > 0]
+    if len(pos) == len(vals) and max(vals) / min(vals) >= 16:
+      return "log"
+    return "linear"
+  return "categorical"
+
+
+def expand(space, num_trials: int, seed: int = 0) -> list[dict]:
+  """The trials of a space: a list of {field: value} dicts, in a deterministic order."""
+  specs = [_spec(s) for s in space]
+  for s in specs:
+    if s["kind"] not in KINDS:
+      raise ValueError(f"sweep field {s['field']}: unknown kind {s['kind']!r}; allowed: {', '.join(KINDS)}")
+  grids = [s for s in specs if s["kind"] == "grid"]
+  randoms = [s for s in specs if s["kind"] != "grid"]
+  grid_points = [dict(zip([g["field"] for g in grids], combo))
+                 for combo in itertools.product(*[tuple(g["values"]) for g in grids])] or [{}]
+  rng = np.random.default_rng(seed)
+  draws = [{}]
+  if randoms:
+    draws = [{s["field"]: _draw(s, rng) for s in randoms} for _ in range(int(num_trials))]
+  return [{**g, **d} for g in grid_points for d in draws]
+
+
+def _draw(s: dict, rng) -> Any:
+  k = s["kind"]
+  if k == "uniform":
+    return float(rng.uniform(s["low"], s["high"]))
+  if k == "loguniform":
+    return float(math.exp(rng.uniform(math.log(s["low"]), math.log(s["high"]))))
+  if k == "randint":
+    return int(rng.integers(s["low"], s["high"] + 1))
+  vals = tuple(s["values"])
+  return vals[int(rng.integers(len(vals)))]
+
+
+_INDEX = re.compile(r"^(.*)\[(\d+)\]$")
+
+
+def set_field(config, field: str, value) -> None:
+  """config.<field> = value, for dotted paths and tuple elements (`model.units[1]`)."""
+  parts = field.split(".")
+  node = config
+  for p in parts[:-1]:
+    node = node[p]
+  last = parts[-1]
+  m = _INDEX.match(last)
+  if m:
+    name, i = m.group(1), int(m.group(2))
+    cur = list(node[name])
+    if i >= len(cur):
+      raise ValueError(f"sweep field {field}: {name} has only {len(cur)} entries")
+    cur[i] = value
+    node[name] = tuple(cur)
+  else:
+    if isinstance(node[last], tuple) and isinstance(value, list):
+      value = tuple(value)
+    if isinstance(node[last], float) and isinstance(value, int):
+      value = float(value)
+    node[last] = value
+
+
+def get_field(config, field: str):
+  parts = field.split(".")
+  node = config
+  for p in parts[:-1]:
+    node = node[p]
+  m = _INDEX.match(parts[-1])
+  return node[m.group(1)][int(m.group(2))] if m else node[parts[-1]]
+
+
+def trial_config(base, trial: dict):
+  """The single-run config of one trial: the base without its sweep block, with the trial's values."""
+  c = ml_collections.ConfigDict(copy.deepcopy(base.to_dict()))
+  if "sweep" in c:
+    del c["sweep"]
+  # whole fields first, then tuple elements: ("model.units", (256, 256, 128)) then ("model.units[0]", 64)
+  for field, value in sorted(trial.items(), key=lambda kv: "[" in kv[0]):
+    set_field(c, field, value)
+  return c
