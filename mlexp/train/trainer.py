@@ -55,9 +55,12 @@ def prepare_workdir(workdir: str, config) -> None:
 
 
 def _mean_std(values):
+  """Mean and sample standard deviation (ddof=1; 0 for one value) of the finite values."""
   v = np.asarray(values, np.float64)
   v = v[np.isfinite(v)]
-  return (float(v.mean()), float(v.std())) if v.size else (float("nan"), float("nan"))
+  if not v.size:
+    return float("nan"), float("nan")
+  return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
 def train_and_evaluate(config, workdir: str, stream=None) -> dict:
@@ -90,11 +93,13 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
         f"{group.program.steps_per_epoch} steps per epoch of batch {config.batch_size}")
     epochs = int(config.epochs)
     progress.total = epochs - start
+    last_train_loss = np.full(len(members), np.nan)
     for e in range(start + 1, epochs + 1):
       if not group.running(state).any():
         break
       state, m, dt = group.epoch(state)
       trained = m["trained"]
+      last_train_loss = np.where(trained, m["train_loss"], last_train_loss)
       for i, mem in enumerate(members):
         if not trained[i]:
           continue
@@ -120,7 +125,8 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
     tb.flush()
     final_status = np.asarray(state.status)[: len(members)]
     state = group.set_status(state, np.where(final_status == RUNNING, COMPLETED, final_status))
-    summary = _summary(config, dataset, group, state, members, n_params, time.perf_counter() - t_start)
+    summary = _summary(config, dataset, group, state, members, n_params, time.perf_counter() - t_start,
+                       last_train_loss)
     for i, mem in enumerate(members):
       r = summary["runs"][i]
       tb.write_hparams(f"seed_{mem.seed}", {"seed": mem.seed, "model": config.model.kind},
@@ -138,7 +144,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   return summary
 
 
-def _summary(config, dataset, group, state, members, n_params, wall_s) -> dict:
+def _summary(config, dataset, group, state, members, n_params, wall_s, train_loss) -> dict:
   extra = {name: group.evaluate(state.best_params, put_split(split))
            for name, split in dataset.extra_tests.items()}
   status = np.asarray(state.status)
@@ -149,7 +155,7 @@ def _summary(config, dataset, group, state, members, n_params, wall_s) -> dict:
         "epochs_run": int(np.asarray(state.epoch)[i]), "best_epoch": int(np.asarray(state.best_epoch)[i]),
         "test_loss": float(np.asarray(state.best_loss)[i]),
         "test_accuracy": float(np.asarray(state.best_accuracy)[i]),
-        "param_count": n_params,
+        "train_loss": float(train_loss[i]), "param_count": n_params,
         "extra_tests": {k: {"test_loss": float(v[0][i]), "test_accuracy": float(v[1][i])} for k, v in extra.items()},
     })
   acc = _mean_std([r["test_accuracy"] for r in runs])
