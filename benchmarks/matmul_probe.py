@@ -3,7 +3,8 @@
   python benchmarks/matmul_probe.py [--quick]
 
 Prints one line `RESULT {...}`:
-  square_gflops        a large square f32 matmul (the machine's practical peak)
+  square_gflops        a large square f32 matmul
+  peak_gflops          the best of all probes (the machine's practical peak; used for % of peak)
   mlp_shapes_gflops    the matmuls of one MLP 784-256-256-10 training step at batch 64
                        (forward x@W, backward dy@W^T and x^T@dy), looped: the ceiling at these shapes
   mlp_shapes8_gflops   the same for 8 members at once (batched matmuls, as vmap makes them)
@@ -23,11 +24,11 @@ def main(argv=None):
   import jax
   import jax.numpy as jnp
 
-  def bench(fn, args, flops_per_call, reps):
+  def bench(fn, args, flops_per_call, reps, tries=3):
     f = jax.jit(fn)
     jax.block_until_ready(f(*args))  # compile + warm
     best = float("inf")
-    for _ in range(3):
+    for _ in range(tries):  # best of `tries`: the machine is shared, so the fastest is the least disturbed
       t = time.perf_counter()
       jax.block_until_ready(f(*args))
       best = min(best, time.perf_counter() - t)
@@ -42,7 +43,7 @@ def main(argv=None):
   def square(x):
     return jax.lax.fori_loop(0, reps, lambda i, acc: (acc @ x) * 1e-3, x)
   out["square_n"] = n
-  out["square_gflops"], _ = bench(square, (x,), 2 * n**3, reps)
+  out["square_gflops"], _ = bench(square, (x,), 2 * n**3, reps, tries=3 if a.quick else 6)
 
   dims = [784, 256, 256, 10]
   b = 64
@@ -87,6 +88,8 @@ def main(argv=None):
     return jax.lax.fori_loop(0, gsteps, lambda i, h: jnp.tanh(h @ wh)[:, :64], h)
   out["gru_step_gflops"], tg = bench(gru_loop, (h, wh), 2 * 32 * 64 * 192, gsteps)
   out["gru_step_us"] = tg / gsteps * 1e6
+  # the practical peak: the best rate any probe reached (a busy moment only lowers a probe's figure)
+  out["peak_gflops"] = max(v for k, v in out.items() if k.endswith("_gflops"))
   out["device"] = f"{len(jax.devices())} x {jax.devices()[0].platform}"
   print("RESULT " + json.dumps(out), flush=True)
 
