@@ -34,6 +34,11 @@ def parse_flags(argv):
   """absl flag parsing with one-line errors (wrong key, wrong type) and exit status 2."""
   try:
     return FLAGS(argv)
+  except SystemExit as e:  # absl exits 1 after printing the help it was asked for; asking is no error
+    if e.code == 1 and any(a.partition("=")[0] in ("--help", "-help", "-?", "--helpshort", "--helpfull")
+                           for a in argv[1:]):
+      sys.exit(0)
+    raise
   except flags.Error as e:
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
     msg = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"  # a config file's error is its last line

@@ -63,6 +63,10 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   c.epochs = 10
   c.batch_size = 64
   c.eval_batch_size = 1000
+  # how the models of one group share a program: "vmap" (batched: best for matmul-heavy models and
+  # GPUs), "map" (one after another in one program: faster for small RNNs on CPU), or "auto" (map for
+  # GRU/LSTM on a single CPU device, else vmap)
+  c.member_loop = "auto"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = data_name
@@ -119,6 +123,7 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     m.dense = (16,)
   elif m.kind in ("gru", "lstm"):
     m.hidden = 16
+    m.unroll = 1
   return c
 
 

@@ -1,12 +1,15 @@
 """Metric writing behind one small interface (as clu's metric_writers): JSON lines + TensorBoard."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 from typing import Mapping
 
 from tensorboardX import SummaryWriter
+
+_WRITER_IDS = itertools.count()  # unique event file names within a process
 
 
 def _clean(v):
@@ -57,7 +60,10 @@ class TensorBoard:
 
   def _w(self, run: str) -> SummaryWriter:
     if run not in self._writers:
-      self._writers[run] = SummaryWriter(os.path.join(self.logdir, run), flush_secs=10)
+      # Event files are named by the second and host; the suffix keeps this writer's file apart from the
+      # HParams writer's (add_hparams opens a second writer in the same folder) and from a resumed run's.
+      self._writers[run] = SummaryWriter(os.path.join(self.logdir, run), flush_secs=10,
+                                         filename_suffix=f".{os.getpid()}.{next(_WRITER_IDS)}")
     return self._writers[run]
 
   def write_scalars(self, run: str, step: int, scalars: Mapping[str, float]):

@@ -18,9 +18,11 @@ import glob
 import json
 import math
 import os
+import shutil
 import time
 
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -70,6 +72,28 @@ def check_sweep(config, trials) -> None:
       raise ConfigError("sweep.space", list(values), f"names a field that does not exist ({e})")
     except ConfigError as e:
       raise ConfigError(e.field, e.value, f"{e.allowed} (in trial {t} of the sweep: {values})")
+
+
+def unsharded(config):
+  """The config with sweep.shard_index / num_shards at their defaults (0 / 1): what config.json holds."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.sweep.shard_index, c.sweep.num_shards = 0, 1
+  return c
+
+
+def _prepare_shared_workdir(workdir: str, config) -> None:
+  """trainer.prepare_workdir for processes that start at once: config.json is written atomically, once."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "config.json")
+  cfg_json = json.loads(config.to_json_best_effort())
+  if not os.path.exists(path):
+    with open(f"{path}.tmp{os.getpid()}", "w") as f:
+      json.dump(cfg_json, f, indent=2)
+    os.replace(f"{path}.tmp{os.getpid()}", path)
+  with open(path) as f:
+    if json.load(f) != cfg_json:
+      raise ConfigError("workdir", workdir, "it holds a run of a different config; use a new --workdir "
+                        "(or the same config to resume)")
 
 
 class _Records:
@@ -142,7 +166,10 @@ class SweepRunner:
     for plan in self.plans:
       ds, _ = self.data(plan.config)
       validate_against_data(plan.config, len(ds.train))
-    prepare_workdir(wd, cfg)
+    if self.shard[1] == 1:
+      prepare_workdir(wd, cfg)
+    else:
+      _prepare_shared_workdir(wd, unsharded(cfg))  # the shards of one sweep share the workdir and config.json
     os.makedirs(os.path.join(wd, "groups"), exist_ok=True)
     self._write_spec()
     done = self._load_done()
@@ -163,9 +190,11 @@ class SweepRunner:
         tg = time.perf_counter()
         rows, rung_values, compile_s, used = self._run_group(plan, jsonl, tb)
         spent += used
-        with open(os.path.join(wd, "groups", f"{plan.gid}.json"), "w") as f:
+        gpath = os.path.join(wd, "groups", f"{plan.gid}.json")
+        with open(f"{gpath}.tmp{os.getpid()}", "w") as f:  # atomic: other shards may be reading groups/
           f.write(to_json({"gid": plan.gid, "rows": rows, "rungs": rung_values, "compile_s": compile_s,
                            "wall_s": time.perf_counter() - tg}))
+        os.replace(f"{gpath}.tmp{os.getpid()}", gpath)
         done[plan.gid] = {"rows": rows, "rungs": rung_values}
         all_rows = [r for d in done.values() for r in d["rows"]]
         best = self._write_results(all_rows)
@@ -182,6 +211,13 @@ class SweepRunner:
       jsonl.close()
       tb.close()
     all_rows = [r for d in done.values() for r in d["rows"]]
+    if self.shard[1] > 1:  # the other shards may still run: merge() writes results, summary and best_config
+      if all_rows:
+        self._write_results(all_rows)
+      self.say(f"shard {self.shard[0]}/{self.shard[1]}: {len(mine)} group(s) done; when every shard is "
+               f"done: python launch/merge.py {wd}")
+      return {"kind": "sweep_shard", "shard": list(self.shard), "groups": [p.gid for p in mine],
+              "wall_s": time.perf_counter() - t0}
     best = self._write_results(all_rows)
     summary = self._write_summary(all_rows, best, time.perf_counter() - t0)
     self.say(f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% ± {100 * best['std_acc']:.2f} "
@@ -240,8 +276,8 @@ class SweepRunner:
           sub = group.take(state, keep)
           pos = [pos[j] for j in keep]
           group = Group(cfg, train, test, ds.num_classes, [members[i] for i in pos], devices=member_devices(len(pos)))
-          group.compile(sub)
-          state = sub
+          state = group.adopt(sub)
+          group.compile(state)
     self._harvest(group, state, pos, members, rec, ds, best_params, only_frozen=False)
     for i in range(n):
       if rec.status[i] == RUNNING:
@@ -315,7 +351,9 @@ class SweepRunner:
   def _save_best_params(self, rows, best_params, cfg):
     if "params" not in best_params:
       return
-    prev_path = os.path.join(self.workdir, "checkpoints", "best_trial_meta.json")
+    # each shard keeps its own best (shards run at once); merge() keeps the best of them as best_trial
+    name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
+    prev_path = os.path.join(self.workdir, "checkpoints", f"{name}_meta.json")
     prev = -1.0
     if os.path.exists(prev_path):
       with open(prev_path) as f:
@@ -323,7 +361,7 @@ class SweepRunner:
     if best_params["acc"] <= prev:
       return
     mem_row = rows[best_params["member"]]
-    d = os.path.abspath(os.path.join(self.workdir, "checkpoints", "best_trial"))
+    d = os.path.abspath(os.path.join(self.workdir, "checkpoints", name))
     with ocp.CheckpointManager(d, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)) as mgr:
       step = (mgr.latest_step() or 0) + 1
       mgr.save(step, args=ocp.args.StandardSave(best_params["params"]))
@@ -340,8 +378,10 @@ class SweepRunner:
             "num_trials": len(self.trials), "seeds": int(self.config.seeds), "mode": sw.mode,
             "metric": sw.metric, "asha": sw.asha.to_dict(), "groups": len(self.plans),
             "vmapped_fields": list(__import__("mlexp.sweep.grouping", fromlist=["x"]).VMAPPED_FIELDS)}
-    with open(os.path.join(self.workdir, "sweep.json"), "w") as f:
+    path = os.path.join(self.workdir, "sweep.json")
+    with open(f"{path}.tmp{os.getpid()}", "w") as f:
       json.dump(spec, f, indent=2)
+    os.replace(f"{path}.tmp{os.getpid()}", path)
 
   def _load_done(self) -> dict:
     done = {}
@@ -357,12 +397,13 @@ class SweepRunner:
     cols = list(RESULT_COLUMNS[:2]) + self.fields + list(RESULT_COLUMNS[2:])
     extra = sorted({k for r in rows for k in r if k.startswith("test_accuracy/")})
     path = os.path.join(self.workdir, "results.csv")
-    with open(path + ".tmp", "w", newline="") as f:
+    tmp = f"{path}.tmp{os.getpid()}"  # shards of one sweep may write at the same time
+    with open(tmp, "w", newline="") as f:
       w = csv.DictWriter(f, fieldnames=cols + extra, extrasaction="ignore")
       w.writeheader()
       for r in sorted(rows, key=lambda r: (r["trial"], r["seed"])):
         w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
     return self._best(rows)
 
   def _best(self, rows) -> dict:
@@ -423,6 +464,78 @@ def get_config(arg=None):
   with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "best_config.json")) as f:
     return ml_collections.ConfigDict(json.load(f))
 '''
+
+
+def merge(workdir: str, stream=None) -> dict:
+  """Rebuilds results.csv, summary.json and best_config.* of a sweep from its groups/*.json, appends the
+  metrics of sharded runs (metrics.shard*.jsonl) to metrics.jsonl, and keeps the best of the shards'
+  best-trial checkpoints as checkpoints/best_trial. For sweeps run as several processes (launch/)."""
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if "sweep" not in config:
+    raise ConfigError("workdir", workdir, "holds a single run, not a sweep")
+  runner = SweepRunner(config, workdir, stream=stream)
+  done = runner._load_done()
+  missing = [p.gid for p in runner.plans if p.gid not in done]
+  rows = [r for p in runner.plans if p.gid in done for r in done[p.gid]["rows"]]
+  if not rows:
+    raise ConfigError("workdir", workdir, f"has none of the {len(runner.plans)} groups of its sweep in groups/")
+  if missing:
+    runner.say(f"merge: {len(missing)} of {len(runner.plans)} group(s) not done yet: {', '.join(missing)}")
+  _merge_metrics(workdir)
+  _merge_best_checkpoints(workdir)
+  best = runner._write_results(rows)
+  wall_s = sum(float(done[p.gid].get("wall_s") or 0.0) for p in runner.plans if p.gid in done)
+  summary = runner._write_summary(rows, best, wall_s)
+  summary_path = os.path.join(workdir, "summary.json")
+  runner.say(f"merge: {len(runner.plans) - len(missing)}/{len(runner.plans)} group(s), {len(rows)} model(s); "
+             f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% with {best['values']}; wrote "
+             f"{workdir}/results.csv, {summary_path}, best_config.py")
+  return summary
+
+
+def _merge_metrics(workdir: str) -> None:
+  """metrics.jsonl + the lines of metrics.shard*.jsonl it does not hold yet (merging twice adds nothing)."""
+  def shard_no(path):
+    return int(path.rsplit(".shard", 1)[1].split(".")[0])
+  shards = sorted(glob.glob(os.path.join(workdir, "metrics.shard*.jsonl")), key=shard_no)
+  if not shards:
+    return
+  path = os.path.join(workdir, "metrics.jsonl")
+  lines, seen = [], set()
+  for p in ([path] if os.path.exists(path) else []) + shards:
+    with open(p) as f:
+      for line in f:
+        line = line.rstrip("\n")
+        if line.strip() and line not in seen:
+          seen.add(line)
+          lines.append(line)
+  with open(path + ".tmp", "w") as f:
+    f.writelines(l + "\n" for l in lines)
+  os.replace(path + ".tmp", path)
+
+
+def _merge_best_checkpoints(workdir: str) -> None:
+  """checkpoints/best_trial := the best (highest test accuracy) of it and the shards' best_trial.shard<i>."""
+  ckdir = os.path.join(workdir, "checkpoints")
+  metas = []
+  for p in glob.glob(os.path.join(ckdir, "best_trial*_meta.json")):
+    with open(p) as f:
+      metas.append((float(json.load(f).get("test_accuracy", -1.0)), p))
+  shard_metas = [m for m in metas if ".shard" in os.path.basename(m[1])]
+  if not shard_metas:
+    return
+  acc, p = max(metas)
+  if ".shard" in os.path.basename(p):
+    name = os.path.basename(p)[: -len("_meta.json")]
+    target = os.path.abspath(os.path.join(ckdir, "best_trial"))
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(os.path.join(ckdir, name), target)
+    with open(p) as f:
+      meta = json.load(f)
+    meta["checkpoint"] = target
+    with open(os.path.join(ckdir, "best_trial_meta.json"), "w") as f:
+      json.dump(meta, f)
 
 
 def run_sweep(config, workdir: str, stream=None) -> dict:

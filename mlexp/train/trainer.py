@@ -63,6 +63,20 @@ def _mean_std(values):
   return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
+def _last_train_loss(path: str, members) -> np.ndarray:
+  """Per member, the train loss of its latest epoch in metrics.jsonl (NaN where there is none)."""
+  latest = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        if line.strip():
+          r = json.loads(line)
+          if r.get("epoch", 0) >= latest.get(r.get("seed"), (0, None))[0]:
+            latest[r.get("seed")] = (r.get("epoch", 0), r.get("train_loss"))
+  return np.array([np.nan if latest.get(m.seed, (0, None))[1] is None else float(latest[m.seed][1])
+                   for m in members], np.float64)
+
+
 def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   t_start = time.perf_counter()
   dataset = load_data(config)
@@ -93,7 +107,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
         f"{group.program.steps_per_epoch} steps per epoch of batch {config.batch_size}")
     epochs = int(config.epochs)
     progress.total = epochs - start
-    last_train_loss = np.full(len(members), np.nan)
+    last_train_loss = _last_train_loss(jsonl.path, members)  # a resumed run's, from the kept metrics
     for e in range(start + 1, epochs + 1):
       if not group.running(state).any():
         break

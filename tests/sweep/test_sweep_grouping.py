@@ -1,0 +1,111 @@
+"""Grouping trials by static config (pure): float knobs are vmapped, everything else splits groups."""
+from __future__ import annotations
+
+import ml_collections
+
+from mlexp.config import base_config, sweep_block
+from mlexp.sweep.grouping import VMAPPED_FIELDS, plan_groups, static_key
+from mlexp.sweep.space import expand, get_field, grid, set_field, trial_config, uniform
+from mlexp.train import optim
+
+
+def gru_base(space, seeds=1):
+  c = base_config("gru", "japanese_vowels")
+  c.seed = 10
+  c.seeds = seeds
+  c.sweep = sweep_block(space)
+  return c
+
+
+def test_trials_differing_only_in_vmapped_knobs_share_a_group():
+  space = (grid("optimizer.learning_rate", 1e-3, 1e-2, 1e-1), grid("model.dropout", 0.0, 0.3))
+  base = gru_base(space, seeds=2)
+  trials = expand(space, 0)
+  plans = plan_groups(base, trials, seeds=2, max_members=64)
+  assert len(plans) == 1
+  p = plans[0]
+  assert p.trials == tuple(range(6))
+  assert len(p.members) == 12
+  # each member carries its own trial's knobs and seed
+  for m in p.members:
+    t = trials[m.trial]
+    assert m.hparams["learning_rate"] == t["optimizer.learning_rate"]
+    assert m.hparams["dropout"] == t["model.dropout"]
+  assert sorted((m.trial, m.seed) for m in p.members) == [(t, s) for t in range(6) for s in (10, 11)]
+
+
+def test_different_hidden_sizes_are_different_groups():
+  space = (grid("model.hidden", 8, 16), uniform("optimizer.learning_rate", 1e-3, 1e-2))
+  base = gru_base(space)
+  trials = expand(space, 3, seed=0)
+  plans = plan_groups(base, trials, seeds=1, max_members=64)
+  assert len(plans) == 2
+  assert len({p.gid for p in plans}) == 2
+  for p in plans:
+    hidden = {trials[t]["model.hidden"] for t in p.trials}
+    assert len(hidden) == 1 and p.config.model.hidden == hidden.pop()
+    assert len(p.trials) == 3
+  assert sorted(t for p in plans for t in p.trials) == list(range(6))
+
+
+def test_group_ids_are_stable():
+  space = (grid("model.hidden", 8, 16), grid("optimizer.learning_rate", 1e-3, 1e-2))
+  trials = expand(space, 0)
+  a = plan_groups(gru_base(space), trials, 1, 64)
+  b = plan_groups(gru_base(space), trials, 1, 64)
+  assert [p.gid for p in a] == [p.gid for p in b]
+  assert [p.trials for p in a] == [p.trials for p in b]
+
+
+def test_chunks_keep_the_seeds_of_a_trial_together():
+  space = (grid("optimizer.learning_rate", *[10.0 ** -k for k in range(1, 6)]),)
+  trials = expand(space, 0)
+  plans = plan_groups(gru_base(space, seeds=3), trials, seeds=3, max_members=7)
+  # 7 // 3 = 2 trials (6 models) per chunk: 2 + 2 + 1
+  assert [p.trials for p in plans] == [(0, 1), (2, 3), (4,)]
+  assert [len(p.members) for p in plans] == [6, 6, 3]
+  assert all(len(p.members) <= 7 for p in plans)
+  for p in plans:
+    for t in p.trials:
+      assert sorted(m.seed for m in p.members if m.trial == t) == [10, 11, 12]
+  assert len({p.gid for p in plans}) == 3
+  # fewer members allowed than seeds: still one whole trial per group
+  plans = plan_groups(gru_base(space, seeds=3), trials, seeds=3, max_members=2)
+  assert [p.trials for p in plans] == [(t,) for t in range(5)]
+  assert all(len(p.members) == 3 for p in plans)
+
+
+def _float_fields(c, prefix=""):
+  for k, v in c.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      yield from _float_fields(v, f"{prefix}{k}.")
+    elif isinstance(v, float):
+      yield f"{prefix}{k}"
+
+
+def test_vmapped_fields_are_exactly_the_optimizer_hparams():
+  assert len(VMAPPED_FIELDS) == len(optim.HPARAMS) == len(set(VMAPPED_FIELDS))
+  for kind, data in (("gru", "japanese_vowels"), ("mlp", "mnist_5k"), ("cnn", "mnist_5k")):
+    c = base_config(kind, data)
+    # the float fields of a config that change hparams_of are exactly VMAPPED_FIELDS
+    affects = set()
+    for field in _float_fields(c):
+      d = trial_config(c, {})
+      set_field(d, field, get_field(c, field) * 0.5 + 0.0123)
+      changed = {k for k in optim.HPARAMS if optim.hparams_of(d)[k] != optim.hparams_of(c)[k]}
+      assert len(changed) <= 1, field
+      if changed:
+        affects.add(field)
+        # ... and they do not change the group key
+        assert static_key(d) == static_key(c), field
+      else:
+        assert static_key(d) != static_key(c), field
+    assert affects == set(VMAPPED_FIELDS), kind
+
+
+def test_every_other_field_splits_groups():
+  c = base_config("gru", "japanese_vowels")
+  for field, value in (("model.layers", 3), ("batch_size", 16), ("optimizer.name", "sgd"), ("epochs", 3),
+                       ("data.name", "basic_motions"), ("schedule.name", "cosine")):
+    d = trial_config(c, {field: value})
+    assert static_key(d) != static_key(c), field
