@@ -3,16 +3,10 @@
   python -m mlexp.main --config=configs/cnn.py --workdir=runs/cnn
   --config.model.kernel_size=5 --config.model.strides=2 --config.model.filters='(16,32,64)'
 """
-from mlexp.config import apply_smoke, base_config, parse_arg
+from mlexp.config import apply_smoke, image_config, parse_arg
 
 
 def get_config(arg=None):
   a = parse_arg(arg, smoke=False)
-  c = base_config("cnn", "mnist_5k")
-  c.epochs = 15
-  c.batch_size = 64
-  c.optimizer.learning_rate = 1e-3
-  c.schedule.name = "plateau"
-  c.schedule.patience = 2
-  c.eval.transforms = ("moved", "rotated")
+  c = image_config("cnn")
   return apply_smoke(c) if a.smoke else c

@@ -6,16 +6,10 @@
   --config.data.name=basic_motions        other embedded sets: basic_motions, pickup_gesture_wiimote_z
   --config.data.name=spoken_arabic_digits --config.data.path=FOLDER   (UCI files you have)
 """
-from mlexp.config import apply_smoke, base_config, parse_arg
+from mlexp.config import apply_smoke, parse_arg, sequence_config
 
 
 def get_config(arg=None):
   a = parse_arg(arg, smoke=False)
-  c = base_config("gru", "japanese_vowels")
-  c.epochs = 30
-  c.batch_size = 32
-  c.optimizer.learning_rate = 3e-3
-  c.schedule.name = "plateau"
-  c.schedule.patience = 3
-  c.early_stopping.patience = 8
+  c = sequence_config("gru")
   return apply_smoke(c) if a.smoke else c

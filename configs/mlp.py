@@ -6,16 +6,10 @@
   --config.model.units='(256,256,128)'   an extra layer
   --config.optimizer.name=sgd --config.optimizer.learning_rate=1e-2 --config.batch_size=32
 """
-from mlexp.config import apply_smoke, base_config, parse_arg
+from mlexp.config import apply_smoke, image_config, parse_arg
 
 
 def get_config(arg=None):
   a = parse_arg(arg, smoke=False)
-  c = base_config("mlp", "mnist_5k")
-  c.epochs = 15
-  c.batch_size = 64
-  c.optimizer.learning_rate = 1e-3
-  c.schedule.name = "plateau"
-  c.schedule.patience = 2
-  c.eval.transforms = ("moved", "rotated")
+  c = image_config("mlp")
   return apply_smoke(c) if a.smoke else c

@@ -17,7 +17,7 @@ import pytest
 from mlexp.config import validate
 from mlexp.train import trainer
 from mlexp.train.group import Group
-from tiny import read_tensorboard
+from tiny import override, read_tensorboard
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRIC_KEYS = {"trial", "seed", "epoch", "train_loss", "test_loss", "test_accuracy", "learning_rate", "epoch_s",
@@ -165,15 +165,7 @@ SMOKE = {"mlp": {"seeds": 2}, "cnn": {}, "gru": {"model.unroll": 1}, "lstm": {"m
 
 
 def smoke_config(name):
-  c = load_config(name)
-  for key, value in SMOKE[name].items():
-    *path, last = key.split(".")
-    node = c
-    for p in path:
-      node = node[p]
-    node[last] = value
-  validate(c)
-  return c
+  return override(load_config(name), **SMOKE[name])
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 from mlexp.config import base_config, validate
 from mlexp.data import Dataset, Split
 from mlexp.models import IMAGE_MODELS
+from mlexp.sweep.space import set_field
 
 N_TRAIN, N_TEST, CLASSES = 16, 8, 3
 HW, T, C = 6, 6, 3
@@ -68,20 +69,12 @@ def config(kind: str, **overrides):
   c.schedule.name = "constant"
   c.data.num_buckets = 1
   c.checkpoint.enabled = False
-  for key, value in overrides.items():
-    *path, last = key.split(".")
-    node = c
-    for p in path:
-      node = node[p]
-    node[last] = value
-  validate(c)
-  return c
+  return override(c, **overrides)
 
 
-def read_tensorboard(run_dir: str) -> dict:
-  """tag -> {step: value} from the TFRecord event files under run_dir (tensorboard itself is not installed)."""
+def events(run_dir: str):
+  """Every Event in the TFRecord event files under run_dir (read without TensorFlow)."""
   from tensorboardX.proto import event_pb2
-  out = {}
   files = glob.glob(os.path.join(run_dir, "**", "events.out.tfevents.*"), recursive=True)
   assert files, f"no event files in {run_dir}"
   for path in files:
@@ -89,9 +82,23 @@ def read_tensorboard(run_dir: str) -> dict:
     i = 0
     while i < len(data):
       (n,) = struct.unpack("<Q", data[i:i + 8])
-      event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+      yield event_pb2.Event.FromString(data[i + 12:i + 12 + n])
       i += 12 + n + 4
-      for v in event.summary.value:
-        if v.HasField("simple_value"):
-          out.setdefault(v.tag, {})[event.step] = v.simple_value
+
+
+def read_tensorboard(run_dir: str) -> dict:
+  """tag -> {step: value} of the scalars under run_dir."""
+  out = {}
+  for event in events(run_dir):
+    for v in event.summary.value:
+      if v.HasField("simple_value"):
+        out.setdefault(v.tag, {})[event.step] = v.simple_value
   return out
+
+
+def override(c, **fields):
+  """c with dotted fields set (`**{"model.hidden": 8}`), validated."""
+  for key, value in fields.items():
+    set_field(c, key, value)
+  validate(c)
+  return c

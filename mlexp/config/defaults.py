@@ -109,6 +109,31 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   return c
 
 
+def image_config(kind: str) -> ml_collections.ConfigDict:
+  """The defaults of configs/mlp.py and configs/cnn.py: the 5k MNIST subset with moved / rotated test sets."""
+  c = base_config(kind, "mnist_5k")
+  c.epochs = 15
+  c.batch_size = 64
+  c.optimizer.learning_rate = 1e-3
+  c.schedule.name = "plateau"
+  c.schedule.patience = 2
+  c.eval.transforms = ("moved", "rotated")
+  return c
+
+
+def sequence_config(kind: str) -> ml_collections.ConfigDict:
+  """The defaults of configs/gru.py, lstm.py and linear.py: JapaneseVowels."""
+  c = base_config(kind, "japanese_vowels")
+  c.epochs = 30
+  c.batch_size = 32
+  c.optimizer.learning_rate = 3e-3 if kind in ("gru", "lstm") else 1e-2
+  c.schedule.name = "plateau"
+  c.schedule.patience = 3
+  if kind in ("gru", "lstm"):
+    c.early_stopping.patience = 8
+  return c
+
+
 def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks a config to a seconds-long check."""
   c.epochs = 2

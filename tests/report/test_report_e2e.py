@@ -82,7 +82,7 @@ def test_sweep_report_categorical_random_search_one_seed(tmp_path, capsys):
   import json
   import numpy as np
   import pandas as pd
-  from conftest import make_sweep
+  from fake_workdirs import make_sweep
   d = make_sweep(tmp_path / "cat", seeds=1)
   df = pd.read_csv(os.path.join(d, "results.csv")).rename(columns={"model.hidden": "model.conv_front"})
   df["model.conv_front"] = df["model.conv_front"] >= 256

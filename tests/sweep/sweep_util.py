@@ -76,27 +76,17 @@ def read_csv(path):
 
 def tensorboard_hparams(run_dir: str):
   """(hparams of the run's session_start_info, metric tags of the experiment) from its event files."""
-  import glob
-  import struct
-
-  from tensorboardX.proto import event_pb2, plugin_hparams_pb2
+  from tensorboardX.proto import plugin_hparams_pb2
+  from tiny import events
   hparams, metrics = {}, set()
-  files = glob.glob(os.path.join(run_dir, "**", "events.out.tfevents.*"), recursive=True)
-  for path in files:
-    data = open(path, "rb").read()
-    i = 0
-    while i < len(data):
-      (n,) = struct.unpack("<Q", data[i:i + 8])
-      event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
-      i += 12 + n + 4
-      for v in event.summary.value:
-        if v.metadata.plugin_data.plugin_name != "hparams":
-          continue
-        pd = plugin_hparams_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
-        if pd.HasField("session_start_info"):
-          for k, val in pd.session_start_info.hparams.items():
-            kind = val.WhichOneof("kind")
-            hparams[k] = getattr(val, kind)
-        if pd.HasField("experiment"):
-          metrics |= {m.name.tag for m in pd.experiment.metric_infos}
+  for event in events(run_dir):
+    for v in event.summary.value:
+      if v.metadata.plugin_data.plugin_name != "hparams":
+        continue
+      pd = plugin_hparams_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
+      if pd.HasField("session_start_info"):
+        for k, val in pd.session_start_info.hparams.items():
+          hparams[k] = getattr(val, val.WhichOneof("kind"))
+      if pd.HasField("experiment"):
+        metrics |= {m.name.tag for m in pd.experiment.metric_infos}
   return hparams, metrics
