@@ -67,6 +67,7 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   # GPUs), "map" (one after another in one program: faster for small RNNs on CPU), or "auto" (map for
   # GRU/LSTM on a single CPU device, else vmap)
   c.member_loop = "auto"
+  c.hang_timeout_s = 600.0  # a compiled call without progress this long (or 20x the longest epoch) exits; 0 = off
 
   c.data = ml_collections.ConfigDict()
   c.data.name = data_name

@@ -7,7 +7,8 @@ WORKDIR/
   results.csv          one row per trial x seed (rewritten after every group)
   metrics.jsonl        one line per epoch per trained model
   tensorboard/trial_T_seed_S/   scalars + HParams (parallel coordinates) per model
-  checkpoints/best_trial/       Orbax checkpoint of the best trial's best parameters
+  checkpoints/best_trial/       Orbax checkpoint of the best single model (highest test accuracy at its best
+                                epoch) and best_trial_meta.json naming its trial and seed
   best_config.json, best_config.py   the winner as a single-run config
   summary.json
 """
@@ -407,15 +408,18 @@ class SweepRunner:
     return self._best(rows)
 
   def _best(self, rows) -> dict:
+    """The trial with the best mean test accuracy over its seeds (diverged seeds left out of the mean)."""
     by_trial: dict = {}
     for r in rows:
-      by_trial.setdefault(r["trial"], []).append(r)
-    def score(t):
-      accs = [float(r["test_accuracy"]) for r in by_trial[t] if r["status"] != "diverged"]
-      return np.mean(accs) if accs else -1.0
-    t = max(by_trial, key=score)
-    accs = np.asarray([float(r["test_accuracy"]) for r in by_trial[t]])
-    return {"trial": t, "test_accuracy": score(t), "mean_acc": float(accs.mean()),
+      if r["status"] != "diverged":
+        by_trial.setdefault(r["trial"], []).append(float(r["test_accuracy"]))
+    if not by_trial:  # everything diverged
+      t = min(r["trial"] for r in rows)
+      return {"trial": t, "test_accuracy": float("nan"), "mean_acc": float("nan"), "std_acc": float("nan"),
+              "n_seeds": 0, "values": self.trials[t]}
+    t = max(by_trial, key=lambda k: np.mean(by_trial[k]))
+    accs = np.asarray(by_trial[t])
+    return {"trial": t, "test_accuracy": float(accs.mean()), "mean_acc": float(accs.mean()),
             "std_acc": float(accs.std(ddof=1)) if accs.size > 1 else 0.0, "n_seeds": int(accs.size),
             "values": self.trials[t]}
 

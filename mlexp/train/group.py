@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlexp.data import bucketize
+from mlexp.io.watchdog import watchdog
 from mlexp.train import optim
 from mlexp.train.program import CUT, RUNNING, make_program, param_count
 
@@ -109,6 +110,8 @@ class Group:
       self._epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
     self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None)))
     self.compile_s = 0.0
+    self.hang_timeout = float(config.get("hang_timeout_s", 600))
+    self._longest_epoch = 0.0
 
   def take(self, state, index):
     """The members `index` (positions in this group) of a state, unpadded (for `adopt` by a smaller group)."""
@@ -130,15 +133,19 @@ class Group:
 
   def init(self):
     t = time.perf_counter()
-    state = self._init(self.keys, self.hp, self.train)
+    with watchdog(self.hang_timeout, "initialising the models"):
+      state = self._init(self.keys, self.hp, self.train)
+      state = self._init_fixups(state)
+      jax.block_until_ready(state)
+    self.compile_s += time.perf_counter() - t
+    return state
+
+  def _init_fixups(self, state):
     if self.padded > self.size:  # padding members never train
       status = np.asarray(state.status).copy()
       status[self.size:] = CUT
       state = state.replace(status=jnp.asarray(status))
-    state = self._place(state)  # every leaf on the member sharding (init leaves some replicated)
-    jax.block_until_ready(state)
-    self.compile_s += time.perf_counter() - t
-    return state
+    return self._place(state)  # every leaf on the member sharding (init leaves some replicated)
 
   def _put(self, a):
     a = jnp.asarray(a)
@@ -153,15 +160,19 @@ class Group:
   def compile(self, state):
     """Compiles the epoch program ahead of time (so its seconds are measured apart from training)."""
     t = time.perf_counter()
-    self._epoch = self._epoch.lower(state, self.hp, self.train, self.test).compile()
+    with watchdog(self.hang_timeout, "compiling the epoch program"):
+      self._epoch = self._epoch.lower(state, self.hp, self.train, self.test).compile()
     self.compile_s += time.perf_counter() - t
 
   def epoch(self, state):
     """One epoch of every running member; returns (state, metrics as numpy [M], seconds)."""
     t = time.perf_counter()
-    state, metrics = self._epoch(state, self.hp, self.train, self.test)
-    metrics = jax.device_get(metrics)  # the one host round trip of the epoch
+    limit = max(self.hang_timeout, 20 * self._longest_epoch) if self.hang_timeout > 0 else 0
+    with watchdog(limit, "an epoch"):
+      state, metrics = self._epoch(state, self.hp, self.train, self.test)
+      metrics = jax.device_get(metrics)  # the one host round trip of the epoch
     dt = time.perf_counter() - t
+    self._longest_epoch = max(self._longest_epoch, dt)
     return state, {k: np.asarray(v)[: self.size] for k, v in metrics.items()}, dt
 
   def evaluate(self, params, split):
