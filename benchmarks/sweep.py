@@ -7,7 +7,8 @@ Ray Tune + PyTorch setup does), measured side by side in one invocation on this 
 The one-at-a-time side runs a sample of the trials (evenly spread over the trial list), each as its own
 `python -m mlexp.main` single run of that trial's config (all epochs, no early stopping), and
 extrapolates the mean per-trial time to all trials; it also reports the estimate for one-at-a-time
-*with* ASHA (each trial's time scaled by the epochs ASHA let it run in the sweep). Both sides start
+*with* ASHA (each trial's fixed cost -- process start, data, compile -- plus its mean epoch time times the
+epochs ASHA let it run in the sweep). Both sides start
 with an empty compilation cache. Prints JSON lines; the last one is the comparison.
 """
 from __future__ import annotations
@@ -76,7 +77,10 @@ def main():
     dt, _ = run([sys.executable, "-m", "mlexp.main", f"--config={py}", f"--workdir={os.path.join(tmp, f'one_{t}')}",
                  "--config.checkpoint.enabled=False"], env, a.timeout)
     times.append(dt)
-    asha_times.append(dt * epochs_run.get(t, tc.epochs) / tc.epochs)
+    with open(os.path.join(tmp, f"one_{t}", "metrics.jsonl")) as f:
+      epoch_s = [json.loads(l)["epoch_s"] for l in f if l.strip()]
+    fixed = dt - sum(epoch_s)  # process start, data, compile: paid whatever the number of epochs
+    asha_times.append(fixed + sum(epoch_s) / len(epoch_s) * epochs_run.get(t, tc.epochs))
     print(json.dumps({"bench": "sweep", "side": "one_at_a_time", "trial": t, "values": trials[t], "wall_s": dt}),
           flush=True)
   per_trial = sum(times) / len(times)

@@ -14,6 +14,7 @@ WORKDIR/
 """
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import glob
 import json
@@ -60,6 +61,8 @@ def check_sweep(config, trials) -> None:
   for f, lo in (("grace", 1), ("factor", 2)):
     if not isinstance(sw.asha[f], int) or sw.asha[f] < lo:
       raise ConfigError(f"sweep.asha.{f}", sw.asha[f], f"must be an integer >= {lo}")
+  if not isinstance(sw.get("compile_ahead", 0), int) or sw.get("compile_ahead", 0) < 0:
+    raise ConfigError("sweep.compile_ahead", sw.compile_ahead, "must be an integer >= 0")
   if not isinstance(sw.max_group_size, int) or sw.max_group_size < 1:
     raise ConfigError("sweep.max_group_size", sw.max_group_size, "must be an integer >= 1")
   if not trials:
@@ -186,10 +189,21 @@ class SweepRunner:
     self.progress.total = len(todo)
     budget = sum(len(p.members) * int(p.config.epochs) for p in todo)
     spent = 0
+    # the next groups are compiled in worker threads while this one trains (XLA compiles without the GIL)
+    ahead = int(sw.get("compile_ahead", 2))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(ahead, 1))
+    futures = {}
+
+    def prepared(i):
+      for j in range(i, min(i + ahead + 1, len(todo))):
+        if j not in futures:
+          futures[j] = pool.submit(self._prepare, todo[j])
+      return futures.pop(i).result()
+
     try:
       for k, plan in enumerate(todo):
         tg = time.perf_counter()
-        rows, rung_values, compile_s, used = self._run_group(plan, jsonl, tb)
+        rows, rung_values, compile_s, used = self._run_group(plan, prepared(k), jsonl, tb)
         spent += used
         gpath = os.path.join(wd, "groups", f"{plan.gid}.json")
         with open(f"{gpath}.tmp{os.getpid()}", "w") as f:  # atomic: other shards may be reading groups/
@@ -209,6 +223,7 @@ class SweepRunner:
                  f"{best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed {fmt_seconds(elapsed)} | "
                  f"left at most ~{fmt_seconds(left)}")
     finally:
+      pool.shutdown(wait=True, cancel_futures=True)
       jsonl.close()
       tb.close()
     all_rows = [r for d in done.values() for r in d["rows"]]
@@ -227,16 +242,22 @@ class SweepRunner:
     return summary
 
   # ---- one group
-  def _run_group(self, plan, jsonl, tb):
+  def _prepare(self, plan):
+    """Builds, initialises and compiles a group (runs in a worker thread, ahead of its turn)."""
+    ds, (train, test) = self.data(plan.config)
+    members = list(plan.members)
+    group = Group(plan.config, train, test, ds.num_classes, members, devices=member_devices(len(members)))
+    state = group.init()
+    group.compile(state)
+    return group, state
+
+  def _run_group(self, plan, prepared, jsonl, tb):
     cfg, sw = plan.config, self.config.sweep
     ds, (train, test) = self.data(cfg)
     members = list(plan.members)
     n = len(members)
     rec = _Records(n)
-    devices = member_devices(n)
-    group = Group(cfg, train, test, ds.num_classes, members, devices=devices)
-    state = group.init()
-    group.compile(state)
+    group, state = prepared
     n_params = group.param_count(state)
     pos = list(range(n))  # group position -> plan member index
     epochs = int(cfg.epochs)
