@@ -98,11 +98,13 @@ def main(argv=None):
   a = ap.parse_args(argv)
 
   rss_start = _current_rss_mb()
+  config = build_config(a.bench, a.seeds, a.epochs, a.unroll, a.set)
+  from mlexp.main import configure_cpu_devices
+  configure_cpu_devices(config)  # as mlexp.main does, before jax is imported
   import jax  # noqa: F401
   from mlexp.config import validate
   from mlexp.train.trainer import train_and_evaluate
 
-  config = build_config(a.bench, a.seeds, a.epochs, a.unroll, a.set)
   validate(config)
   workdir = a.keep or tempfile.mkdtemp(prefix=f"mlexp-bench-{a.bench}-")
   if a.keep and os.path.exists(workdir):

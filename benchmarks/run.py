@@ -37,8 +37,7 @@ TARGETS = {"mlp_1": 3.0, "gru_1": 3.0, "mlp_8": 4.0, "gru_8": 5.0, "mlp_fraction
 # and these are appended.
 # Measured on 2 cores (README): single-threaded Eigen matmuls + 2 host devices (mlexp's Group then shards the
 # member axis over both cores) make the 8-member GRU ~10-25% faster and do not slow the others.
-DEFAULT_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1 "
-                     "--xla_force_host_platform_device_count=2")
+DEFAULT_XLA_FLAGS = ""  # mlexp's own choice (config.cpu_devices, auto): what users get
 
 
 def log(msg: str) -> None:

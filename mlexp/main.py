@@ -51,11 +51,28 @@ def parse_flags(argv):
     fail(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
 
 
+def configure_cpu_devices(config) -> None:
+  """Runs that train several models at once split them over one single-threaded XLA:CPU device per core
+  (config.cpu_devices; 0 = auto: every core when there is more than one model, else one device with
+  XLA's own threads). Measured on 2 cores, per 8-model epoch: MLP 5.9 s vs 7.7 s, GRU 6.3 s vs 9.6 s.
+  Does nothing when XLA_FLAGS already sets a device count; GPUs and TPUs are not affected."""
+  n = int(config.get("cpu_devices", 0))
+  if n == 0:
+    many = int(config.get("seeds", 1)) > 1 or "sweep" in config
+    n = len(os.sched_getaffinity(0)) if many else 1
+  flags_now = os.environ.get("XLA_FLAGS", "")
+  if n > 1 and "xla_force_host_platform_device_count" not in flags_now:
+    os.environ["XLA_FLAGS"] = (f"{flags_now} --xla_force_host_platform_device_count={n} "
+                               "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; options look like --config.model.hidden=128")
   if FLAGS.config is None:
     fail("--config is required, e.g. --config=configs/mlp.py (or configs/mlp.py:smoke for a quick check)")
+  config = FLAGS.config
+  configure_cpu_devices(config)  # before jax is imported: XLA reads its flags once
   logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
   import jax  # (after flag parsing, so --help is fast)
   cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
@@ -64,7 +81,6 @@ def main(argv):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
-  config = FLAGS.config
   try:
     validate(config)
   except ConfigError as e:

@@ -64,9 +64,9 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   c.batch_size = 64
   c.eval_batch_size = 1000
   # how the models of one group share a program: "vmap" (batched: best for matmul-heavy models and
-  # GPUs), "map" (one after another in one program: faster for small RNNs on CPU), or "auto" (map for
-  # GRU/LSTM on a single CPU device, else vmap)
+  # GPUs), "map" (one after another in one program: faster on CPU), or "auto" (map on CPU, else vmap)
   c.member_loop = "auto"
+  c.cpu_devices = 0  # XLA:CPU devices (one single-threaded per core) for runs of several models; 0 = auto
   c.hang_timeout_s = 600.0  # a compiled call without progress this long (or 20x the longest epoch) exits; 0 = off
 
   c.data = ml_collections.ConfigDict()

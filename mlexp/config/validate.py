@@ -82,6 +82,7 @@ def validate(c) -> None:
   _int(c, "eval_batch_size", 1)
   _choice(c, "member_loop", ("auto", "vmap", "map"))
   _float(c, "hang_timeout_s", 0.0)
+  _int(c, "cpu_devices", 0, 1024)
 
   _choice(c, "data.name", IMAGE_DATA + SEQUENCE_DATA)
   _float(c, "data.test_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
