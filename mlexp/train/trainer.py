@@ -152,6 +152,9 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
       ckpt.close()
   with open(os.path.join(workdir, "summary.json"), "w") as f:
     f.write(to_json(summary))
+  if len(members) > 1:
+    say("per model: " + ", ".join(f"seed {r['seed']} {100 * r['test_accuracy']:.2f}% (epoch {r['best_epoch']}, "
+                                  f"{r['status']})" for r in summary["runs"]))
   say(f"test accuracy {100 * summary['mean']['test_accuracy']:.2f}% ± {100 * summary['std']['test_accuracy']:.2f} "
       f"(best epoch of each of {len(members)} model(s)) on {dataset.name}; {summary['wall_s']:.1f}s; "
       f"wrote {workdir}/summary.json")
