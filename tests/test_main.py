@@ -256,7 +256,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(smoke_runs, tmp_path, monke
   out = io.StringIO()
   summary = trainer.train_and_evaluate(config, workdir, stream=out)
   assert "resuming from the checkpoint of epoch 1" in out.getvalue()
-  assert "[epoch 1/1]" in out.getvalue()  # one epoch left to train
+  assert "[epoch 2/2]" in out.getvalue() and "[epoch 1/2]" not in out.getvalue()  # only epoch 2 is trained
   records, _ = check_workdir(workdir, config, summary)
   key = lambda r: (r["seed"], r["epoch"])
   for got, want in zip(sorted(records, key=key), sorted(full, key=key)):

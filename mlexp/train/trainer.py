@@ -106,7 +106,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
     say(f"compiled in {group.compile_s:.1f}s; {n_params:,} parameters per model, "
         f"{group.program.steps_per_epoch} steps per epoch of batch {config.batch_size}")
     epochs = int(config.epochs)
-    progress.total = epochs - start
+    progress.total = epochs
     last_train_loss = _last_train_loss(jsonl.path, members)  # a resumed run's, from the kept metrics
     for e in range(start + 1, epochs + 1):
       if not group.running(state).any():
@@ -134,7 +134,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
       vl, _ = _mean_std(m["test_loss"][trained])
       n_run = int(trained.sum())
       pm = f" ± {100 * acc_s:.2f}" if n_run > 1 else ""
-      progress.update(e - start, f"train_loss {tl:.4f} | test_loss {vl:.4f} | test_acc {100 * acc_m:.2f}%{pm} | "
+      progress.update(e, f"train_loss {tl:.4f} | test_loss {vl:.4f} | test_acc {100 * acc_m:.2f}%{pm} | "
                       f"{n_run * group.n_train / dt:,.0f} samples/s", dt)
     tb.flush()
     final_status = np.asarray(state.status)[: len(members)]
