@@ -163,6 +163,7 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   s.metric = "test_loss"  # what ASHA ranks trials by: test_loss | test_accuracy
   s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3})
   s.max_group_size = 64  # models per compiled program; bigger groups are split into chunks
+  s.max_group_gb = 4.0  # ... and into chunks whose estimated memory (params, optimizer state, activations) fits
   s.compile_ahead = 2  # groups compiled in worker threads while the current one trains (0 = none)
   s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
   s.num_shards = 1

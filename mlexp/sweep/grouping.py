@@ -37,14 +37,16 @@ def static_key(config) -> str:
   return json.dumps(c, sort_keys=True, default=str)
 
 
-def plan_groups(base, trials: list, seeds: int, max_members: int) -> list[GroupPlan]:
+def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=None) -> list[GroupPlan]:
+  """member_cap(config) -> int: optional further limit on a group's members (e.g. what fits in memory)."""
   by_key: dict = {}
   for t, values in enumerate(trials):
     cfg = trial_config(base, values)
     by_key.setdefault(static_key(cfg), []).append((t, cfg))
-  per_chunk = max(1, int(max_members) // max(1, int(seeds)))
   plans = []
   for key, items in by_key.items():
+    cap = min(int(max_members), int(member_cap(items[0][1]))) if member_cap else int(max_members)
+    per_chunk = max(1, cap // max(1, int(seeds)))
     h = hashlib.sha1(key.encode()).hexdigest()[:10]
     for c0 in range(0, len(items), per_chunk):
       chunk = items[c0:c0 + per_chunk]

@@ -100,6 +100,27 @@ def _prepare_shared_workdir(workdir: str, config) -> None:
                         "(or the same config to resume)")
 
 
+def member_bytes(cfg, num_classes: int = 20, input_shape=None) -> int:
+  """A generous estimate of one member's memory in a group: parameters x 6 (params, grads, two optimizer
+  moments, best params, update) plus activations of one batch (x 3 for the backward pass)."""
+  import jax  # (imported where used: planning happens before any compile)
+  from mlexp.models import build_model
+  model = build_model(cfg.model, num_classes)
+  if input_shape is None:
+    input_shape = (1, 28, 28, 1) if cfg.model.kind in ("mlp", "cnn") else (1, 32, 16)
+  x = jax.ShapeDtypeStruct(input_shape, jax.numpy.float32)
+  lengths = None if cfg.model.kind in ("mlp", "cnn") else jax.ShapeDtypeStruct((1,), jax.numpy.int32)
+  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, lengths)
+  n_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
+  width = max([n_params // 1000, 1])  # activations scale with layer widths; a rough proxy
+  return 4 * (6 * n_params + 3 * int(cfg.batch_size) * width * 64)
+
+
+def members_that_fit(cfg, budget_gb: float) -> int:
+  """How many members of this config fit in `budget_gb` (sweep.max_group_gb) at once."""
+  return max(1, int(budget_gb * 2**30 // member_bytes(cfg)))
+
+
 class _Records:
   """Host-side results of the members of one group (by position in the group plan)."""
 
@@ -143,7 +164,8 @@ class SweepRunner:
     self.trials = expand(sw.space, int(sw.num_trials), int(sw.seed))
     check_sweep(config, self.trials)
     self.fields = _fields(config)
-    self.plans = plan_groups(config, self.trials, int(config.seeds), int(sw.max_group_size))
+    self.plans = plan_groups(config, self.trials, int(config.seeds), int(sw.max_group_size),
+                             member_cap=lambda cfg: members_that_fit(cfg, float(sw.get("max_group_gb", 4.0))))
     self.shard = shard
     self.progress = Progress(1, what="group", stream=stream)
     self.say = self.progress.line

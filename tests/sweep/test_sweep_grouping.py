@@ -109,3 +109,15 @@ def test_every_other_field_splits_groups():
                        ("data.name", "basic_motions"), ("schedule.name", "cosine")):
     d = trial_config(c, {field: value})
     assert static_key(d) != static_key(c), field
+
+
+def test_memory_cap_splits_groups_and_scales_with_model_size():
+  from mlexp.sweep.runner import member_bytes, members_that_fit
+  base = gru_base((grid("optimizer.learning_rate", 1e-3, 2e-3, 3e-3, 4e-3, 5e-3),))
+  trials = expand(base.sweep.space, 0)
+  plans = plan_groups(base, trials, 1, 64, member_cap=lambda cfg: 2)
+  assert [len(p.members) for p in plans] == [2, 2, 1]
+  small, big = trial_config(base, {}), trial_config(base, {"model.hidden": 256})
+  assert member_bytes(big) > 4 * member_bytes(small)
+  assert members_that_fit(big, 1e-6) == 1  # never zero: one member always runs
+  assert members_that_fit(small, 1.0) > members_that_fit(big, 1.0)
