@@ -85,21 +85,6 @@ def unsharded(config):
   return c
 
 
-def _prepare_shared_workdir(workdir: str, config) -> None:
-  """trainer.prepare_workdir for processes that start at once: config.json is written atomically, once."""
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "config.json")
-  cfg_json = json.loads(config.to_json_best_effort())
-  if not os.path.exists(path):
-    with open(f"{path}.tmp{os.getpid()}", "w") as f:
-      json.dump(cfg_json, f, indent=2)
-    os.replace(f"{path}.tmp{os.getpid()}", path)
-  with open(path) as f:
-    if json.load(f) != cfg_json:
-      raise ConfigError("workdir", workdir, "it holds a run of a different config; use a new --workdir "
-                        "(or the same config to resume)")
-
-
 def member_bytes(cfg, num_classes: int = 20, input_shape=None) -> int:
   """A generous estimate of one member's memory in a group: parameters x 6 (params, grads, two optimizer
   moments, best params, update) plus activations of one batch (x 3 for the backward pass)."""
@@ -192,10 +177,7 @@ class SweepRunner:
     for plan in self.plans:
       ds, _ = self.data(plan.config)
       validate_against_data(plan.config, len(ds.train))
-    if self.shard[1] == 1:
-      prepare_workdir(wd, cfg)
-    else:
-      _prepare_shared_workdir(wd, unsharded(cfg))  # the shards of one sweep share the workdir and config.json
+    prepare_workdir(wd, unsharded(cfg))  # the shards of one sweep share the workdir and config.json
     os.makedirs(os.path.join(wd, "groups"), exist_ok=True)
     self._write_spec()
     done = self._load_done()

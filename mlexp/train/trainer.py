@@ -40,18 +40,20 @@ def member_devices(n_members: int):
 
 
 def prepare_workdir(workdir: str, config) -> None:
-  """Creates the workdir and writes config.json; refuses a workdir that holds another config."""
+  """Creates the workdir and writes config.json once (atomically: processes sharing a workdir may start
+  together); refuses a workdir that holds another config."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   cfg_json = json.loads(config.to_json_best_effort())
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    if old != cfg_json:
+  if not os.path.exists(path):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+      json.dump(cfg_json, f, indent=2)
+    os.replace(tmp, path)
+  with open(path) as f:
+    if json.load(f) != cfg_json:
       raise ConfigError("workdir", workdir, "it holds a run of a different config; use a new --workdir "
                         "(or the same config to resume)")
-  with open(path, "w") as f:
-    json.dump(cfg_json, f, indent=2)
 
 
 def _mean_std(values):
