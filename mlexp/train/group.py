@@ -25,6 +25,7 @@ class Member:
   seed: int
   hparams: dict  # the float knobs (optim.HPARAMS) of this member
   trial: int = 0
+  dims: tuple = ()  # (field, value) pairs of this member's true shape knobs (widths, depth) when its group pads them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +187,10 @@ class Group:
 
   def param_count(self, state) -> int:
     return param_count(jax.tree.map(lambda x: x[0], state.params))
+
+  def param_counts(self, state) -> np.ndarray:
+    """The true parameter count of each member (padded units not counted)."""
+    return np.full(self.size, self.param_count(state), np.int64)
 
   def running(self, state) -> np.ndarray:
     return np.asarray(state.status)[: self.size] == RUNNING
