@@ -162,6 +162,9 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   s.mode = mode  # asha (early stopping of bad trials) | full (every trial to the end; needed for heatmaps)
   s.metric = "test_loss"  # what ASHA ranks trials by: test_loss | test_accuracy
   s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3})
+  # widths and depth of different trials share padded programs: auto (the planner weighs compile time
+  # against padded compute), none (one program per exact shape), max (one program per group key)
+  s.padding = "auto"
   s.max_group_size = 64  # models per compiled program; bigger groups are split into chunks
   s.max_group_gb = 4.0  # ... and into chunks whose estimated memory (params, optimizer state, activations) fits
   s.compile_ahead = 2  # groups compiled in worker threads while the current one trains (0 = none)

@@ -3,16 +3,21 @@
 Convolution is written as im2col (strided slices, one matmul) and max pooling as reshape + max: on
 XLA:CPU the gradients of lax.conv and reduce_window are slow (measured 2-4x slower per step, worse
 when vmapped over models), while slices and matmuls are fast everywhere. Results equal nn.Conv's
-(tested); parameters have nn.Conv's shapes and names.
+(tested).
+
+Widths are data in a padded group: `dims["filters"]` / `dims["dense"]` hold a member's true widths
+inside the padded ones; padded filters and units have zero weights and masked activations. The
+number of blocks and dense layers stays static (a group key).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from mlexp.models.layers import ACTIVATIONS, dropout
+from mlexp.models.layers import param, ACTIVATIONS, dropout, layer_key, stable_kernel, unit_mask
 
 
 def patches(x, k: int, s: int, padding: str):
@@ -35,18 +40,27 @@ def max_pool(x, p: int):
   return x[:, : h2 * p, : w2 * p].reshape(n, h2, p, w2, p, c).max(axis=(2, 4))
 
 
-class Conv2D(nn.Module):
-  features: int
-  kernel_size: int
-  strides: int = 1
-  padding: str = "SAME"
+def out_size(n: int, k: int, s: int, padding: str) -> int:
+  return -(-n // s) if padding == "SAME" else (n - k) // s + 1
 
-  @nn.compact
-  def __call__(self, x):
-    k, c = int(self.kernel_size), x.shape[-1]
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, int(self.features)))
-    bias = self.param("bias", nn.initializers.zeros_init(), (int(self.features),))
-    return patches(x, k, int(self.strides), self.padding) @ kernel.reshape(-1, int(self.features)) + bias
+
+def feature_map(hw, filters, kernel_size, strides, padding, pool):
+  """(height, width) after the conv blocks (as CNN.__call__); raises ValueError when a block gets too small."""
+  h, w = hw
+  for i, _ in enumerate(filters):
+    if min(h, w) < (kernel_size if padding == "VALID" else 1):
+      raise ValueError(f"model.filters: block {i} gets a {h}x{w} map, smaller than kernel_size {kernel_size} "
+                       "with VALID padding; use fewer blocks or SAME padding")
+    h, w = out_size(h, kernel_size, strides, padding), out_size(w, kernel_size, strides, padding)
+    if pool > 1 and min(h, w) >= pool:
+      h, w = h // pool, w // pool
+  return h, w
+
+
+HEAD = 1000  # init key index of the head; dense layer i uses DENSE + i
+
+
+DENSE = 500
 
 
 class CNN(nn.Module):
@@ -60,17 +74,67 @@ class CNN(nn.Module):
   activation: str = "relu"
 
   @nn.compact
-  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0):
+  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0, dims=None):
     act = ACTIVATIONS[self.activation]
+    base = self.make_rng("params") if self.is_initializing() else None
+    dkey = self.make_rng("dropout") if train else None
+    k, s = int(self.kernel_size), int(self.strides)
+    feature_map(x.shape[1:3], self.filters, k, s, self.padding, int(self.pool))  # clear error on tiny maps
+    c, c_true, c_mask = x.shape[-1], x.shape[-1], None
     for i, f in enumerate(self.filters):
-      if min(x.shape[1:3]) < (self.kernel_size if self.padding == "VALID" else 1):
-        raise ValueError(f"model.filters: block {i} gets a {x.shape[1]}x{x.shape[2]} map, smaller than "
-                         f"kernel_size {self.kernel_size} with VALID padding; use fewer blocks or SAME padding")
-      x = act(Conv2D(int(f), self.kernel_size, self.strides, self.padding, name=f"conv{i}")(x))
+      f = int(f)
+      f_true = f if dims is None else dims["filters"][i]
+      f_mask = None if dims is None else unit_mask(f_true, f)
+      kern = param(self, f"conv{i}_kernel", lambda: stable_kernel(
+          layer_key(base, i), k * k, (c, f), k * k * c_true, None,
+          f_mask).reshape(k, k, c, f) * (1.0 if c_mask is None else c_mask[:, None]))
+      bias = param(self, f"conv{i}_bias", lambda: jnp.zeros((f,), jnp.float32))
+      x = act(patches(x, k, s, self.padding) @ kern.reshape(-1, f) + bias)
+      if f_mask is not None:
+        x = x * f_mask
       if self.pool > 1 and min(x.shape[1:3]) >= self.pool:
-        x = max_pool(x, self.pool)
-    x = x.reshape((x.shape[0], -1))
+        x = max_pool(x, int(self.pool))
+      c, c_true, c_mask = f, f_true, f_mask
+    positions = x.shape[1] * x.shape[2]
+    x = x.reshape((x.shape[0], -1))  # (h, w, c) order: a kernel row per (position, channel)
+    in_w, in_true = positions * c, positions * c_true
+    in_mask = None if c_mask is None else jnp.tile(c_mask, positions)
     for i, u in enumerate(self.dense):
-      x = act(nn.Dense(int(u), name=f"dense{i}")(x))
-      x = dropout(self, x, dropout_rate, train)
-    return nn.Dense(self.num_classes, name="head")(x)
+      u = int(u)
+      u_true = u if dims is None else dims["dense"][i]
+      u_mask = None if dims is None else unit_mask(u_true, u)
+      if i == 0:
+        kern = param(self, "dense0_kernel", lambda: stable_kernel(
+            layer_key(base, DENSE), positions, (c, u), in_true, None, u_mask).reshape(in_w, u)
+            * (1.0 if in_mask is None else in_mask[:, None]))
+      else:
+        kern = param(self, f"dense{i}_kernel", lambda: stable_kernel(layer_key(base, DENSE + i), in_w, (u,),
+                                                                      in_true, in_mask, u_mask))
+      bias = param(self, f"dense{i}_bias", lambda: jnp.zeros((u,), jnp.float32))
+      x = act(x @ kern + bias)
+      if u_mask is not None:
+        x = x * u_mask
+      x = dropout(x, dropout_rate, None if dkey is None else jax.random.fold_in(dkey, i), train)
+      in_w, in_true, in_mask = u, u_true, u_mask
+    if not self.dense:
+      head = lambda: stable_kernel(layer_key(base, HEAD), positions, (c, self.num_classes), in_true).reshape(
+          in_w, self.num_classes) * (1.0 if in_mask is None else in_mask[:, None])
+    else:
+      head = lambda: stable_kernel(layer_key(base, HEAD), in_w, (self.num_classes,), in_true, in_mask)
+    head_k = param(self, "head_kernel", head)
+    head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
+    return x @ head_k + head_b
+
+
+def count_params(hw, channels: int, filters, kernel_size, strides, padding, pool, dense, num_classes) -> int:
+  """Parameters of a CNN with these true sizes (padding not counted)."""
+  total, c = 0, channels
+  for f in filters:
+    total += kernel_size * kernel_size * c * f + f
+    c = f
+  h, w = feature_map(hw, filters, kernel_size, strides, padding, pool)
+  prev = h * w * c
+  for u in dense:
+    total += prev * u + u
+    prev = u
+  return total + prev * num_classes + num_classes

@@ -1,23 +1,102 @@
-"""Multilayer perceptron: flatten, then one Dense layer per entry of `units`."""
+"""Multilayer perceptron: flatten, then one Dense layer per entry of `units`, then a linear head.
+
+`stacked=True` (a padded sweep group) runs the layers after the first as a `lax.scan` over stacked
+parameters of one width: every member's widths (`dims["units"]`) and depth (`dims["layers"]`) are data,
+layers past a member's depth pass their input through (a `lax.cond`, skipped work when members run
+one after another), so MLPs of any depth and widths up to the bucket share one compiled program.
+"""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
-from mlexp.models.layers import ACTIVATIONS, dropout
+from mlexp.models.layers import param, ACTIVATIONS, dropout, layer_key, stable_kernel, unit_mask
+
+HEAD = 1000  # the head's init key index: the same whatever the depth
 
 
 class MLP(nn.Module):
   num_classes: int
   units: Sequence[int] = (256, 256)
   activation: str = "relu"
+  stacked: bool = False
 
   @nn.compact
-  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0):
+  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0, dims=None):
     x = x.reshape((x.shape[0], -1))
     act = ACTIVATIONS[self.activation]
-    for i, u in enumerate(self.units):
-      x = act(nn.Dense(int(u), name=f"dense{i}")(x))
-      x = dropout(self, x, dropout_rate, train)
-    return nn.Dense(self.num_classes, name="head")(x)
+    base = self.make_rng("params") if self.is_initializing() else None
+    dkey = self.make_rng("dropout") if train else None
+    units = tuple(int(u) for u in self.units)
+    true = None if dims is None else dims["units"]
+    depth = len(units) if dims is None else dims["layers"]
+
+    def width(l):
+      return units[l] if true is None else true[l]
+
+    def mask(l):
+      return None if true is None else unit_mask(true[l], units[l])
+
+    def dense(name, l, x, n_in, in_true, in_mask, n_out, out_mask):
+      k = param(self, f"{name}_kernel", lambda: stable_kernel(layer_key(base, l), n_in, (n_out,), in_true,
+                                                               in_mask, out_mask))
+      b = param(self, f"{name}_bias", lambda: jnp.zeros((n_out,), jnp.float32))
+      return x @ k + b
+
+    def hidden(y, l, m):
+      y = act(y)
+      if m is not None:
+        y = y * m
+      return dropout(y, dropout_rate, None if dkey is None else jax.random.fold_in(dkey, l), train)
+
+    n_first = len(units) if not self.stacked else min(1, len(units))
+    in_w, in_true, in_mask = x.shape[-1], x.shape[-1], None
+    for l in range(n_first):
+      x = hidden(dense(f"dense{l}", l, x, in_w, in_true, in_mask, units[l], mask(l)), l, mask(l))
+      in_w, in_true, in_mask = units[l], width(l), mask(l)
+    if self.stacked and len(units) > 1:
+      w = units[0]
+      if any(u != w for u in units):
+        raise ValueError(f"a stacked MLP needs one width, got units={units}")
+      ls = jnp.arange(1, len(units))
+      t = jnp.full((len(units),), w, jnp.int32) if true is None else jnp.asarray(true, jnp.int32)
+      ks = param(self, "stack_kernel", lambda: jax.vmap(
+          lambda l: stable_kernel(jax.random.fold_in(base, l), w, (w,), jnp.maximum(t[l - 1], 1),
+                                  unit_mask(t[l - 1], w), unit_mask(t[l], w)))(ls))
+      bs = param(self, "stack_bias", lambda: jnp.zeros((len(units) - 1, w), jnp.float32))
+
+      def layer(h, inp):
+        l, k, b = inp
+        m = unit_mask(t[l], w)
+
+        def run(h):
+          y = h @ k + b
+          y = act(y) * m
+          if train:
+            y = dropout(y, dropout_rate, jax.random.fold_in(dkey, l), train)
+          return y
+        return jax.lax.cond(l < depth, run, lambda h: h, h), None
+      x, _ = jax.lax.scan(layer, x, (ls, ks, bs))
+      last = jnp.maximum(depth, 1) - 1
+      in_w, in_true, in_mask = w, t[last], unit_mask(t[last], w)
+    head_k = param(self, "head_kernel", lambda: stable_kernel(layer_key(base, HEAD), in_w, (self.num_classes,),
+                                                               in_true, in_mask))
+    head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
+    return x @ head_k + head_b
+
+
+def count_params(units: Sequence[int], n_in: int, num_classes: int) -> int:
+  """Parameters of an MLP with these true widths (what its config names; padding not counted)."""
+  total, prev = 0, n_in
+  for u in units:
+    total += prev * u + u
+    prev = u
+  return total + prev * num_classes + num_classes
+
+
+def flat_size(feature_shape) -> int:
+  return int(math.prod(feature_shape))

@@ -4,6 +4,11 @@ The recurrent layer is written out (not flax's nn.RNN) for speed on CPU: the inp
 steps are one matmul before the time scan, and the scan is unrolled `unroll` steps. Gate equations
 follow PyTorch's nn.GRU / nn.LSTM. Padded steps never change the carry, so the carry after the scan is
 the one at the last valid step, and padding never changes a prediction.
+
+Depth and width are data: the layers after the first run as a `lax.scan` over stacked parameters, a
+member's `dims["layers"]` decides which of them run (the others pass their input through), and
+`dims["hidden"]` / `dims["conv_filters"]` its true widths inside the padded ones (padded units have
+zero weights and stay exactly zero: a GRU/LSTM unit with zero pre-activations keeps h = c = 0).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlexp.models.layers import dropout, masked_mean, time_mask
+from mlexp.models.layers import param, dropout, layer_key, masked_mean, stable_kernel, time_mask, unit_mask
 
 GATES = {"gru": 3, "lstm": 4}
 
@@ -78,42 +83,44 @@ def _gru_scan_bwd(unroll, saved, cts):
 gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)
 
 
-class Recurrent(nn.Module):
-  """One recurrent layer over x [B, T, F] -> (outputs [B, T, H], last valid hidden state [B, H])."""
-  cell: str
-  hidden: int
-  unroll: int = 1
+def recurrent(cell: str, x, lengths, w_in, b_in, w_h, b_h, unroll: int):
+  """One recurrent layer over x [B, T, F] with kernels w_in [F, g, H], w_h [H, g, H], biases [g, H]
+  -> (outputs [B, T, H], last valid hidden state [B, H])."""
+  h_size, g = w_h.shape[0], GATES[cell]
+  xi = x @ w_in.reshape(w_in.shape[0], g * h_size) + b_in.reshape(-1)  # input projections of all steps at once
+  w_h, b_h = w_h.reshape(h_size, g * h_size), b_h.reshape(-1)
+  batch, steps = x.shape[0], x.shape[1]
+  valid = jnp.swapaxes(time_mask(lengths, steps, jnp.bool_), 0, 1)[..., None]  # [T, B, 1]
+  xs = jnp.swapaxes(xi, 0, 1)
+  zeros = jnp.zeros((batch, h_size), xi.dtype)
+  if cell == "gru":
+    ys, h_last = gru_scan(xs, w_h, b_h, valid, zeros, int(unroll))
+  else:
+    def step(carry, inp):
+      h, c = carry
+      x_t, ok = inp
+      gates = x_t + h @ w_h + b_h
+      i, f, gg, o = jnp.split(gates, 4, axis=-1)
+      c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
+      h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
+      c_new = jnp.where(ok, c_new, c)
+      h_new = jnp.where(ok, h_new, h)
+      return (h_new, c_new), h_new
+    (h_last, _), ys = jax.lax.scan(step, (zeros, zeros), (xs, valid), unroll=int(unroll))
+  return jnp.swapaxes(ys, 0, 1), h_last
 
-  @nn.compact
-  def __call__(self, x, lengths):
-    h_size, g = int(self.hidden), GATES[self.cell]
-    xi = nn.Dense(g * h_size, name="input")(x)  # all steps at once
-    # PyTorch's init U(-1/sqrt(H), 1/sqrt(H)); not orthogonal: its QR under vmap hung XLA:CPU (hidden 256,
-    # 3 layers, 3 members: reproduced) and costs compile time
-    bound = 1.0 / h_size ** 0.5
-    init = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
-    w_h = self.param("recurrent_kernel", init, (h_size, g * h_size))
-    b_h = self.param("recurrent_bias", nn.initializers.zeros_init(), (g * h_size,))
-    batch, steps = x.shape[0], x.shape[1]
-    valid = jnp.swapaxes(time_mask(lengths, steps, jnp.bool_), 0, 1)[..., None]  # [T, B, 1]
-    xs = (jnp.swapaxes(xi, 0, 1), valid)
-    zeros = jnp.zeros((batch, h_size), xi.dtype)
 
-    if self.cell == "gru":
-      ys, h_last = gru_scan(xs[0], w_h, b_h, valid, zeros, int(self.unroll))
-    else:
-      def step(carry, inp):
-        h, c = carry
-        x_t, ok = inp
-        gates = x_t + h @ w_h + b_h
-        i, f, gg, o = jnp.split(gates, 4, axis=-1)
-        c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
-        h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
-        c_new = jnp.where(ok, c_new, c)
-        h_new = jnp.where(ok, h_new, h)
-        return (h_new, c_new), h_new
-      (h_last, _), ys = jax.lax.scan(step, (zeros, zeros), xs, unroll=int(self.unroll))
-    return jnp.swapaxes(ys, 0, 1), h_last
+def conv1d_same(x, kernel, bias):
+  """x [B, T, F] (zero beyond each length) convolved with kernel [k, F, C] and 'SAME' padding, as im2col."""
+  k, steps = kernel.shape[0], x.shape[1]
+  left = (k - 1) // 2
+  xp = jnp.pad(x, ((0, 0), (left, k - 1 - left), (0, 0)))
+  cols = jnp.concatenate([xp[:, i:i + steps] for i in range(k)], axis=-1)
+  return cols @ kernel.reshape(-1, kernel.shape[-1]) + bias
+
+
+HEAD = 1000  # init key index of the head; the conv front end uses CONV: the same whatever the depth
+CONV = 1001
 
 
 class RNNClassifier(nn.Module):
@@ -127,16 +134,62 @@ class RNNClassifier(nn.Module):
   unroll: int = 1
 
   @nn.compact
-  def __call__(self, x, lengths, *, train: bool = False, dropout_rate=0.0):
+  def __call__(self, x, lengths, *, train: bool = False, dropout_rate=0.0, dims=None):
+    g, w, n_layers = GATES[self.cell], int(self.hidden), int(self.layers)
+    base = self.make_rng("params") if self.is_initializing() else None
+    dkey = self.make_rng("dropout") if train else None
+    h_true = w if dims is None else dims["hidden"]
+    depth = n_layers if dims is None else dims["layers"]
+    h_mask = None if dims is None else unit_mask(h_true, w)
     mask = time_mask(lengths, x.shape[1], x.dtype)[..., None]
     x = x * mask
+    in_w, in_true, in_mask = x.shape[-1], x.shape[-1], None
     if self.conv_filters:
-      x = nn.relu(nn.Conv(int(self.conv_filters), (int(self.conv_kernel),), padding="SAME", name="conv")(x))
-      x = x * mask  # padding stays zero for the recurrent layers
-    h_last = None
-    for layer in range(int(self.layers)):
-      if layer:
-        x = dropout(self, x, dropout_rate, train)
-      x, h_last = Recurrent(self.cell, self.hidden, self.unroll, name=f"{self.cell}{layer}")(x, lengths)
+      cf, k = int(self.conv_filters), int(self.conv_kernel)
+      cf_true = cf if dims is None else dims["conv_filters"]
+      cf_mask = None if dims is None else unit_mask(cf_true, cf)
+      kern = param(self, "conv_kernel", lambda: stable_kernel(layer_key(base, CONV), k, (in_w, cf), k * in_w,
+                                                               col_mask=cf_mask))
+      bias = param(self, "conv_bias", lambda: jnp.zeros((cf,), jnp.float32))
+      x = jax.nn.relu(conv1d_same(x, kern, bias)) * mask  # padding stays zero for the recurrent layers
+      in_w, in_true, in_mask = cf, cf_true, cf_mask
+
+    def layer_params(key, n_in, fan_in, row_mask):
+      k_in, k_h = (None, None) if key is None else (jax.random.fold_in(key, 0), jax.random.fold_in(key, 1))
+      return (stable_kernel(k_in, n_in, (g, w), fan_in, row_mask, h_mask),
+              jnp.zeros((g, w), jnp.float32),
+              stable_kernel(k_h, w, (g, w), h_true, h_mask, h_mask, kind="uniform"),
+              jnp.zeros((g, w), jnp.float32))
+
+    first = param(self, "rnn0", lambda: layer_params(layer_key(base, 0), in_w, in_true, in_mask))
+    x, h_last = recurrent(self.cell, x, lengths, *first, self.unroll)
+    if n_layers > 1:
+      def stacked(l):  # layers past the member's depth are never used: all zero
+        return jax.tree.map(lambda a: a * (l < depth), layer_params(jax.random.fold_in(base, l), w, h_true, h_mask))
+      stack = param(self, "rnn_stack", lambda: jax.vmap(stacked)(jnp.arange(1, n_layers)))
+
+      def layer(carry, inp):
+        l, p = inp
+
+        def run(c):
+          y = dropout(c[0], dropout_rate, None if dkey is None else jax.random.fold_in(dkey, l), train)
+          return recurrent(self.cell, y, lengths, *p, self.unroll)
+        return jax.lax.cond(l < depth, run, lambda c: c, carry), None
+      (x, h_last), _ = jax.lax.scan(layer, (x, h_last), (jnp.arange(1, n_layers), stack))
     feats = h_last if self.readout == "last" else masked_mean(x, lengths)
-    return nn.Dense(self.num_classes, name="head")(feats)
+    head_k = param(self, "head_kernel", lambda: stable_kernel(layer_key(base, HEAD), w, (self.num_classes,),
+                                                               h_true, h_mask))
+    head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
+    return feats @ head_k + head_b
+
+
+def count_params(cell: str, hidden: int, layers: int, conv_filters: int, conv_kernel: int, n_in: int,
+                 num_classes: int) -> int:
+  """Parameters of a recurrent classifier with these true sizes (padding not counted)."""
+  g, total = GATES[cell], 0
+  if conv_filters:
+    total += conv_kernel * n_in * conv_filters + conv_filters
+    n_in = conv_filters
+  total += n_in * g * hidden + 2 * g * hidden + hidden * g * hidden
+  total += (layers - 1) * (2 * hidden * g * hidden + 2 * g * hidden)
+  return total + hidden * num_classes + num_classes

@@ -12,6 +12,8 @@ import dataclasses
 import hashlib
 import json
 
+from mlexp.models import PADDED_FIELDS
+from mlexp.sweep import buckets
 from mlexp.sweep.space import set_field, trial_config
 from mlexp.train.group import Member
 from mlexp.train.optim import hparams_of
@@ -29,31 +31,68 @@ class GroupPlan:
   trials: tuple  # trial ids in this group
 
 
-def static_key(config) -> str:
+def static_key(config, padded: bool = False) -> str:
+  """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
+  are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end."""
   c = config.to_dict()
   for f in VMAPPED_FIELDS:
     a, b = f.split(".")
     c[a][b] = None
+  if padded:
+    m = c["model"]
+    for f in PADDED_FIELDS.get(m["kind"], ()):
+      v = m[f]
+      m[f] = len(v) if (isinstance(v, (tuple, list)) and m["kind"] == "cnn") else (
+          bool(v) if f == "conv_filters" else None)
   return json.dumps(c, sort_keys=True, default=str)
 
 
-def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=None) -> list[GroupPlan]:
-  """member_cap(config) -> int: optional further limit on a group's members (e.g. what fits in memory)."""
+def _buckets(items, padding: str, cost) -> list:
+  """[(group config, [(trial, cfg, dims)])] for the trials of one static key."""
+  if padding == "none" or cost is None:
+    return [(items[0][1], [(t, cfg, ()) for t, cfg in items])]
+  out = []
+  for idx in buckets.partition([cfg.model for _, cfg in items], padding, cost(items[0][1])):
+    chunk = [items[i] for i in idx]
+    fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
+    true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
+    if len(set(true)) == 1:  # every member has the same shape: the exact program, nothing padded
+      out.append((chunk[0][1], [(t, cfg, ()) for t, cfg in chunk]))
+      continue
+    gcfg = trial_config(chunk[0][1], {})
+    for f, v in buckets.bucket_model([cfg.model for _, cfg in chunk]).items():
+      gcfg.model[f] = v
+    out.append((gcfg, [(t, cfg, d) for (t, cfg), d in zip(chunk, true)]))
+  return out
+
+
+def _plain(v):
+  return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else int(v)
+
+
+def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=None, padding: str = "none",
+                cost=None) -> list[GroupPlan]:
+  """member_cap(config) -> int: optional further limit on a group's members (e.g. what fits in memory).
+  padding: auto | none | max (mlexp.sweep.buckets); cost(config) -> buckets.CostModel for auto."""
+  padded = padding != "none"
   by_key: dict = {}
   for t, values in enumerate(trials):
     cfg = trial_config(base, values)
-    by_key.setdefault(static_key(cfg), []).append((t, cfg))
+    by_key.setdefault(static_key(cfg, padded), []).append((t, cfg))
   plans = []
   for key, items in by_key.items():
-    cap = min(int(max_members), int(member_cap(items[0][1]))) if member_cap else int(max_members)
-    per_chunk = max(1, cap // max(1, int(seeds)))
-    h = hashlib.sha1(key.encode()).hexdigest()[:10]
-    for c0 in range(0, len(items), per_chunk):
-      chunk = items[c0:c0 + per_chunk]
-      members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t)
-                      for t, cfg in chunk for s in range(int(seeds)))
-      plans.append(GroupPlan(gid=f"{h}-{c0 // per_chunk}", config=chunk[0][1], members=members,
-                             trials=tuple(t for t, _ in chunk)))
+    for b, (gcfg, bucket) in enumerate(_buckets(items, padding, cost)):
+      cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
+      per_chunk = max(1, cap // max(1, int(seeds)))
+      sfx = "" if not padded else f"b{b}-"
+      h = hashlib.sha1((key + sfx + json.dumps(gcfg.model.to_dict(), sort_keys=True, default=str)).encode()
+                       ).hexdigest()[:10] if padded else hashlib.sha1(key.encode()).hexdigest()[:10]
+      for c0 in range(0, len(bucket), per_chunk):
+        chunk = bucket[c0:c0 + per_chunk]
+        members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims)
+                        for t, cfg, dims in chunk for s in range(int(seeds)))
+        plans.append(GroupPlan(gid=f"{h}-{c0 // per_chunk}", config=gcfg, members=members,
+                               trials=tuple(t for t, _, _ in chunk)))
   return plans
 
 

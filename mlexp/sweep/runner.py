@@ -32,7 +32,7 @@ import mlexp
 from mlexp.config import ConfigError, validate, validate_against_data
 from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard, to_json
-from mlexp.sweep import asha
+from mlexp.sweep import asha, buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import expand, get_field, scale_of, trial_config
 from mlexp.train.group import Group, device_splits, put_split
@@ -63,6 +63,8 @@ def check_sweep(config, trials) -> None:
       raise ConfigError(f"sweep.asha.{f}", sw.asha[f], f"must be an integer >= {lo}")
   if not isinstance(sw.get("compile_ahead", 0), int) or sw.get("compile_ahead", 0) < 0:
     raise ConfigError("sweep.compile_ahead", sw.compile_ahead, "must be an integer >= 0")
+  if sw.get("padding", "auto") not in buckets.PADDING_MODES:
+    raise ConfigError("sweep.padding", sw.padding, "must be one of " + ", ".join(buckets.PADDING_MODES))
   if not isinstance(sw.max_group_size, int) or sw.max_group_size < 1:
     raise ConfigError("sweep.max_group_size", sw.max_group_size, "must be an integer >= 1")
   if not trials:
@@ -149,13 +151,44 @@ class SweepRunner:
     self.trials = expand(sw.space, int(sw.num_trials), int(sw.seed))
     check_sweep(config, self.trials)
     self.fields = _fields(config)
-    self.plans = plan_groups(config, self.trials, int(config.seeds), int(sw.max_group_size),
-                             member_cap=lambda cfg: members_that_fit(cfg, float(sw.get("max_group_gb", 4.0))))
     self.shard = shard
     self.progress = Progress(1, what="group", stream=stream)
     self.say = self.progress.line
     self._data = {}
     self.rungs_history: dict = {}
+    self.padding = sw.get("padding", "auto")
+    self.plans = plan_groups(config, self.trials, int(config.seeds), int(sw.max_group_size),
+                             member_cap=lambda cfg: members_that_fit(cfg, float(sw.get("max_group_gb", 4.0))),
+                             padding=self.padding, cost=self.cost_model)
+
+  def cost_model(self, cfg) -> buckets.CostModel:
+    """What the bucket planner needs to know of a group's data and device (loads the data once)."""
+    ds, _ = self.data(cfg)
+    sw = self.config.sweep
+    lengths = ds.train.lengths
+    return buckets.CostModel(
+        feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes), n_train=len(ds.train),
+        steps=1 if lengths is None else int(np.max(lengths)),
+        epochs=buckets.expected_epochs(int(cfg.epochs), sw.mode, int(sw.asha.grace), int(sw.asha.factor)),
+        platform=jax.devices()[0].platform)
+
+  def describe_plan(self) -> str:
+    """One line: programs, members per program, padded compute and estimated compile / training time."""
+    from mlexp.train.group import member_model
+    exact = padded = 0.0
+    compile_s = 0.0
+    for p in self.plans:
+      cost = self.cost_model(p.config)
+      compile_s += cost.compile_seconds
+      for m in p.members:
+        true = member_model(p.config.model, m.dims)
+        exact += cost.train_seconds(true, None)
+        padded += cost.train_seconds(true, p.config.model.to_dict() if m.dims else None)
+    sizes = [len(p.members) for p in self.plans]
+    over = 100.0 * (padded / exact - 1.0) if exact else 0.0
+    return (f"plan (padding {self.padding}): {len(self.plans)} program(s), models per program "
+            f"{min(sizes)}..{max(sizes)} ({', '.join(map(str, sizes[:12]))}{', ...' if len(sizes) > 12 else ''}); "
+            f"padded compute +{over:.0f}%; estimated compile ~{fmt_seconds(compile_s)}, training ~{fmt_seconds(padded)}")
 
   # ---- data (loaded once per data config, shared by all groups that use it)
   def data(self, cfg):
@@ -177,6 +210,7 @@ class SweepRunner:
     for plan in self.plans:
       ds, _ = self.data(plan.config)
       validate_against_data(plan.config, len(ds.train))
+    self.say(self.describe_plan())
     prepare_workdir(wd, unsharded(cfg))  # the shards of one sweep share the workdir and config.json
     os.makedirs(os.path.join(wd, "groups"), exist_ok=True)
     self._write_spec()
@@ -262,7 +296,7 @@ class SweepRunner:
     n = len(members)
     rec = _Records(n)
     group, state = prepared
-    n_params = group.param_count(state)
+    n_params = group.param_counts()  # per member: the true size of the model its config names
     pos = list(range(n))  # group position -> plan member index
     epochs = int(cfg.epochs)
     rung_epochs = asha.rungs(int(sw.asha.grace), int(sw.asha.factor), epochs) if sw.mode == "asha" else []
@@ -317,7 +351,7 @@ class SweepRunner:
                   "epochs_run": int(rec.epochs_run[i]), "best_epoch": int(rec.best_epoch[i]),
                   "final_test_loss": rec.final_loss[i], "best_test_loss": rec.best_loss[i],
                   "test_accuracy": rec.best_acc[i], "final_test_accuracy": rec.final_acc[i],
-                  "train_loss": rec.train_loss[i], "wall_s": rec.wall_s[i], "param_count": n_params})
+                  "train_loss": rec.train_loss[i], "wall_s": rec.wall_s[i], "param_count": int(n_params[i])})
       for k, v in rec.extra[i].items():
         row[f"test_accuracy/{k}"] = v
       rows.append(row)

@@ -12,9 +12,11 @@ from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from mlexp.data import bucketize
+from mlexp.models import count_params, member_dims
 from mlexp.io.watchdog import watchdog
 from mlexp.train import optim
 from mlexp.train.program import CUT, RUNNING, make_program, param_count
@@ -60,8 +62,22 @@ def put_split(split):
            None if split.lengths is None else jnp.asarray(split.lengths, jnp.int32)),)
 
 
-def stack_hparams(members: Sequence[Member]) -> dict:
-  return {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
+def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
+  """The members' float knobs as [M] arrays; with model_cfg (a padded group's bucket sizes), also
+  hp["dims"]: each member's true widths and depth as int arrays (mlexp.models.member_dims)."""
+  hp = {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
+  if model_cfg is not None:
+    dims = [member_dims(model_cfg, dict(m.dims)) for m in members]
+    hp["dims"] = {k: jnp.asarray(np.stack([d[k] for d in dims]), jnp.int32) for k in dims[0]}
+  return hp
+
+
+def member_model(model_cfg, dims) -> object:
+  """The model config a member names: the group's (bucket) model config with the member's true sizes."""
+  m = ml_collections.ConfigDict(model_cfg.to_dict())
+  for k, v in dict(dims).items():
+    m[k] = tuple(v) if isinstance(v, (list, tuple)) else v
+  return m
 
 
 def member_loop(config, devices) -> str:
@@ -84,13 +100,17 @@ class Group:
     self.train, self.test = train, test
     self.n_train = int(sum(int(b[0].shape[0]) for b in train))
     spec = DataSpec(num_classes, tuple(int(b[0].shape[0]) for b in train))
-    self.program = make_program(config, spec)
+    self.num_classes = num_classes
+    self.feature_shape = tuple(int(d) for d in train[0][0].shape[1:])
+    # padded: members of different widths / depths share this program (config.model = bucket sizes)
+    self.width_padded = any(m.dims for m in self.members)
+    self.program = make_program(config, spec, padded=self.width_padded)
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)
     self.padded = -(-self.size // n_dev) * n_dev
     pad = self.members + [self.members[-1]] * (self.padded - self.size)
-    self.hp = stack_hparams(pad)
+    self.hp = stack_hparams(pad, config.model if self.width_padded else None)
     self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
     self._sharding = None
     mesh = None
@@ -114,7 +134,7 @@ class Group:
       self._epoch = jax.jit(epoch_all, donate_argnums=0)
     else:
       self._epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
-    self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None)))
+    self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None, 0)))
     self.compile_s = 0.0
     self.hang_timeout = float(config.get("hang_timeout_s", 600))
     self._longest_epoch = 0.0
@@ -182,15 +202,16 @@ class Group:
     return state, {k: np.asarray(v)[: self.size] for k, v in metrics.items()}, dt
 
   def evaluate(self, params, split):
-    loss, acc = jax.device_get(self._eval(params, split))
+    loss, acc = jax.device_get(self._eval(params, split, self.hp.get("dims")))
     return np.asarray(loss)[: self.size], np.asarray(acc)[: self.size]
 
   def param_count(self, state) -> int:
     return param_count(jax.tree.map(lambda x: x[0], state.params))
 
-  def param_counts(self, state) -> np.ndarray:
-    """The true parameter count of each member (padded units not counted)."""
-    return np.full(self.size, self.param_count(state), np.int64)
+  def param_counts(self, state=None) -> np.ndarray:
+    """The true parameter count of each member: the model its config names (padding never counted)."""
+    return np.array([count_params(member_model(self.config.model, m.dims), self.feature_shape, self.num_classes)
+                     for m in self.members], np.int64)
 
   def running(self, state) -> np.ndarray:
     return np.asarray(state.status)[: self.size] == RUNNING

@@ -75,9 +75,12 @@ def _all_finite(tree):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def make_program(config, spec) -> Program:
-  """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket)."""
-  model = build_model(config.model, spec.num_classes)
+def make_program(config, spec, padded: bool = False) -> Program:
+  """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket).
+
+  padded: the group holds members of different widths / depths (config.model holds the bucket sizes,
+  `hp["dims"]` each member's true ones; see mlexp.sweep.buckets)."""
+  model = build_model(config.model, spec.num_classes, stacked=padded)
   batch_size = int(config.batch_size)
   eval_batch = int(config.eval_batch_size)
   steps_per_epoch = sum(-(-n // batch_size) for n in spec.train_sizes)
@@ -88,13 +91,15 @@ def make_program(config, spec) -> Program:
   plateau = optim.make_plateau(int(schedule.patience))
   opt_name = config.optimizer.name
 
-  def logits_fn(params, x, lengths, train=False, dropout_rate=0.0, dropout_key=None):
+  def logits_fn(params, x, lengths, dims, train=False, dropout_rate=0.0, dropout_key=None):
     rngs = {"dropout": dropout_key} if train else None
-    return model.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, rngs=rngs)
+    return model.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, dims=dims,
+                       rngs=rngs)
 
   def init(key, hp, train):
     x0, _, l0 = train[0]
-    params = model.init({"params": jax.random.fold_in(key, 0)}, x0[:1], None if l0 is None else l0[:1])["params"]
+    params = model.init({"params": jax.random.fold_in(key, 0)}, x0[:1], None if l0 is None else l0[:1],
+                        dims=hp.get("dims"))["params"]
     opt_state = optim.make_optimizer(opt_name, hp).init(params)
     f32 = lambda v: jnp.asarray(v, jnp.float32)
     i32 = lambda v: jnp.asarray(v, jnp.int32)
@@ -102,7 +107,7 @@ def make_program(config, spec) -> Program:
                       best_params=params, best_loss=f32(jnp.inf), best_accuracy=f32(0.0), best_epoch=i32(0),
                       epoch=i32(0), step=i32(0), bad_epochs=i32(0), status=i32(RUNNING), key=key)
 
-  def evaluate(params, buckets):
+  def evaluate(params, buckets, dims=None):
     """(mean loss, accuracy) over all buckets of a split; chunks of eval_batch_size."""
     loss_sum, correct, count = 0.0, 0.0, 0
     for x, y, lengths in buckets:
@@ -114,7 +119,7 @@ def make_program(config, spec) -> Program:
 
       def body(acc, batch):
         i, wb = batch
-        logits = logits_fn(params, x[i], None if lengths is None else lengths[i])
+        logits = logits_fn(params, x[i], None if lengths is None else lengths[i], dims)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, y[i])
         hit = (jnp.argmax(logits, -1) == y[i]).astype(jnp.float32)
         return (acc[0] + (ce * wb).sum(), acc[1] + (hit * wb).sum()), None
@@ -124,7 +129,20 @@ def make_program(config, spec) -> Program:
     return loss_sum / count, correct / count
 
   def epoch(state: TrainState, hp, train, test):
+    """One epoch of a running member; a stopped (early stopping, ASHA) or diverged member skips all its
+    compute (a lax.cond on its status: a real branch when members run one after another, lax.map)."""
+    return jax.lax.cond(state.status == RUNNING, lambda s: _run_epoch(s, hp, train, test), _frozen, state)
+
+  def _frozen(state: TrainState):
+    nan = jnp.full((), jnp.nan, jnp.float32)
+    metrics = {"train_loss": nan, "test_loss": nan, "test_accuracy": nan, "learning_rate": nan,
+               "trained": jnp.zeros((), jnp.bool_), "status": state.status, "epoch": state.epoch,
+               "best_epoch": state.best_epoch, "best_loss": state.best_loss, "best_accuracy": state.best_accuracy}
+    return state, metrics
+
+  def _run_epoch(state: TrainState, hp, train, test):
     running = state.status == RUNNING
+    dims = hp.get("dims")
     tx = optim.make_optimizer(opt_name, hp)
     shuffle_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.epoch)
     dropout_key = jax.random.fold_in(state.key, 2)
@@ -135,7 +153,7 @@ def make_program(config, spec) -> Program:
       xb, yb, lb = x[idx], y[idx], None if lengths is None else lengths[idx]
 
       def loss_fn(p):
-        logits = logits_fn(p, xb, lb, True, hp["dropout"], jax.random.fold_in(dropout_key, step))
+        logits = logits_fn(p, xb, lb, dims, True, hp["dropout"], jax.random.fold_in(dropout_key, step))
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
         return (ce * w).sum() / jnp.maximum(w.sum(), 1.0)
 
@@ -158,7 +176,7 @@ def make_program(config, spec) -> Program:
     diverged = running & ~ok
     train_loss = jnp.where(diverged, jnp.nan, loss_sum / jnp.maximum(w_sum, 1.0))
 
-    test_loss, test_acc = evaluate(params, test)
+    test_loss, test_acc = evaluate(params, test, dims)
     test_loss = jnp.where(jnp.isfinite(test_loss), test_loss, jnp.inf)
     epoch_no = state.epoch + 1
     improved = running & ~diverged & (test_loss < state.best_loss - es_delta)

@@ -1,0 +1,194 @@
+"""Width buckets: which trials of a sweep share one padded program (pure).
+
+Widths (MLP units, RNN hidden size and Conv1d filters, CNN filters and dense units) change array
+shapes; depth (MLP and RNN layers) is data inside a program (mlexp.models). Trials that agree on
+everything else are sorted by width and cut into contiguous buckets; a bucket is one compiled program
+whose sizes are the maxima of its members, each member keeping its own true sizes (`Member.dims`).
+
+The cut is chosen by dynamic programming to minimise the estimated wall time
+  (number of programs) x compile seconds  +  sum over members of padded training seconds,
+with padded work priced by the device: on CPU members run one after another, so padding costs its
+FLOPs (and layers past a member's depth cost nothing: they are skipped); on GPU/TPU members are vmapped
+and padding is nearly free. `sweep.padding`: auto (this optimum), none (one program per exact shape),
+max (one padded program per group key).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+PADDING_MODES = ("auto", "none", "max")
+# rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program
+CPU_FLOPS = 20e9
+ACCEL_FLOPS = 2e12
+COMPILE_S = {"cpu": 2.0, "gpu": 4.0, "tpu": 8.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+  """The sizes of one model that matter for cost: kind, widths per layer and depth (true or padded)."""
+  kind: str
+  widths: tuple  # per hidden layer (mlp units, rnn hidden per layer, cnn filters + dense)
+  depth: int
+  extra: tuple = ()  # (conv_filters,) for rnn
+
+
+def shape_of(model) -> Shape:
+  k = model.kind
+  if k == "mlp":
+    u = tuple(int(x) for x in model.units)
+    return Shape(k, u, len(u))
+  if k in ("gru", "lstm"):
+    return Shape(k, (int(model.hidden),) * int(model.layers), int(model.layers), (int(model.conv_filters),))
+  if k == "cnn":
+    return Shape(k, tuple(int(x) for x in model.filters) + tuple(int(x) for x in model.dense), len(model.filters))
+  return Shape(k, (), 0)
+
+
+def sort_width(model) -> int:
+  """The width a trial is sorted and bucketed by."""
+  s = shape_of(model)
+  return max(s.widths + s.extra, default=0)
+
+
+def bucket_model(models: list) -> dict:
+  """The padded model fields of a bucket: the maximum of every width; MLP layers share one width and
+  the deepest member's depth (depth is data); RNN the largest hidden, layers and front end."""
+  k = models[0].kind
+  if k == "mlp":
+    w = max(max((int(u) for u in m.units), default=0) for m in models)
+    depth = max(len(m.units) for m in models)
+    return {"units": (w,) * depth}
+  if k in ("gru", "lstm"):
+    return {"hidden": max(int(m.hidden) for m in models), "layers": max(int(m.layers) for m in models),
+            "conv_filters": max(int(m.conv_filters) for m in models)}
+  if k == "cnn":
+    return {"filters": tuple(max(int(m.filters[i]) for m in models) for i in range(len(models[0].filters))),
+            "dense": tuple(max(int(m.dense[i]) for m in models) for i in range(len(models[0].dense)))}
+  return {}
+
+
+def flops(model, padded: dict | None, feature_shape, num_classes: int, steps: int) -> float:
+  """Forward FLOPs per example of `model` (true sizes) inside a program of `padded` sizes (None: exact)."""
+  k = model.kind
+  p = dict(padded or {})
+  if k == "mlp":
+    true = [int(u) for u in model.units]
+    w = p.get("units", true)
+    widths = [int(w[i]) if i < len(w) else u for i, u in enumerate(true)]
+    n_in, total = math.prod(feature_shape), 0.0
+    for u in widths:
+      total += 2.0 * n_in * u
+      n_in = u
+    return total + 2.0 * n_in * num_classes
+  if k in ("gru", "lstm"):
+    g = 3 if k == "gru" else 4
+    h = int(p.get("hidden", model.hidden))
+    cf = int(p.get("conv_filters", model.conv_filters))
+    f = int(feature_shape[-1])
+    total = 0.0
+    if int(model.conv_filters):
+      total += 2.0 * steps * int(model.conv_kernel) * f * cf
+      f = cf
+    total += steps * (2.0 * f * g * h + 2.0 * h * g * h)
+    total += (int(model.layers) - 1) * steps * 4.0 * h * g * h
+    return total + 2.0 * h * num_classes
+  if k == "cnn":
+    hw = list(feature_shape[:2])
+    c, total = int(feature_shape[2]), 0.0
+    filters = p.get("filters", tuple(model.filters))
+    for fo in filters:
+      hw = [-(-x // int(model.strides)) for x in hw]
+      total += 2.0 * hw[0] * hw[1] * int(model.kernel_size) ** 2 * c * int(fo)
+      c = int(fo)
+      if int(model.pool) > 1:
+        hw = [max(x // int(model.pool), 1) for x in hw]
+    n_in = hw[0] * hw[1] * c
+    for u in p.get("dense", tuple(model.dense)):
+      total += 2.0 * n_in * int(u)
+      n_in = int(u)
+    return total + 2.0 * n_in * num_classes
+  return 2.0 * float(feature_shape[-1]) * num_classes
+
+
+@dataclasses.dataclass(frozen=True)
+class CostModel:
+  """What the planner knows of the run: data sizes, epochs each member is expected to train, device."""
+  feature_shape: tuple
+  num_classes: int
+  n_train: int
+  steps: int = 1  # sequence length (1 for images)
+  epochs: float = 10.0  # expected epochs per member (ASHA cuts most trials early)
+  platform: str = "cpu"
+  compile_s: float = 0.0  # 0 = the default of the platform
+
+  @property
+  def compile_seconds(self) -> float:
+    return self.compile_s or COMPILE_S.get(self.platform, 4.0)
+
+  def train_seconds(self, model, padded) -> float:
+    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes."""
+    rate = CPU_FLOPS if self.platform == "cpu" else ACCEL_FLOPS
+    if self.platform != "cpu" and padded and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
+      model = _with(model, padded)
+    return 3.0 * flops(model, padded, self.feature_shape, self.num_classes, self.steps) * self.n_train \
+        * self.epochs / rate
+
+
+def _with(model, padded):
+  import ml_collections
+  m = ml_collections.ConfigDict(model.to_dict())
+  for k, v in padded.items():
+    m[k] = v
+  return m
+
+
+def expected_epochs(epochs: int, mode: str, grace: int, factor: int) -> float:
+  """Epochs a trial trains on average: all of them without ASHA; with ASHA a 1/factor share of the trials
+  goes on past each rung (grace * factor**k)."""
+  if mode != "asha":
+    return float(epochs)
+  total, prev, share, rung = 0.0, 0, 1.0, grace
+  while prev < epochs:
+    stop = min(rung, epochs)
+    total += share * (stop - prev)
+    prev, share, rung = stop, share / factor, rung * factor
+  return total
+
+
+def partition(models: list, padding: str, cost: CostModel) -> list[list[int]]:
+  """Indices of `models` (configs sharing a group key) cut into buckets, each sorted by width."""
+  order = sorted(range(len(models)), key=lambda i: (sort_width(models[i]), i))
+  n = len(order)
+  if padding == "max" or n <= 1:
+    return [order]
+  if padding == "none":
+    by_shape: dict = {}
+    for i in order:
+      by_shape.setdefault(shape_of(models[i]), []).append(i)
+    return list(by_shape.values())
+
+  def bucket_cost(a, b):  # members order[a:b] in one program
+    ms = [models[i] for i in order[a:b]]
+    padded = bucket_model(ms)
+    return cost.compile_seconds + sum(cost.train_seconds(m, padded) for m in ms)
+
+  best = [0.0] + [math.inf] * n
+  cut = [0] * (n + 1)
+  for b in range(1, n + 1):
+    for a in range(b):
+      c = best[a] + bucket_cost(a, b)
+      if c < best[b]:
+        best[b], cut[b] = c, a
+  out, b = [], n
+  while b > 0:
+    out.append(order[cut[b]:b])
+    b = cut[b]
+  return out[::-1]
+
+
+def overhead(models: list, padded: dict, cost: CostModel) -> float:
+  """Padded training time over the members' exact training time, minus 1 (0.25 = 25% more compute)."""
+  exact = sum(cost.train_seconds(m, None) for m in models)
+  pad = sum(cost.train_seconds(m, padded) for m in models)
+  return pad / exact - 1.0 if exact > 0 else 0.0

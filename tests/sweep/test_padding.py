@@ -1,0 +1,150 @@
+"""Width buckets and depth as data: a member of a padded group trains exactly the model its config names
+(equal, to float tolerance, to the same config run alone), padded units stay exactly zero, and the
+planner cuts trials into buckets by compile cost against padded compute."""
+from __future__ import annotations
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+import tiny
+from mlexp.sweep import buckets
+from mlexp.sweep.grouping import plan_groups
+from mlexp.sweep.space import randint
+from mlexp.train import optim
+from mlexp.train.group import Group, Member, device_splits
+from mlexp.train.program import param_count
+
+EPOCHS = 2
+
+# kind -> (overrides of the group config, bucket sizes, [member true sizes])
+CASES = {
+    "gru": ({"optimizer.name": "adam", "optimizer.learning_rate": 0.05, "model.dropout": 0.3,
+             "optimizer.weight_decay": 0.01, "batch_size": 8},
+            {"hidden": 8, "layers": 3, "conv_filters": 0},
+            [{"hidden": 5, "layers": 2}, {"hidden": 8, "layers": 3}, {"hidden": 3, "layers": 1}]),
+    "lstm_conv": ({"model.readout": "mean", "optimizer.name": "adamw",
+                   "optimizer.weight_decay": 0.1},
+                  {"hidden": 6, "layers": 2, "conv_filters": 4},
+                  [{"hidden": 4, "layers": 2, "conv_filters": 3}, {"hidden": 6, "layers": 1, "conv_filters": 2}]),
+    "mlp": ({"model.activation": "sigmoid", "model.dropout": 0.25, "optimizer.name": "rmsprop",
+             "optimizer.learning_rate": 0.01, "optimizer.weight_decay": 0.05, "batch_size": 8},
+            {"units": (8, 8, 8)},
+            [{"units": (5,)}, {"units": (8, 3)}, {"units": (2, 7, 8)}]),
+    "cnn": ({"model.dropout": 0.2, "model.activation": "tanh"},
+            {"filters": (4,), "dense": (6,)},
+            [{"filters": (2,), "dense": (6,)}, {"filters": (4,), "dense": (3,)}]),
+}
+
+
+def _kind(case):
+  return {"lstm_conv": "lstm"}.get(case, case)
+
+
+def _run(cfg, members, epochs=EPOCHS):
+  ds = tiny.dataset_for(cfg.model.kind)
+  train, test = device_splits(ds, 1)
+  group = Group(cfg, train, test, ds.num_classes, members)
+  state = group.init()
+  ms = []
+  for _ in range(epochs):
+    state, m, _ = group.epoch(state)
+    ms.append(m)
+  return group, jax.device_get(state), ms
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def padded_and_alone(request):
+  case = request.param
+  overrides, bucket, trues = CASES[case]
+  gcfg = tiny.config(_kind(case), **{**overrides, **{f"model.{k}": v for k, v in bucket.items()}})
+  hp = optim.hparams_of(gcfg)
+  members = [Member(seed=7 + i, hparams=hp, trial=i, dims=tuple(t.items())) for i, t in enumerate(trues)]
+  padded = _run(gcfg, members)
+  alone = []
+  for i, t in enumerate(trues):
+    cfg = tiny.config(_kind(case), **{**overrides, **{f"model.{k}": v for k, v in {**bucket, **t}.items()}})
+    alone.append(_run(cfg, [Member(seed=7 + i, hparams=hp, trial=i)]))
+  return case, padded, alone
+
+
+def test_a_padded_member_equals_its_config_run_alone(padded_and_alone):
+  case, (group, _, ms), alone = padded_and_alone
+  assert group.width_padded
+  for i, (_, _, ms_alone) in enumerate(alone):
+    for e in range(EPOCHS):
+      for k in ("train_loss", "test_loss", "test_accuracy"):
+        np.testing.assert_allclose(ms[e][k][i], ms_alone[e][k][0], rtol=2e-4, atol=2e-5,
+                                   err_msg=f"{case} member {i} epoch {e + 1} {k}")
+
+
+def test_padded_units_stay_exactly_zero(padded_and_alone):
+  """After training (weight decay, dropout, adam / rmsprop moments), every parameter of a padded unit is
+  exactly zero, and the count of the other entries is the member's true parameter count."""
+  case, (group, state, _), _ = padded_and_alone
+  counts = group.param_counts()
+  for i in range(group.size):
+    leaves = jax.tree.leaves(jax.tree.map(lambda a: a[i], state.params))
+    nonzero = sum(int(np.count_nonzero(a)) for a in leaves)
+    # biases start at zero and may stay zero only if their unit never got a gradient: count from below
+    assert nonzero <= counts[i], (case, i, nonzero, counts[i])
+    assert nonzero >= counts[i] * 0.9, (case, i, nonzero, counts[i])
+
+
+def test_param_counts_are_the_true_sizes(padded_and_alone):
+  case, (group, _, _), alone = padded_and_alone
+  for i, (_, state_alone, _) in enumerate(alone):
+    assert group.param_counts()[i] == param_count(jax.tree.map(lambda a: a[0], state_alone.params))
+
+
+def _course_space(num_trials=12):
+  c = tiny.config("gru")
+  c.sweep = ml_collections.ConfigDict({"space": (randint("model.hidden", 4, 40), randint("model.layers", 1, 4)),
+                                       "num_trials": num_trials})
+  from mlexp.sweep.space import expand
+  return c, expand(c.sweep.space, num_trials, 0)
+
+
+def _cost(compile_s, platform="cpu"):
+  return lambda cfg: buckets.CostModel(feature_shape=(tiny.C,), num_classes=tiny.CLASSES, n_train=1000,
+                                       steps=20, epochs=10, platform=platform, compile_s=compile_s)
+
+
+@pytest.mark.parametrize("padding,compile_s,expect", [("max", 1.0, "one"), ("auto", 1e6, "one"),
+                                                      ("auto", 1e-9, "per_width"), ("none", 1.0, "per_shape")])
+def test_planner_buckets(padding, compile_s, expect):
+  base, trials = _course_space()
+  plans = plan_groups(base, trials, 1, 64, padding=padding, cost=_cost(compile_s))
+  shapes = {(t["model.hidden"], t["model.layers"]) for t in trials}
+  widths = {t["model.hidden"] for t in trials}
+  n = {"one": 1, "per_width": len(widths), "per_shape": len(shapes)}[expect]
+  assert len(plans) == n
+  assert sorted(t for p in plans for t in p.trials) == list(range(len(trials)))
+  for p in plans:  # every member fits its bucket, and keeps its own true sizes
+    for m in p.members:
+      d = dict(m.dims) or {"hidden": p.config.model.hidden, "layers": p.config.model.layers}
+      assert d["hidden"] <= p.config.model.hidden and d["layers"] <= p.config.model.layers
+      assert (d["hidden"], d["layers"]) == (trials[m.trial]["model.hidden"], trials[m.trial]["model.layers"])
+
+
+def test_depth_shares_one_program():
+  """2-, 3- and 4-layer GRUs of one width bucket are one program (depth is data)."""
+  base, _ = _course_space()
+  trials = [{"model.hidden": 16, "model.layers": d} for d in (2, 3, 4)]
+  plans = plan_groups(base, trials, 1, 64, padding="auto", cost=_cost(2.0))
+  assert len(plans) == 1 and plans[0].config.model.layers == 4
+
+
+def test_auto_pads_less_on_cpu_than_on_gpu():
+  """Padding is priced by the device: on GPU it is nearly free, so auto makes fewer programs."""
+  base, trials = _course_space(30)
+  cpu = plan_groups(base, trials, 1, 64, padding="auto", cost=_cost(0.5, "cpu"))
+  gpu = plan_groups(base, trials, 1, 64, padding="auto", cost=_cost(0.5, "gpu"))
+  assert len(gpu) <= len(cpu)
+
+
+def test_expected_epochs_under_asha():
+  assert buckets.expected_epochs(10, "full", 1, 3) == 10
+  # rungs 1, 3, 9: 1 + 2/3 + 6/9 + 1/27
+  assert buckets.expected_epochs(10, "asha", 1, 3) == pytest.approx(1 + 2 / 3 + 6 / 9 + 1 / 27)
