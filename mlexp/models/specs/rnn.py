@@ -1,0 +1,35 @@
+"""GRU and LSTM classifiers (mlexp/models/rnn.py)."""
+from mlexp.config import checks as C
+from mlexp.models.specs import ModelSpec
+
+
+def check(c):
+  C.integer(c, "model.hidden", 1)
+  C.integer(c, "model.layers", 1, 64)
+  C.integer(c, "model.conv_filters", 0)
+  C.integer(c, "model.conv_kernel", 1)
+  C.choice(c, "model.readout", ("last", "mean"))
+  C.integer(c, "model.unroll", 1, 64)
+
+
+def builder(cell):
+  def build(m, num_classes):
+    from mlexp.models.rnn import RNNClassifier
+    return RNNClassifier(num_classes, cell=cell, hidden=int(m.hidden), layers=int(m.layers),
+                         conv_filters=int(m.conv_filters), conv_kernel=int(m.conv_kernel),
+                         readout=m.readout, unroll=int(m.unroll))
+  return build
+
+
+DEFAULTS = {
+    "hidden": 64, "layers": 2,
+    "dropout": 0.0,  # between recurrent layers (as torch.nn.GRU's dropout)
+    "conv_filters": 0,  # > 0 puts a Conv1d front end with this many filters before the RNN
+    "conv_kernel": 3,
+    "readout": "last",  # last valid step, or "mean" (masked mean over time)
+    "unroll": 1,  # steps of the time scan unrolled (a speed / compile-time knob; results are the same)
+}
+SPECS = tuple(ModelSpec(kind=cell, data="sequence", check=check, build=builder(cell), defaults=DEFAULTS,
+                        smoke={"hidden": 16, "unroll": 1},
+                        tuned={"optimizer.learning_rate": 3e-3, "early_stopping.patience": 8})
+              for cell in ("gru", "lstm"))
