@@ -24,7 +24,6 @@ import csv
 import glob
 import io
 import json
-import math
 import os
 
 from mlexp.io.writers import to_json
@@ -93,17 +92,17 @@ def epoch_record(member, epoch: int, m: dict, j: int, dt: float, n_train: int, s
   return rec
 
 
-def last_train_loss(metrics_file: str, members) -> list:
-  """Resume state: per member, the train loss of its latest epoch in metrics.jsonl (NaN where none)."""
+def last_epochs(metrics_file: str, members) -> list:
+  """Resume state: per member, the metrics.jsonl record of its latest epoch ({} where none)."""
   latest = {}
   if os.path.exists(metrics_file):
     with open(metrics_file) as f:
       for line in f:
         if line.strip():
           r = json.loads(line)
-          if r.get("epoch", 0) >= latest.get(r.get("seed"), (0, None))[0]:
-            latest[r.get("seed")] = (r.get("epoch", 0), r.get("train_loss"))
-  return [math.nan if latest.get(m.seed, (0, None))[1] is None else float(latest[m.seed][1]) for m in members]
+          if r.get("epoch", 0) >= latest.get(r.get("seed"), {}).get("epoch", 0):
+            latest[r.get("seed")] = r
+  return [latest.get(m.seed, {}) for m in members]
 
 
 def write_results(workdir: str, rows: list, fields: list) -> None:

@@ -12,8 +12,7 @@ import numpy as np
 from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import save_params
 from mlexp.sweep import asha
-from mlexp.sweep.plan import value_str
-from mlexp.sweep.space import get_field
+from mlexp.sweep.space import get_field, value_str
 from mlexp.train import loop
 from mlexp.train.program import CUT, RUNNING
 

@@ -13,8 +13,7 @@ from mlexp.config import ConfigError
 from mlexp.io import workdir as wd
 from mlexp.io.progress import Progress
 from mlexp.outcome import best_trial, summarize
-from mlexp.sweep.plan import field_names
-from mlexp.sweep.space import expand, trial_config
+from mlexp.sweep.space import expand, field_names, trial_config
 
 BEST_CONFIG_PY = '''"""The best trial of this sweep as a single-run config (trial {trial}: {acc:.2f}% test accuracy).
 

@@ -11,19 +11,10 @@ from mlexp.config import ConfigError, validate
 from mlexp.config.hparams import VMAPPED_FIELDS
 from mlexp.models import MODELS
 from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import expand, get_field, scale_of, trial_config
+from mlexp.sweep.space import expand, field_names, get_field, scale_of, trial_config
 
 # input shapes of the memory estimate (a guess: planning happens before any data are loaded)
 PROBE_SHAPE = {"image": (1, 28, 28, 1), "sequence": (1, 32, 16)}
-
-
-def field_names(config) -> list:
-  return [dict(s)["field"] if not hasattr(s, "to_dict") else s.to_dict()["field"] for s in config.sweep.space]
-
-
-def value_str(v):
-  """A swept value as results.csv writes it: tuples as (a,b)."""
-  return "(" + ",".join(str(x) for x in v) + ")" if isinstance(v, (tuple, list)) else v
 
 
 def check_sweep(config, trials) -> None:

@@ -15,6 +15,8 @@ decisions between epochs (ASHA) are hooks that set member statuses with `run.gro
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import numpy as np
 
@@ -98,9 +100,13 @@ class Records:
       self.train_loss[i] = float(m["train_loss"][j])
       self.wall_s[i] += share
 
-  def restore(self, pos, state):
-    """Resume: the records of the members of a restored state (as its last epoch left them)."""
+  def restore(self, pos, state, last_epochs):
+    """Resume: the records of the members of a restored state and their last metrics.jsonl records."""
     for j, i in enumerate(pos):
+      last = {k: math.nan if v is None else v for k, v in last_epochs[j].items()}
+      self.train_loss[i] = float(last.get("train_loss", math.nan))
+      self.final_loss[i] = float(last.get("test_loss", math.nan))
+      self.final_acc[i] = float(last.get("test_accuracy", math.nan))
       self.status[i] = int(np.asarray(state.status)[j])
       self.epochs_run[i] = int(np.asarray(state.epoch)[j])
       self.best_epoch[i] = int(np.asarray(state.best_epoch)[j])

@@ -21,6 +21,7 @@ from mlexp.outcome import summarize
 from mlexp.stats import mean_std
 from mlexp.train import loop
 from mlexp.train.group import Member, device_splits
+from mlexp.train.loop import load_data  # (a name here: tests replace trainer.load_data)
 from mlexp.train.optim import hparams_of
 
 
@@ -49,7 +50,7 @@ class ProgressHook:
 
 def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   t_start = time.perf_counter()
-  dataset = loop.load_data(config)
+  dataset = load_data(config)
   validate_against_data(config, len(dataset.train))
   members = [Member(seed=int(config.seed) + i, hparams=hparams_of(config)) for i in range(int(config.seeds))]
   progress = Progress(int(config.epochs), stream=stream)
@@ -72,8 +73,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   tb = TensorBoard(wd.path(workdir, "tensorboard"))
   run = loop.Run(group, state, members)
   if start:
-    run.records.restore(run.pos, state)
-    run.records.train_loss[:] = wd.last_train_loss(jsonl.path, members)  # a resumed run's, from the kept metrics
+    run.records.restore(run.pos, state, wd.last_epochs(jsonl.path, members))  # the kept metrics
   try:
     group.compile(state)
     say(f"compiled in {group.compile_s:.1f}s; {int(run.records.param_count[0]):,} parameters per model, "
