@@ -20,9 +20,8 @@ def main(argv) -> int:
   if not os.path.isfile(os.path.join(workdir, "config.json")):
     print(f"merge: error: {workdir}/config.json not found: WORKDIR should be the workdir of a sweep", file=sys.stderr)
     return 2
-  os.environ.setdefault("JAX_PLATFORMS", "cpu")  # merging reads files (and the data's description) only
-  from mlexp.config import ConfigError
-  from mlexp.sweep.runner import merge
+  from mlexp.config import ConfigError  # merging reads files only: no data, no JAX
+  from mlexp.sweep.outcome import merge
   try:
     merge(workdir)
   except ConfigError as e:

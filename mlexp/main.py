@@ -54,16 +54,16 @@ def parse_flags(argv):
 def configure_cpu_devices(config) -> None:
   """Runs that train several models at once split them over one single-threaded XLA:CPU device per core
   (config.cpu_devices; 0 = auto: every core when there is more than one model, else one device with
-  XLA's own threads). Measured on 2 cores, per 8-model epoch: MLP 5.9 s vs 7.7 s, GRU 6.3 s vs 9.6 s.
+  XLA's own threads); BUILD.md ("Several models on CPU") has the measurements.
   Does nothing when XLA_FLAGS already sets a device count; GPUs and TPUs are not affected."""
-  n = int(config.get("cpu_devices", 0))
+  n = int(config.cpu_devices)
   if n == 0:
-    many = int(config.get("seeds", 1)) > 1 or "sweep" in config
+    many = int(config.seeds) > 1 or "sweep" in config
     n = len(os.sched_getaffinity(0)) if many else 1
   flags_now = os.environ.get("XLA_FLAGS", "")
   if n > 1 and "xla_force_host_platform_device_count" not in flags_now:
     os.environ["XLA_FLAGS"] = (f"{flags_now} --xla_force_host_platform_device_count={n} "
-                               "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+                               "--xla_cpu_multi_thread_eigen=false").strip()
 
 
 def main(argv):
@@ -81,6 +81,7 @@ def main(argv):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
+  from mlexp.io.workdir import WorkdirError
   try:
     validate(config)
   except ConfigError as e:
@@ -93,7 +94,7 @@ def main(argv):
     else:
       from mlexp.train.trainer import train_and_evaluate
       train_and_evaluate(config, workdir)
-  except ConfigError as e:
+  except (ConfigError, WorkdirError) as e:
     fail(str(e))
   except DataError as e:
     fail(str(e), status=1)

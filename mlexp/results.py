@@ -125,16 +125,13 @@ def _restore_types(df: pd.DataFrame, fields: list[dict]) -> pd.DataFrame:
 
 
 def _single_rows(summary: dict) -> pd.DataFrame:
+  """summary.json's runs (result rows, the schema of mlexp/io/workdir.py) as a DataFrame."""
   runs = summary.get("runs") or []
   if not runs:
     raise ValueError("summary.json has no runs: the training run may not have finished")
-  wall = float(summary.get("wall_s", math.nan)) / len(runs)
   rows = []
   for r in runs:
-    row = dict(trial=int(r.get("trial", 0)), seed=int(r.get("seed", 0)), status=r.get("status", "completed"),
-               epochs_run=r.get("epochs_run"), best_epoch=r.get("best_epoch"),
-               best_test_loss=r.get("test_loss"), test_accuracy=r.get("test_accuracy"),
-               train_loss=r.get("train_loss"), param_count=r.get("param_count"), wall_s=wall)
+    row = {k: v for k, v in r.items() if k != "extra_tests"}
     for name, m in (r.get("extra_tests") or {}).items():
       row[f"test_accuracy/{name}"] = m.get("test_accuracy")
     rows.append(row)

@@ -137,10 +137,10 @@ def test_train_and_evaluate_summary_equals_standalone_runs(group_runs, monkeypat
     last = s_states[-1]
     assert r["status"] == "completed" and r["epochs_run"] == EPOCHS
     assert r["best_epoch"] == int(last.best_epoch[0])
-    assert math.isclose(r["test_loss"], float(last.best_loss[0]), rel_tol=1e-5)
+    assert math.isclose(r["best_test_loss"], float(last.best_loss[0]), rel_tol=1e-5)
     assert math.isclose(r["test_accuracy"], float(last.best_accuracy[0]), rel_tol=1e-5)
     if ref is not None:
-      assert math.isclose(r["test_loss"], ref["test_loss"], rel_tol=1e-5)
+      assert math.isclose(r["best_test_loss"], ref["best_test_loss"], rel_tol=1e-5)
       assert r["best_epoch"] == ref["best_epoch"]
 
 

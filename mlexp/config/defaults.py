@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from mlexp.models.specs import MODELS
+
 
 def parse_arg(arg, **spec):
   """Parses 'smoke,seeds=4' into a ConfigDict with typed defaults; unknown keys are an error.
@@ -25,34 +27,50 @@ def parse_arg(arg, **spec):
 
 
 def model_config(kind: str) -> ml_collections.ConfigDict:
+  """The model block: kind plus the fields and defaults its spec declares (mlexp/models/specs/)."""
   m = ml_collections.ConfigDict()
   m.kind = kind
-  if kind == "mlp":
-    m.units = (256, 256)  # one Dense layer per entry: (256, 256, 128) adds a layer
-    m.activation = "relu"
-    m.dropout = 0.0
-  elif kind == "cnn":
-    m.filters = (32, 64)  # one conv block per entry
-    m.kernel_size = 3
-    m.strides = 1
-    m.padding = "SAME"
-    m.pool = 2
-    m.dense = (128,)
-    m.activation = "relu"
-    m.dropout = 0.0
-  elif kind in ("gru", "lstm"):
-    m.hidden = 64
-    m.layers = 2
-    m.dropout = 0.0  # between recurrent layers (as torch.nn.GRU's dropout)
-    m.conv_filters = 0  # > 0 puts a Conv1d front end with this many filters before the RNN
-    m.conv_kernel = 3
-    m.readout = "last"  # last valid step, or "mean" (masked mean over time)
-    m.unroll = 1  # steps of the time scan unrolled (a speed / compile-time knob; results are the same)
-  elif kind == "linear":
-    m.dropout = 0.0
-  else:
-    raise ValueError(f"unknown model kind {kind!r}")
+  try:
+    spec = MODELS[kind]
+  except KeyError:
+    raise ValueError(f"unknown model kind {kind!r}") from None
+  for field, value in spec.defaults.items():
+    m[field] = value
   return m
+
+
+# sizes of the generated data sets (only their data blocks have these fields)
+SYNTHETIC = {
+    "synthetic_images": {"synthetic_n_train": 60000, "synthetic_n_test": 10000, "synthetic_classes": 10},
+    "synthetic_sequences": {"synthetic_n_train": 6600, "synthetic_n_test": 1000, "synthetic_classes": 20,
+                            "synthetic_length": 40, "synthetic_channels": 13},
+}
+
+
+def data_config(name: str) -> ml_collections.ConfigDict:
+  d = ml_collections.ConfigDict()
+  d.name = name
+  d.path = ""  # raw files you already have (IDX, Spoken Arabic Digit, SmartWatch gestures)
+  d.tfds_data_dir = ""  # tensorflow-datasets data_dir ('' = tfds default)
+  d.download = False  # let tensorflow-datasets download (needs internet)
+  d.test_fraction = 0.2  # for data sets without a fixed test split
+  d.split_seed = 0
+  d.standardize = True  # sequences: per-channel z-score with train statistics
+  d.max_train = 0  # 0 = all
+  d.max_test = 0
+  d.num_buckets = 0  # length buckets for variable-length sequences; 0 = auto (1 up to length 100, else 3)
+  for field, value in SYNTHETIC.get(name, {}).items():
+    d[field] = value
+  return d
+
+
+def eval_config() -> ml_collections.ConfigDict:
+  e = ml_collections.ConfigDict()
+  e.transforms = ()  # image data: ("moved", "rotated") adds shifted / rotated copies of the test set
+  e.max_shift = 6  # pixels
+  e.max_rotation = 45.0  # degrees
+  e.transform_seed = 0
+  return e
 
 
 def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
@@ -69,17 +87,7 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   c.cpu_devices = 0  # XLA:CPU devices (one single-threaded per core) for runs of several models; 0 = auto
   c.hang_timeout_s = 600.0  # a compiled call without progress this long (or 20x the longest epoch) exits; 0 = off
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = data_name
-  c.data.path = ""  # raw files you already have (IDX, Spoken Arabic Digit, SmartWatch gestures)
-  c.data.tfds_data_dir = ""  # tensorflow-datasets data_dir ('' = tfds default)
-  c.data.download = False  # let tensorflow-datasets download (needs internet)
-  c.data.test_fraction = 0.2  # for data sets without a fixed test split
-  c.data.split_seed = 0
-  c.data.standardize = True  # sequences: per-channel z-score with train statistics
-  c.data.max_train = 0  # 0 = all
-  c.data.max_test = 0
-  c.data.num_buckets = 0  # length buckets for variable-length sequences; 0 = auto (1 up to length 100, else 3)
+  c.data = data_config(data_name)
 
   c.model = model_config(model_kind)
 
@@ -99,11 +107,7 @@ def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
   c.early_stopping.patience = 0  # epochs without improvement of test loss before stopping; 0 = off
   c.early_stopping.min_delta = 0.0
 
-  c.eval = ml_collections.ConfigDict()
-  c.eval.transforms = ()  # image data: ("moved", "rotated") adds shifted / rotated copies of the test set
-  c.eval.max_shift = 6  # pixels
-  c.eval.max_rotation = 45.0  # degrees
-  c.eval.transform_seed = 0
+  c.eval = eval_config()
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.enabled = True
@@ -119,7 +123,7 @@ def image_config(kind: str) -> ml_collections.ConfigDict:
   c.schedule.name = "plateau"
   c.schedule.patience = 2
   c.eval.transforms = ("moved", "rotated")
-  return c
+  return _tuned(c)
 
 
 def sequence_config(kind: str) -> ml_collections.ConfigDict:
@@ -127,11 +131,19 @@ def sequence_config(kind: str) -> ml_collections.ConfigDict:
   c = base_config(kind, "japanese_vowels")
   c.epochs = 30
   c.batch_size = 32
-  c.optimizer.learning_rate = 3e-3 if kind in ("gru", "lstm") else 1e-2
   c.schedule.name = "plateau"
   c.schedule.patience = 3
-  if kind in ("gru", "lstm"):
-    c.early_stopping.patience = 8
+  return _tuned(c)
+
+
+def _tuned(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """c with the settings its model spec tunes for the default configs (e.g. a GRU's learning rate)."""
+  for field, value in MODELS[c.model.kind].tuned.items():
+    *path, last = field.split(".")
+    node = c
+    for p in path:
+      node = node[p]
+    node[last] = value
   return c
 
 
@@ -141,15 +153,8 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.data.max_train = 512
   c.data.max_test = 256
   c.batch_size = min(c.batch_size, 64)
-  m = c.model
-  if m.kind == "mlp":
-    m.units = (32, 32)
-  elif m.kind == "cnn":
-    m.filters = (8, 8)
-    m.dense = (16,)
-  elif m.kind in ("gru", "lstm"):
-    m.hidden = 16
-    m.unroll = 1
+  for field, value in MODELS[c.model.kind].smoke.items():
+    c.model[field] = value
   return c
 
 

@@ -1,7 +1,8 @@
 """mlexp data layer: `load(data_cfg, eval_cfg)` returns a `Dataset` of numpy arrays."""
 from mlexp.data.buckets import bucketize
 from mlexp.data.errors import DataError
-from mlexp.data.loader import DATASETS, load
+from mlexp.data.catalog import NAMES as DATASETS
+from mlexp.data.loader import load
 from mlexp.data.types import Dataset, Split
 
 __all__ = ['load', 'DataError', 'bucketize', 'DATASETS', 'Split', 'Dataset']

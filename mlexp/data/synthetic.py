@@ -23,3 +23,22 @@ def sequences(n: int, length: int, channels: int, classes: int, seed: int) -> tu
   ramp = np.linspace(0.2, 1.0, length, dtype=np.float32)[None, :, None]
   y = np.argmax((x * ramp).mean(axis=1) @ w, axis=1).astype(np.int32)
   return x, y
+
+
+def dataset(name: str, cfg):
+  """synthetic_images or synthetic_sequences with the sizes of the data block (cfg.synthetic_*)."""
+  from mlexp.data.types import Dataset, Split
+  image = name == 'synthetic_images'
+  n_train, n_test, classes = int(cfg.synthetic_n_train), int(cfg.synthetic_n_test), int(cfg.synthetic_classes)
+  seed = int(cfg.split_seed)
+  if image:
+    x, y = images(n_train + n_test, classes, seed)
+    train_len, test_len = None, None
+  else:
+    t = int(cfg.synthetic_length)
+    x, y = sequences(n_train + n_test, t, int(cfg.synthetic_channels), classes, seed)
+    train_len, test_len = np.full(n_train, t, np.int32), np.full(n_test, t, np.int32)
+  return Dataset(name=name, source=SOURCE, kind='image' if image else 'sequence', num_classes=classes,
+                 feature_shape=tuple(x.shape[1:]) if image else (x.shape[2],),
+                 train=Split(x[:n_train], y[:n_train], train_len), test=Split(x[n_train:], y[n_train:], test_len),
+                 synthetic=True, class_names=tuple(str(k) for k in range(classes)))

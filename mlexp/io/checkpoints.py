@@ -3,6 +3,7 @@
 WORKDIR/checkpoints/latest/<epoch>: the whole TrainState of every member (resumed automatically).
 WORKDIR/checkpoints/best/<epoch>: per member, the parameters of its best epoch (lowest test loss),
 with best_epoch and best test loss / accuracy.
+WORKDIR/checkpoints/best_trial/<n>: a sweep's best single model's parameters (`save_params`).
 """
 from __future__ import annotations
 
@@ -35,11 +36,6 @@ class Checkpoints:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     return self.latest.restore(step, args=ocp.args.StandardRestore(abstract))
 
-  def restore_best(self, template_state):
-    step = self.best.latest_step()
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, best_of(template_state))
-    return self.best.restore(step, args=ocp.args.StandardRestore(abstract))
-
   def close(self):
     self.latest.wait_until_finished()
     self.best.wait_until_finished()
@@ -50,3 +46,14 @@ class Checkpoints:
 def best_of(state) -> dict:
   return {"params": state.best_params, "best_epoch": state.best_epoch, "best_loss": state.best_loss,
           "best_accuracy": state.best_accuracy}
+
+
+def save_params(directory: str, params) -> str:
+  """Saves one model's parameters as the next step of an Orbax checkpoint in directory (keeping one);
+  returns the absolute directory."""
+  d = os.path.abspath(directory)
+  with ocp.CheckpointManager(d, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)) as mgr:
+    step = (mgr.latest_step() or 0) + 1
+    mgr.save(step, args=ocp.args.StandardSave(params))
+    mgr.wait_until_finished()
+  return d

@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mlexp.models.specs.cnn import feature_map
 from mlexp.models.layers import param, ACTIVATIONS, dropout, layer_key, stable_kernel, unit_mask
 
 
@@ -38,23 +39,6 @@ def max_pool(x, p: int):
   n, h, w, c = x.shape
   h2, w2 = h // p, w // p
   return x[:, : h2 * p, : w2 * p].reshape(n, h2, p, w2, p, c).max(axis=(2, 4))
-
-
-def out_size(n: int, k: int, s: int, padding: str) -> int:
-  return -(-n // s) if padding == "SAME" else (n - k) // s + 1
-
-
-def feature_map(hw, filters, kernel_size, strides, padding, pool):
-  """(height, width) after the conv blocks (as CNN.__call__); raises ValueError when a block gets too small."""
-  h, w = hw
-  for i, _ in enumerate(filters):
-    if min(h, w) < (kernel_size if padding == "VALID" else 1):
-      raise ValueError(f"model.filters: block {i} gets a {h}x{w} map, smaller than kernel_size {kernel_size} "
-                       "with VALID padding; use fewer blocks or SAME padding")
-    h, w = out_size(h, kernel_size, strides, padding), out_size(w, kernel_size, strides, padding)
-    if pool > 1 and min(h, w) >= pool:
-      h, w = h // pool, w // pool
-  return h, w
 
 
 HEAD = 1000  # init key index of the head; dense layer i uses DENSE + i
@@ -124,17 +108,3 @@ class CNN(nn.Module):
     head_k = param(self, "head_kernel", head)
     head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
     return x @ head_k + head_b
-
-
-def count_params(hw, channels: int, filters, kernel_size, strides, padding, pool, dense, num_classes) -> int:
-  """Parameters of a CNN with these true sizes (padding not counted)."""
-  total, c = 0, channels
-  for f in filters:
-    total += kernel_size * kernel_size * c * f + f
-    c = f
-  h, w = feature_map(hw, filters, kernel_size, strides, padding, pool)
-  prev = h * w * c
-  for u in dense:
-    total += prev * u + u
-    prev = u
-  return total + prev * num_classes + num_classes

@@ -12,7 +12,3 @@ class MeanLinear(nn.Module):
   @nn.compact
   def __call__(self, x, lengths, *, train: bool = False, dropout_rate=0.0, dims=None):
     return nn.Dense(self.num_classes, name="head")(masked_mean(x, lengths))
-
-
-def count_params(n_in: int, num_classes: int) -> int:
-  return n_in * num_classes + num_classes

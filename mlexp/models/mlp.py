@@ -7,7 +7,6 @@ one after another), so MLPs of any depth and widths up to the bucket share one c
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -87,16 +86,3 @@ class MLP(nn.Module):
                                                                in_true, in_mask))
     head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
     return x @ head_k + head_b
-
-
-def count_params(units: Sequence[int], n_in: int, num_classes: int) -> int:
-  """Parameters of an MLP with these true widths (what its config names; padding not counted)."""
-  total, prev = 0, n_in
-  for u in units:
-    total += prev * u + u
-    prev = u
-  return total + prev * num_classes + num_classes
-
-
-def flat_size(feature_shape) -> int:
-  return int(math.prod(feature_shape))

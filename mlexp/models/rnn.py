@@ -181,15 +181,3 @@ class RNNClassifier(nn.Module):
                                                                h_true, h_mask))
     head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
     return feats @ head_k + head_b
-
-
-def count_params(cell: str, hidden: int, layers: int, conv_filters: int, conv_kernel: int, n_in: int,
-                 num_classes: int) -> int:
-  """Parameters of a recurrent classifier with these true sizes (padding not counted)."""
-  g, total = GATES[cell], 0
-  if conv_filters:
-    total += conv_kernel * n_in * conv_filters + conv_filters
-    n_in = conv_filters
-  total += n_in * g * hidden + 2 * g * hidden + hidden * g * hidden
-  total += (layers - 1) * (2 * hidden * g * hidden + 2 * g * hidden)
-  return total + hidden * num_classes + num_classes

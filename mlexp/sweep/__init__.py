@@ -1,2 +1,3 @@
-"""Hyperparameter sweeps: search spaces (space.py), grouping by program shape (grouping.py),
-ASHA early stopping (asha.py), and the runner that executes groups as vmapped programs (runner.py)."""
+"""Hyperparameter sweeps: search spaces (space.py), grouping by program shape (grouping.py), ASHA (asha.py);
+planning (plan.py), execution through the epoch loop (execute.py), outcome and merge (outcome.py), and the
+runner that strings them together (runner.py)."""

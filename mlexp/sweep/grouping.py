@@ -16,11 +16,7 @@ from mlexp.models import PADDED_FIELDS
 from mlexp.sweep import buckets
 from mlexp.sweep.space import set_field, trial_config
 from mlexp.train.group import Member
-from mlexp.train.optim import hparams_of
-
-# config paths of the float knobs that are vmapped inside a group (mlexp.train.optim.HPARAMS)
-VMAPPED_FIELDS = ("optimizer.learning_rate", "optimizer.weight_decay", "optimizer.momentum", "model.dropout",
-                  "schedule.factor")
+from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of
 
 
 @dataclasses.dataclass(frozen=True)

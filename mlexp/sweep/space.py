@@ -138,3 +138,12 @@ def trial_config(base, trial: dict):
   for field, value in sorted(trial.items(), key=lambda kv: "[" in kv[0]):
     set_field(c, field, value)
   return c
+
+
+def field_names(config) -> list:
+  return [dict(s)["field"] if not hasattr(s, "to_dict") else s.to_dict()["field"] for s in config.sweep.space]
+
+
+def value_str(v):
+  """A swept value as results.csv writes it: tuples as (a,b)."""
+  return "(" + ",".join(str(x) for x in v) + ")" if isinstance(v, (tuple, list)) else v

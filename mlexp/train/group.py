@@ -82,9 +82,9 @@ def member_model(model_cfg, dims) -> object:
 
 def member_loop(config, devices) -> str:
   """'vmap' or 'map' for config.member_loop. 'auto': map on CPU, where XLA's batched small matmuls are
-  slower than the same matmuls one model at a time (measured per 8-model epoch: GRU 9.7 s map vs 16.1 s
-  vmap, MLP 8.9 s vs 10.9 s), vmap on GPU / TPU. With several devices each runs its share of members."""
-  mode = config.get("member_loop", "auto")
+  slower than the same matmuls one model at a time (measured: BUILD.md, "Several models on CPU"), vmap on
+  GPU / TPU. With several devices each runs its share of members."""
+  mode = config.member_loop
   if mode != "auto":
     return mode
   return "map" if all(d.platform == "cpu" for d in devices) else "vmap"
@@ -136,7 +136,7 @@ class Group:
       self._epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
     self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None, 0)))
     self.compile_s = 0.0
-    self.hang_timeout = float(config.get("hang_timeout_s", 600))
+    self.hang_timeout = float(config.hang_timeout_s)
     self._longest_epoch = 0.0
 
   def take(self, state, index):

@@ -8,22 +8,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 import optax
 
-# The float knobs of one model: these may differ between the members of one compiled group.
-HPARAMS = ("learning_rate", "weight_decay", "momentum", "dropout", "plateau_factor")
+from mlexp.config.hparams import HPARAMS, hparams_of  # noqa: F401 (the one table of the vmapped knobs)
+
 # Reduce-on-plateau runs with this reference factor; the member's own factor is applied as
 # factor ** (number of reductions), so the factor can be vmapped (optax checks `factor` in Python).
 _REF_FACTOR = 0.5
-
-
-def hparams_of(config) -> dict:
-  """The float knobs of a config, as Python floats."""
-  return {
-      "learning_rate": float(config.optimizer.learning_rate),
-      "weight_decay": float(config.optimizer.weight_decay),
-      "momentum": float(config.optimizer.momentum),
-      "dropout": float(config.model.dropout),
-      "plateau_factor": float(config.schedule.factor),
-  }
 
 
 def make_optimizer(name: str, hp: dict) -> optax.GradientTransformation:

@@ -91,8 +91,9 @@ def make_single(path, seeds=3, synthetic=True, overfit=True):
                           status="completed" if e == EPOCHS else "running"))
     tl = [c[1] for c in curve]
     be = int(np.argmin(tl)) + 1
-    runs.append(dict(trial=0, seed=s, status="completed", epochs_run=EPOCHS, best_epoch=be, test_loss=tl[be - 1],
-                     test_accuracy=curve[be - 1][2], train_loss=curve[-1][0], param_count=12345,
+    runs.append(dict(trial=0, group="0", seed=s, status="completed", stopped_by="", epochs_run=EPOCHS, best_epoch=be,
+                     final_test_loss=tl[-1], best_test_loss=tl[be - 1], test_accuracy=curve[be - 1][2],
+                     final_test_accuracy=curve[-1][2], train_loss=curve[-1][0], wall_s=30.0 / seeds, param_count=12345,
                      extra_tests={"moved": {"test_loss": 0.9, "test_accuracy": 0.71 + 0.01 * s},
                                   "rotated": {"test_loss": 1.4, "test_accuracy": 0.55 + 0.01 * s}}))
   summary = dict(kind="single", dataset="synthetic_shapes" if synthetic else "mnist_5k",

@@ -22,11 +22,11 @@ SHARDED = textwrap.dedent("""
   import jax
   assert len(jax.local_devices()) == 2, jax.local_devices()
   import sweep_util as u
-  from mlexp.sweep import runner
-  from mlexp.train.trainer import member_devices
+  from mlexp.train import loop
+  from mlexp.train.loop import member_devices
   used = []
 
-  class Recording(runner.Group):
+  class Recording(loop.Group):
     def __init__(self, *a, devices=None, **k):
       used.append(len(devices))
       super().__init__(*a, devices=devices, **k)
@@ -35,7 +35,7 @@ SHARDED = textwrap.dedent("""
       used.append(len(state.params[next(iter(state.params))]["kernel"].sharding.device_set))
       return state
 
-  runner.Group = Recording
+  loop.Group = Recording
   u.run(u.lr_sweep(u.LRS + (u.DIVERGING,)), {workdir!r})
   print(json.dumps({{"member_devices_4": len(member_devices(4)), "member_devices_1": len(member_devices(1)),
                     "used": used}}))

@@ -112,7 +112,7 @@ def test_every_other_field_splits_groups():
 
 
 def test_memory_cap_splits_groups_and_scales_with_model_size():
-  from mlexp.sweep.runner import member_bytes, members_that_fit
+  from mlexp.sweep.plan import member_bytes, members_that_fit
   base = gru_base((grid("optimizer.learning_rate", 1e-3, 2e-3, 3e-3, 4e-3, 5e-3),))
   trials = expand(base.sweep.space, 0)
   plans = plan_groups(base, trials, 1, 64, member_cap=lambda cfg: 2)

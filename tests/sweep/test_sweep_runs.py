@@ -46,7 +46,7 @@ def test_sweep_members_equal_standalone_runs(lr_sweeps, tmp_path):
     alone = train_and_evaluate(cfg, str(tmp_path / f"alone_{r['trial']}"), stream=io.StringIO())["runs"][0]
     assert alone["seed"] == int(r["seed"]) and alone["epochs_run"] == int(r["epochs_run"]) == u.EPOCHS
     assert alone["best_epoch"] == int(r["best_epoch"])
-    np.testing.assert_allclose(float(r["best_test_loss"]), alone["test_loss"], rtol=1e-5)
+    np.testing.assert_allclose(float(r["best_test_loss"]), alone["best_test_loss"], rtol=1e-5)
     np.testing.assert_allclose(float(r["test_accuracy"]), alone["test_accuracy"], rtol=1e-5)
     np.testing.assert_allclose(float(r["train_loss"]), alone["train_loss"], rtol=1e-5)
     assert int(r["param_count"]) == alone["param_count"]

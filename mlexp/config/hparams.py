@@ -1,0 +1,28 @@
+"""The one table of the float hyperparameters that are vmapped inside a group (data, not program).
+
+Members of one compiled group may differ in exactly these; every other config field is part of the
+group's static key (mlexp/sweep/grouping.py). Jax-free.
+"""
+from __future__ import annotations
+
+# member hyperparameter name -> the config field it is read from
+VMAPPED = (
+    ("learning_rate", "optimizer.learning_rate"),
+    ("weight_decay", "optimizer.weight_decay"),
+    ("momentum", "optimizer.momentum"),
+    ("dropout", "model.dropout"),
+    ("plateau_factor", "schedule.factor"),
+)
+HPARAMS = tuple(name for name, _ in VMAPPED)  # the keys of Member.hparams
+VMAPPED_FIELDS = tuple(field for _, field in VMAPPED)  # the config paths
+
+
+def hparams_of(config) -> dict:
+  """The vmapped knobs of a config, as Python floats keyed by HPARAMS."""
+  out = {}
+  for name, field in VMAPPED:
+    node = config
+    for part in field.split("."):
+      node = node[part]
+    out[name] = float(node)
+  return out

@@ -1,0 +1,56 @@
+"""The model registry (jax-free): every module in this package declares `SPECS`, a tuple of ModelSpec.
+
+A ModelSpec says everything the rest of mlexp needs to know about a model kind: which data it reads
+(image or sequence), its config fields and their defaults, its checks, its smoke-test sizes, tuned
+settings for the default configs, and a builder that imports its flax module only when called. Config
+defaults (config/defaults.py), validation (config/validate.py) and `build_model` loop over the registry,
+so adding a model is a new file here (plus its flax module and a config file).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Callable
+
+# names of models/layers.py:ACTIVATIONS (tested equal), here so that checks need no flax
+ACTIVATION_NAMES = ("relu", "gelu", "tanh", "sigmoid", "elu", "silu")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  kind: str  # config.model.kind
+  data: str  # "image" or "sequence": the data sets it can read (mlexp/data/catalog.py)
+  defaults: dict  # model.<field> -> default (model.dropout included: a vmapped knob)
+  check: Callable  # check(config) raises ConfigError (mlexp.config.checks) for a bad model field
+  build: Callable  # build(model_cfg, num_classes) -> flax.linen Module (imports flax when called)
+  smoke: dict = dataclasses.field(default_factory=dict)  # model.<field> -> value for `:smoke`
+  tuned: dict = dataclasses.field(default_factory=dict)  # dotted field -> value in image/sequence_config
+  # width padding (mlexp/sweep/buckets.py): the fields members of one padded program may differ in,
+  # count(model_cfg, feature_shape, num_classes) -> true parameter count, and
+  # dims(bucket_model_cfg, {field: true value}) -> {name: numpy int array}, what the model reads as `dims=`
+  padded: tuple = ()
+  count: Callable = None
+  dims: Callable = None
+
+
+def _discover() -> dict:
+  specs = {}
+  for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    for spec in importlib.import_module(f"{__name__}.{info.name}").SPECS:
+      if spec.kind in specs:
+        raise ValueError(f"model kind {spec.kind!r} is declared twice (mlexp/models/specs/{info.name}.py)")
+      specs[spec.kind] = spec
+  return specs
+
+
+MODELS = _discover()  # kind -> ModelSpec
+MODEL_KINDS = tuple(MODELS)
+IMAGE_MODELS = tuple(k for k, s in MODELS.items() if s.data == "image")
+SEQUENCE_MODELS = tuple(k for k, s in MODELS.items() if s.data == "sequence")
+
+
+def spec(kind: str) -> ModelSpec:
+  if kind not in MODELS:
+    raise ValueError(f"unknown model kind {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
+  return MODELS[kind]

@@ -1,0 +1,65 @@
+"""Convolutional classifier (mlexp/models/cnn.py)."""
+import numpy as np
+
+from mlexp.config import checks as C
+from mlexp.models.specs import ACTIVATION_NAMES, ModelSpec
+
+
+def check(c):
+  C.int_list(c, "model.filters", 1, allow_empty=False)
+  C.integer(c, "model.kernel_size", 1, 28)
+  C.integer(c, "model.strides", 1, 28)
+  C.choice(c, "model.padding", ("SAME", "VALID"))
+  C.integer(c, "model.pool", 0, 28)
+  C.int_list(c, "model.dense", 1)
+  C.choice(c, "model.activation", ACTIVATION_NAMES)
+
+
+def build(m, num_classes, stacked=False):
+  from mlexp.models.cnn import CNN
+  return CNN(num_classes, filters=tuple(int(f) for f in m.filters), kernel_size=int(m.kernel_size),
+             strides=int(m.strides), padding=m.padding, pool=int(m.pool),
+             dense=tuple(int(u) for u in m.dense), activation=m.activation)
+
+
+def out_size(n: int, k: int, s: int, padding: str) -> int:
+  return -(-n // s) if padding == "SAME" else (n - k) // s + 1
+
+
+def feature_map(hw, filters, kernel_size, strides, padding, pool):
+  """(height, width) after the conv blocks (as CNN.__call__); raises ValueError when a block gets too small."""
+  h, w = hw
+  for i, _ in enumerate(filters):
+    if min(h, w) < (kernel_size if padding == "VALID" else 1):
+      raise ValueError(f"model.filters: block {i} gets a {h}x{w} map, smaller than kernel_size {kernel_size} "
+                       "with VALID padding; use fewer blocks or SAME padding")
+    h, w = out_size(h, kernel_size, strides, padding), out_size(w, kernel_size, strides, padding)
+    if pool > 1 and min(h, w) >= pool:
+      h, w = h // pool, w // pool
+  return h, w
+
+
+def count(m, feature_shape, num_classes):
+  k, total, c = int(m.kernel_size), 0, int(feature_shape[2])
+  for f in m.filters:
+    total += k * k * c * int(f) + int(f)
+    c = int(f)
+  h, w = feature_map(tuple(feature_shape[:2]), m.filters, k, int(m.strides), m.padding, int(m.pool))
+  prev = h * w * c
+  for u in m.dense:
+    total += prev * int(u) + int(u)
+    prev = int(u)
+  return total + prev * num_classes + num_classes
+
+
+def dims(bucket, true):
+  return {"filters": np.asarray([int(f) for f in true.get("filters", bucket.filters)], np.int32),
+          "dense": np.asarray([int(u) for u in true.get("dense", bucket.dense)], np.int32)}
+
+
+SPECS = (ModelSpec(
+    kind="cnn", data="image", check=check, build=build,
+    defaults={"filters": (32, 64),  # one conv block per entry
+              "kernel_size": 3, "strides": 1, "padding": "SAME", "pool": 2, "dense": (128,),
+              "activation": "relu", "dropout": 0.0},
+    smoke={"filters": (8, 8), "dense": (16,)}, padded=("filters", "dense"), count=count, dims=dims),)

@@ -1,0 +1,120 @@
+"""Sweep outcome, from the result rows of the finished groups (jax-free): results.csv, the best trial,
+best_config.json/.py, summary.json; and `merge`, which rebuilds them from groups/*.json of a sweep run as
+several processes (launch/)."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+
+import ml_collections
+
+from mlexp.config import ConfigError
+from mlexp.io import workdir as wd
+from mlexp.io.progress import Progress
+from mlexp.outcome import best_trial, summarize
+from mlexp.sweep.space import expand, field_names, trial_config
+
+BEST_CONFIG_PY = '''"""The best trial of this sweep as a single-run config (trial {trial}: {acc:.2f}% test accuracy).
+
+Values: {values}
+  python -m mlexp.main --config=THIS_FILE --workdir=runs/best
+"""
+import json
+import os
+
+import ml_collections
+
+
+def get_config(arg=None):
+  with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "best_config.json")) as f:
+    return ml_collections.ConfigDict(json.load(f))
+'''
+
+
+def write_results(workdir, rows, fields, trials) -> dict:
+  """results.csv; returns the best trial so far."""
+  wd.write_results(workdir, rows, fields)
+  return best_trial(rows, trials)
+
+
+def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device) -> dict:
+  """best_config.json/.py and summary.json."""
+  best_cfg = trial_config(config, trials[best["trial"]])
+  wd.atomic_write(wd.path(workdir, "best_config.json"), best_cfg.to_json_best_effort(indent=2))
+  wd.atomic_write(wd.path(workdir, "best_config.py"),
+                  BEST_CONFIG_PY.format(trial=best["trial"], acc=100 * best["mean_acc"], values=best["values"]))
+  summary = summarize("sweep", wd.read_data_info(workdir), config, rows, trials, groups=groups, wall_s=wall_s,
+                      compile_s=compile_s, device=device, best=best)
+  wd.write_summary(workdir, summary)
+  return summary
+
+
+def merge(workdir: str, stream=None) -> dict:
+  """Rebuilds results.csv, summary.json and best_config.* of a sweep from its groups/*.json, appends the
+  metrics of sharded runs (metrics.shard*.jsonl) to metrics.jsonl, and keeps the best of the shards'
+  best-trial checkpoints as checkpoints/best_trial. Reads files only: no data, no JAX."""
+  config = ml_collections.ConfigDict(wd.read_config(workdir))
+  if "sweep" not in config:
+    raise ConfigError("workdir", workdir, "holds a single run, not a sweep")
+  say = Progress(1, stream=stream).line
+  sw = config.sweep
+  trials = expand(sw.space, int(sw.num_trials), int(sw.seed))
+  gids = wd.read_sweep_spec(workdir)["group_ids"]
+  done = wd.read_groups(workdir)
+  missing = [g for g in gids if g not in done]
+  rows = [r for g in gids if g in done for r in done[g]["rows"]]
+  if not rows:
+    raise ConfigError("workdir", workdir, f"has none of the {len(gids)} groups of its sweep in groups/")
+  if missing:
+    say(f"merge: {len(missing)} of {len(gids)} group(s) not done yet: {', '.join(missing)}")
+  _merge_metrics(workdir)
+  _merge_best_checkpoints(workdir)
+  best = write_results(workdir, rows, field_names(config), trials)
+  mine = [done[g] for g in gids if g in done]
+  summary = write_outcome(workdir, config, trials, rows, best, groups=len(gids),
+                          wall_s=sum(float(d.get("wall_s") or 0.0) for d in mine),
+                          compile_s=sum(float(d.get("compile_s") or 0.0) for d in mine),
+                          device=mine[0].get("device", "?"))
+  say(f"merge: {len(gids) - len(missing)}/{len(gids)} group(s), {len(rows)} model(s); "
+      f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% with {best['values']}; wrote "
+      f"{workdir}/results.csv, {wd.path(workdir, 'summary.json')}, best_config.py")
+  return summary
+
+
+def _merge_metrics(workdir: str) -> None:
+  """metrics.jsonl + the lines of metrics.shard*.jsonl it does not hold yet (merging twice adds nothing)."""
+  def shard_no(p):
+    return int(p.rsplit(".shard", 1)[1].split(".")[0])
+  shards = sorted(glob.glob(wd.path(workdir, "metrics.shard*.jsonl")), key=shard_no)
+  if not shards:
+    return
+  path = wd.path(workdir, "metrics.jsonl")
+  lines, seen = [], set()
+  for p in ([path] if os.path.exists(path) else []) + shards:
+    with open(p) as f:
+      for line in f:
+        line = line.rstrip("\n")
+        if line.strip() and line not in seen:
+          seen.add(line)
+          lines.append(line)
+  wd.atomic_write(path, "".join(l + "\n" for l in lines))
+
+
+def _merge_best_checkpoints(workdir: str) -> None:
+  """checkpoints/best_trial := the best (highest test accuracy) of it and the shards' best_trial.shard<i>."""
+  ckdir = wd.path(workdir, "checkpoints")
+  metas = []
+  for p in glob.glob(os.path.join(ckdir, "best_trial*_meta.json")):
+    metas.append((float(wd.read_json(p).get("test_accuracy", -1.0)), p))
+  if not any(".shard" in os.path.basename(m[1]) for m in metas):
+    return
+  _, p = max(metas)
+  if ".shard" in os.path.basename(p):
+    name = os.path.basename(p)[: -len("_meta.json")]
+    target = os.path.abspath(os.path.join(ckdir, "best_trial"))
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(os.path.join(ckdir, name), target)
+    meta = wd.read_json(p)
+    meta["checkpoint"] = target
+    wd.write_best_trial_meta(workdir, "best_trial", meta)

@@ -1,0 +1,132 @@
+"""Sweep planning: expand the space into trials, check them, group them by static config, chunk the
+groups (by max_group_size and an estimate of memory). Nothing is trained or written here."""
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+import numpy as np
+
+from mlexp.config import ConfigError, validate
+from mlexp.config.hparams import VMAPPED_FIELDS
+from mlexp.models import MODELS
+from mlexp.sweep import buckets
+from mlexp.sweep.grouping import plan_groups
+from mlexp.sweep.space import expand, field_names, get_field, scale_of, trial_config
+
+# input shapes of the memory estimate (a guess: planning happens before any data are loaded)
+PROBE_SHAPE = {"image": (1, 28, 28, 1), "sequence": (1, 32, 16)}
+
+
+def check_sweep(config, trials) -> None:
+  """Validates the sweep block and every trial's config before any work."""
+  sw = config.sweep
+  if sw.mode not in ("asha", "full"):
+    raise ConfigError("sweep.mode", sw.mode, "must be one of asha, full")
+  if sw.metric not in ("test_loss", "test_accuracy"):
+    raise ConfigError("sweep.metric", sw.metric, "must be one of test_loss, test_accuracy")
+  for f, lo in (("grace", 1), ("factor", 2)):
+    if not isinstance(sw.asha[f], int) or sw.asha[f] < lo:
+      raise ConfigError(f"sweep.asha.{f}", sw.asha[f], f"must be an integer >= {lo}")
+  if not isinstance(sw.compile_ahead, int) or sw.compile_ahead < 0:
+    raise ConfigError("sweep.compile_ahead", sw.compile_ahead, "must be an integer >= 0")
+  if sw.padding not in buckets.PADDING_MODES:
+    raise ConfigError("sweep.padding", sw.padding, "must be one of " + ", ".join(buckets.PADDING_MODES))
+  if not isinstance(sw.max_group_size, int) or sw.max_group_size < 1:
+    raise ConfigError("sweep.max_group_size", sw.max_group_size, "must be an integer >= 1")
+  if not trials:
+    raise ConfigError("sweep.space", "()", "must define at least one field")
+  for t, values in enumerate(trials):
+    try:
+      for field in values:
+        get_field(config, field)
+      validate(trial_config(config, values))
+    except (KeyError, AttributeError, IndexError, TypeError) as e:
+      raise ConfigError("sweep.space", list(values), f"names a field that does not exist ({e})")
+    except ConfigError as e:
+      raise ConfigError(e.field, e.value, f"{e.allowed} (in trial {t} of the sweep: {values})")
+
+
+def unsharded(config):
+  """The config with sweep.shard_index / num_shards at their defaults (0 / 1): what config.json holds."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.sweep.shard_index, c.sweep.num_shards = 0, 1
+  return c
+
+
+def member_bytes(cfg, num_classes: int = 20, input_shape=None) -> int:
+  """A generous estimate of one member's memory in a group: parameters x 6 (params, grads, two optimizer
+  moments, best params, update) plus activations of one batch (x 3 for the backward pass)."""
+  import jax  # (imported where used)
+  from mlexp.models import build_model
+  model = build_model(cfg.model, num_classes)
+  image = MODELS[cfg.model.kind].data == "image"
+  x = jax.ShapeDtypeStruct(input_shape or PROBE_SHAPE["image" if image else "sequence"], jax.numpy.float32)
+  lengths = None if image else jax.ShapeDtypeStruct((1,), jax.numpy.int32)
+  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, lengths)
+  n_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
+  width = max([n_params // 1000, 1])  # activations scale with layer widths; a rough proxy
+  return 4 * (6 * n_params + 3 * int(cfg.batch_size) * width * 64)
+
+
+def members_that_fit(cfg, budget_gb: float) -> int:
+  """How many members of this config fit in `budget_gb` (sweep.max_group_gb) at once."""
+  return max(1, int(budget_gb * 2**30 // member_bytes(cfg)))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+  trials: list  # trial id -> {field: value}
+  fields: list  # swept field names
+  groups: list  # GroupPlan, in run order
+
+  def spec(self, config) -> dict:
+    """sweep.json: what `merge` and the report need without the data or JAX."""
+    sw = config.sweep
+    return {"fields": [{"name": (s.to_dict() if hasattr(s, "to_dict") else dict(s))["field"], "scale": scale_of(s)}
+                       for s in sw.space],
+            "num_trials": len(self.trials), "seeds": int(config.seeds), "mode": sw.mode,
+            "metric": sw.metric, "asha": sw.asha.to_dict(), "groups": len(self.groups),
+            "vmapped_fields": list(VMAPPED_FIELDS), "group_ids": [p.gid for p in self.groups]}
+
+
+def plan_sweep(config, data=None, platform: str = "cpu") -> SweepPlan:
+  """data(cfg) -> Dataset: what the bucket planner prices padded compute with (sweep.padding=auto)."""
+  sw = config.sweep
+  trials = expand(sw.space, int(sw.num_trials), int(sw.seed))
+  check_sweep(config, trials)
+  cost = None if data is None else (lambda cfg: cost_model(cfg, data(cfg), platform))
+  groups = plan_groups(config, trials, int(config.seeds), int(sw.max_group_size),
+                       member_cap=lambda cfg: members_that_fit(cfg, float(sw.max_group_gb)),
+                       padding=sw.padding, cost=cost)
+  return SweepPlan(trials, field_names(config), groups)
+
+
+def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
+  """What the bucket planner knows of a group: data sizes, expected epochs under ASHA, device platform."""
+  sw = sweep if sweep is not None else cfg.get("sweep")
+  epochs = int(cfg.epochs) if sw is None else buckets.expected_epochs(int(cfg.epochs), sw.mode, int(sw.asha.grace),
+                                                                     int(sw.asha.factor))
+  lengths = ds.train.lengths
+  return buckets.CostModel(feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes),
+                           n_train=len(ds.train), steps=1 if lengths is None else int(np.max(lengths)),
+                           epochs=epochs, platform=platform)
+
+
+def describe(plan: SweepPlan, config, data, platform: str) -> str:
+  """One line before training: programs, models per program, padded compute, estimated compile and
+  training time (the planner's estimates)."""
+  from mlexp.train.group import member_model
+  exact = padded = compile_s = 0.0
+  for p in plan.groups:
+    cost = cost_model(p.config, data(p.config), platform, config.sweep)
+    compile_s += cost.compile_seconds
+    for m in p.members:
+      true = member_model(p.config.model, m.dims)
+      exact += cost.train_seconds(true, None)
+      padded += cost.train_seconds(true, p.config.model.to_dict() if m.dims else None)
+  sizes = [len(p.members) for p in plan.groups]
+  over = 100.0 * (padded / exact - 1.0) if exact else 0.0
+  shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
+  return (f"plan (padding {config.sweep.padding}): {len(plan.groups)} program(s) of {shown} model(s); padded "
+          f"compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")

@@ -1,0 +1,213 @@
+"""The one epoch loop, used by single runs (train/trainer.py) and sweeps (sweep/execute.py).
+
+A single run is a plan of one group; a sweep is many. For one group:
+
+  run = Run(group, state, members)        members: the plan's Member list; run.pos maps group position -> member
+  train(run, epochs, start, hooks)        one compiled call per epoch; after it every hook's `after_epoch`
+                                          (write metrics, checkpoint, print progress, ASHA cuts, dropping
+                                          frozen members); members leaving the group (dropped or at the end)
+                                          go through every hook's `leaving` (extra test sets, best params)
+  run.records                             per member: status, epochs, best / final losses, accuracies, ...
+
+Hooks are plain objects with any of `after_epoch(run, epoch, metrics, seconds)` and `leaving(run, js)`.
+Stop decisions inside an epoch (early stopping, divergence) are the program's (train/program.py);
+decisions between epochs (ASHA) are hooks that set member statuses with `run.group.set_status`.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from mlexp import data as data_lib
+from mlexp.io import workdir as wd
+from mlexp.train.group import Group, device_splits, put_split
+from mlexp.train.program import COMPLETED, RUNNING, STATUS_NAMES, STOPPED_EARLY
+
+
+def load_data(config):
+  return data_lib.load(config.data, config.eval)
+
+
+def platform() -> str:
+  """cpu, gpu or tpu: the platform the members run on."""
+  return jax.devices()[0].platform
+
+
+def device_description() -> str:
+  d = jax.devices()
+  return f"{len(d)} x {d[0].platform}:{d[0].device_kind}"
+
+
+def member_devices(n_members: int):
+  """All local devices when there are members for each of them (the member axis is sharded)."""
+  devs = jax.local_devices()
+  return devs if len(devs) > 1 and n_members >= len(devs) else devs[:1]
+
+
+class DataCache:
+  """Data sets loaded once per data config and placed on the device once per bucket count."""
+
+  def __init__(self, say=None):
+    self._data, self.say = {}, say
+
+  def get(self, cfg):
+    key = cfg.data.to_json_best_effort(sort_keys=True) + cfg.eval.to_json_best_effort(sort_keys=True)
+    if key not in self._data:
+      ds = load_data(cfg)
+      if self.say:
+        self.say(f"data: {ds.describe()}")
+      self._data[key] = (ds, {})
+    ds, placed = self._data[key]
+    nb = int(cfg.data.num_buckets)
+    if nb not in placed:
+      placed[nb] = device_splits(ds, nb)
+    return ds, placed[nb]
+
+
+def build_group(cfg, dataset, splits, members) -> Group:
+  return Group(cfg, splits[0], splits[1], dataset.num_classes, members, devices=member_devices(len(members)))
+
+
+class Records:
+  """Host-side results of the members of one plan (by member index)."""
+
+  def __init__(self, n):
+    self.status = np.full(n, RUNNING)
+    self.stopped_by = [""] * n
+    self.epochs_run = np.zeros(n, int)
+    self.best_epoch = np.zeros(n, int)
+    self.best_loss = np.full(n, np.inf)
+    self.best_acc = np.zeros(n)
+    self.final_loss = np.full(n, np.nan)
+    self.final_acc = np.full(n, np.nan)
+    self.train_loss = np.full(n, np.nan)
+    self.wall_s = np.zeros(n)
+    self.param_count = np.zeros(n, np.int64)
+    self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>" -> value
+
+  def update(self, pos, m, dt):
+    trained = m["trained"]
+    share = dt / max(int(trained.sum()), 1)
+    for j, i in enumerate(pos):
+      if not trained[j]:
+        continue
+      self.status[i] = int(m["status"][j])
+      if self.status[i] == STOPPED_EARLY:
+        self.stopped_by[i] = "patience"
+      self.epochs_run[i] = int(m["epoch"][j])
+      self.best_epoch[i] = int(m["best_epoch"][j])
+      self.best_loss[i] = float(m["best_loss"][j])
+      self.best_acc[i] = float(m["best_accuracy"][j])
+      self.final_loss[i] = float(m["test_loss"][j])
+      self.final_acc[i] = float(m["test_accuracy"][j])
+      self.train_loss[i] = float(m["train_loss"][j])
+      self.wall_s[i] += share
+
+  def restore(self, pos, state, last_epochs):
+    """Resume: the records of the members of a restored state and their last metrics.jsonl records."""
+    for j, i in enumerate(pos):
+      last = {k: math.nan if v is None else v for k, v in last_epochs[j].items()}
+      self.train_loss[i] = float(last.get("train_loss", math.nan))
+      self.final_loss[i] = float(last.get("test_loss", math.nan))
+      self.final_acc[i] = float(last.get("test_accuracy", math.nan))
+      self.status[i] = int(np.asarray(state.status)[j])
+      self.epochs_run[i] = int(np.asarray(state.epoch)[j])
+      self.best_epoch[i] = int(np.asarray(state.best_epoch)[j])
+      self.best_loss[i] = float(np.asarray(state.best_loss)[j])
+      self.best_acc[i] = float(np.asarray(state.best_accuracy)[j])
+
+  def row(self, i, member, gid) -> dict:
+    """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields)."""
+    row = {"trial": member.trial, "group": gid, "seed": member.seed, "status": STATUS_NAMES[int(self.status[i])],
+           "stopped_by": self.stopped_by[i], "epochs_run": int(self.epochs_run[i]),
+           "best_epoch": int(self.best_epoch[i]), "final_test_loss": self.final_loss[i],
+           "best_test_loss": self.best_loss[i], "test_accuracy": self.best_acc[i],
+           "final_test_accuracy": self.final_acc[i], "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
+           "param_count": int(self.param_count[i])}
+    row.update(self.extra[i])
+    return row
+
+
+class Run:
+  """One group in training: its compiled Group, state, members and their records."""
+
+  def __init__(self, group, state, members, records=None):
+    self.group, self.state, self.members = group, state, list(members)
+    self.pos = list(range(len(self.members)))  # group position -> member index
+    self.records = records or Records(len(self.members))
+    self.records.param_count[self.pos] = group.param_counts(state)
+    self.used = 0  # member-epochs trained
+
+  def leave(self, js, hooks):
+    for h in hooks:
+      if hasattr(h, "leaving") and js:
+        h.leaving(self, js)
+
+  def drop_frozen(self, hooks, rebuild):
+    """Continues with only the running members, in a smaller group `rebuild(members)` (one compile)."""
+    running = self.group.running(self.state)
+    self.leave([j for j in range(self.group.size) if not running[j]], hooks)
+    keep = [j for j in range(self.group.size) if running[j]]
+    sub = self.group.take(self.state, keep)
+    self.pos = [self.pos[j] for j in keep]
+    self.group = rebuild([self.members[i] for i in self.pos])
+    self.state = self.group.adopt(sub)
+    self.group.compile(self.state)
+
+
+def train(run: Run, epochs: int, start: int = 0, hooks=()) -> Run:
+  """Epochs start+1..epochs of every running member, then the members still in the group leave."""
+  for e in range(start + 1, epochs + 1):
+    if not run.group.running(run.state).any():
+      break
+    run.state, m, dt = run.group.epoch(run.state)
+    run.used += int(m["trained"].sum())
+    run.records.update(run.pos, m, dt)
+    for h in hooks:
+      if hasattr(h, "after_epoch"):
+        h.after_epoch(run, e, m, dt)
+  final = np.asarray(run.state.status)[: run.group.size]
+  run.state = run.group.set_status(run.state, np.where(final == RUNNING, COMPLETED, final))
+  run.leave(list(range(run.group.size)), hooks)
+  rec = run.records
+  rec.status[rec.status == RUNNING] = COMPLETED
+  return run
+
+
+def epoch_status(m, j, e, epochs) -> str:
+  status = int(m["status"][j])
+  return STATUS_NAMES[COMPLETED if status == RUNNING and e == epochs else status]
+
+
+class MetricsHook:
+  """metrics.jsonl and TensorBoard scalars of every member trained in an epoch."""
+
+  def __init__(self, jsonl, tb, epochs, run_name, gid=None):
+    self.jsonl, self.tb, self.epochs, self.run_name, self.gid = jsonl, tb, epochs, run_name, gid
+
+  def after_epoch(self, run, e, m, dt):
+    for j, i in enumerate(run.pos):
+      if not m["trained"][j]:
+        continue
+      mem = run.members[i]
+      rec = wd.epoch_record(mem, e, m, j, dt, run.group.n_train, epoch_status(m, j, e, self.epochs), self.gid)
+      self.jsonl.write(rec)
+      self.tb.write_scalars(self.run_name(mem), e, {
+          "loss/train": rec["train_loss"], "loss/test": rec["test_loss"],
+          "accuracy/test": rec["test_accuracy"], "learning_rate": rec["learning_rate"]})
+
+
+class ExtraTestsHook:
+  """The extra test sets (moved / rotated) on the best parameters of the members leaving the group."""
+
+  def __init__(self, dataset):
+    self.dataset = dataset
+
+  def leaving(self, run, js):
+    for name, split in self.dataset.extra_tests.items():
+      loss, acc = run.group.evaluate(run.state.best_params, put_split(split))
+      for j in js:
+        run.records.extra[run.pos[j]][f"test_accuracy/{name}"] = float(acc[j])
+        run.records.extra[run.pos[j]][f"test_loss/{name}"] = float(loss[j])
