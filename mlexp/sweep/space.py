@@ -5,9 +5,11 @@ with the helpers below, e.g.
 
   c.sweep.space = (grid("model.hidden", 16, 64, 256), loguniform("optimizer.learning_rate", 1e-4, 1e-2))
 
-Grid fields form a Cartesian product; random fields (uniform, loguniform, randint, choice) are drawn
-`num_trials` times; the trials are the product of the two. Each trial is repeated over `seeds` seeds.
-Field names are dotted config paths; an element of a tuple field is `model.units[0]`.
+Grid fields form a Cartesian product; random fields (uniform, loguniform, randint, randint_tuple, choice) are
+drawn `num_trials` times; the trials are the product of the two. Each trial is repeated over `seeds` seeds.
+Field names are dotted config paths; an element of a tuple field is `model.units[0]`. `randint_tuple` draws a
+whole tuple field of random length, e.g. `randint_tuple("model.units", 16, 1024, 1, 3)`: 1-3 layers, each
+of its own width.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-RANDOM_KINDS = ("uniform", "loguniform", "randint", "choice")
+RANDOM_KINDS = ("uniform", "loguniform", "randint", "randint_tuple", "choice")
 KINDS = ("grid",) + RANDOM_KINDS
 
 
@@ -45,6 +47,18 @@ def randint(field: str, low: int, high: int) -> dict:
   return {"field": field, "kind": "randint", "low": int(low), "high": int(high)}
 
 
+def randint_tuple(field: str, low: int, high: int, min_len: int, max_len: int) -> dict:
+  """A tuple of min_len..max_len (both included, drawn uniformly) independent integers, each uniform in
+  [low, high] (both included): e.g. the units of 1-3 Dense layers."""
+  low, high, min_len, max_len = int(low), int(high), int(min_len), int(max_len)
+  if high < low:
+    raise ValueError(f"randint_tuple {field}: high {high} < low {low}")
+  if not 1 <= min_len <= max_len:
+    raise ValueError(f"randint_tuple {field}: lengths must satisfy 1 <= min_len <= max_len, got {min_len}, {max_len}")
+  return {"field": field, "kind": "randint_tuple", "low": low, "high": high, "min_len": min_len,
+          "max_len": max_len}
+
+
 def _spec(s) -> dict:
   return dict(s.to_dict() if isinstance(s, ml_collections.ConfigDict) else s)
 
@@ -56,6 +70,8 @@ def scale_of(spec) -> str:
     return "log"
   if s["kind"] in ("uniform", "randint"):
     return "linear"
+  if s["kind"] == "randint_tuple":  # results.csv and the report show tuples as strings "(a,b)"
+    return "categorical"
   vals = s["values"]
   if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) and len(vals) > 1:
     pos = [v for v in vals if v > 0]
@@ -90,6 +106,9 @@ def _draw(s: dict, rng) -> Any:
     return float(math.exp(rng.uniform(math.log(s["low"]), math.log(s["high"]))))
   if k == "randint":
     return int(rng.integers(s["low"], s["high"] + 1))
+  if k == "randint_tuple":
+    n = int(rng.integers(s["min_len"], s["max_len"] + 1))
+    return tuple(int(v) for v in rng.integers(s["low"], s["high"] + 1, size=n))
   vals = tuple(s["values"])
   return vals[int(rng.integers(len(vals)))]
 

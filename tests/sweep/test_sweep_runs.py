@@ -275,3 +275,26 @@ def test_merge_of_two_shards(two_seed_sweep, tmp_path):
   before = {n: open(os.path.join(wd, n)).read() for n in ("results.csv", "metrics.jsonl", "best_config.json")}
   merge(wd, stream=io.StringIO())
   assert {n: open(os.path.join(wd, n)).read() for n in before} == before
+
+
+# ---- a tuple field of random length (randint_tuple): files and report
+
+def test_randint_tuple_sweep_writes_tuples_as_strings_and_reports(tmp_path):
+  from mlexp.report.__main__ import main as report_main
+  from mlexp.sweep.space import randint_tuple
+  cfg = u.tiny_sweep((randint_tuple("model.units", 2, 6, 1, 2),), **{"sweep.num_trials": 3, "epochs": 1})
+  wd = tmp_path / "w"
+  summary, _ = u.run(cfg, wd)
+  trials = expand(cfg.sweep.space, 3, int(cfg.sweep.seed))
+  rows = u.read_csv(wd / "results.csv")
+  assert len(rows) == 3
+  for r in rows:
+    units = trials[int(r["trial"])]["model.units"]
+    assert r["model.units"] == "(" + ",".join(map(str, units)) + ")"
+    sizes = (28 * 28,) + units + (10,)
+    assert int(r["param_count"]) == sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+  spec = json.load(open(wd / "sweep.json"))
+  assert spec["fields"] == [{"name": "model.units", "scale": "categorical"}]
+  assert summary["num_trials"] == 3
+  assert report_main([str(wd)]) == 0
+  assert os.path.exists(wd / "report" / "parallel_coordinates.png")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mlexp.config import base_config, sweep_block
-from mlexp.sweep.space import (choice, expand, get_field, grid, loguniform, randint, scale_of, set_field,
-                               trial_config, uniform)
+from mlexp.sweep.space import (choice, expand, get_field, grid, loguniform, randint, randint_tuple, scale_of,
+                               set_field, trial_config, uniform)
 
 
 def test_grid_is_the_cartesian_product_in_order():
@@ -79,6 +79,55 @@ def test_randint_draws_are_integers_within_both_bounds(low, width, seed):
     assert min(vals) == low and max(vals) == high
 
 
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(low=st.integers(1, 100), width=st.integers(0, 2000), min_len=st.integers(1, 4), extra=st.integers(0, 3),
+       seed=st.integers(0, 2**31))
+def test_randint_tuple_draws_respect_bounds_and_lengths(low, width, min_len, extra, seed):
+  high, max_len = low + width, min_len + extra
+  trials = expand((randint_tuple("model.units", low, high, min_len, max_len),), 60, seed)
+  lens = set()
+  for t in trials:
+    v = t["model.units"]
+    assert isinstance(v, tuple) and min_len <= len(v) <= max_len
+    assert all(type(u) is int and low <= u <= high for u in v)
+    lens.add(len(v))
+  if extra <= 2:  # with 60 draws, every length of a short range is drawn (max_len included)
+    assert lens == set(range(min_len, max_len + 1))
+
+
+def test_randint_tuple_is_reproducible_with_the_sweep_seed():
+  space = (randint_tuple("model.units", 16, 1024, 1, 3), choice("batch_size", 32, 64, 128))
+  assert expand(space, 30, seed=0) == expand(space, 30, seed=0)
+  assert expand(space, 30, seed=0) != expand(space, 30, seed=1)
+  block = sweep_block(space, num_trials=30)  # as stored in a config (specs become ConfigDicts)
+  assert expand(block.space, 30, 0) == expand(space, 30, 0)
+  units = [t["model.units"] for t in expand(space, 30, 0)]
+  assert len(set(units)) == 30  # widths are drawn independently per layer and per trial
+  assert any(len(set(u)) > 1 for u in units if len(u) > 1)
+
+
+def test_randint_tuple_with_grid_and_trial_config():
+  base = base_config("mlp", "mnist_5k")
+  space = (grid("optimizer.name", "sgd", "adam"), randint_tuple("model.units", 16, 1024, 1, 3))
+  base.sweep = sweep_block(space, num_trials=4)
+  trials = expand(base.sweep.space, 4, 0)
+  assert len(trials) == 8 and [t["model.units"] for t in trials[:4]] == [t["model.units"] for t in trials[4:]]
+  for t in trials:
+    c = trial_config(base, t)
+    assert c.model.units == t["model.units"] and isinstance(c.model.units, tuple)
+    assert c.optimizer.name == t["optimizer.name"]
+  assert base.model.units == (256, 256)
+
+
+def test_randint_tuple_rejects_bad_bounds():
+  with pytest.raises(ValueError, match="low"):
+    randint_tuple("model.units", 10, 5, 1, 3)
+  with pytest.raises(ValueError, match="min_len"):
+    randint_tuple("model.units", 16, 64, 0, 3)
+  with pytest.raises(ValueError, match="min_len"):
+    randint_tuple("model.units", 16, 64, 3, 2)
+
+
 def test_set_field_on_a_tuple_element():
   c = base_config("mlp", "mnist_5k")
   c.model.units = (256, 256, 128)
@@ -133,6 +182,7 @@ def test_trial_config_keeps_everything_else():
     (choice("model.units", (256, 256), (256, 256, 128)), "categorical"),
     (grid("model.hidden", 64), "categorical"),  # one value
     (grid("data.standardize", True, False), "categorical"),
+    (randint_tuple("model.units", 16, 1024, 1, 3), "categorical"),  # shown as strings "(a,b)"
 ])
 def test_scale_of(spec, scale):
   assert scale_of(spec) == scale
