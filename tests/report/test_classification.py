@@ -28,7 +28,7 @@ def test_finding_names_most_confused_pairs_with_class_names():
   assert ("Most confused (seed 0, at its best epoch): 'Shirt' predicted as 'T-shirt/top' 41 times "
           "(41.0% of 'Shirt'), 'Pullover' predicted as 'Coat' 30 times (30.0% of 'Pullover'), "
           "'Coat' predicted as 'Pullover' 22 times") in f.text
-  assert f"Macro F1 {c['macro_f1']:.3f} (precision" in f.text and "weakest class 'Shirt' (" in f.text
+  assert f"Macro F1 {c['macro_f1']:.3f}, macro precision {c['macro_precision']:.3f}, macro recall" in f.text and "weakest class 'Shirt' (" in f.text
   assert f.numbers["pairs"][0]["count"] == 41 and f.numbers["weakest"]["name"] == "Shirt"
 
 
@@ -37,7 +37,8 @@ def test_single_run_shows_first_seed_with_spread_over_seeds():
   pick = C.chosen(single(runs))
   assert pick["seed"] == 0 and pick["label"] == "seed 0" and len(pick["others"]) == 2
   f1s = [r["classification"]["macro_f1"] for r in runs]
-  assert f"± {np.std(f1s, ddof=1):.3f} over 3 seeds" in C.finding(single(runs)).text
+  assert f"Macro F1 {f1s[2]:.3f} (± {np.std(f1s, ddof=1):.3f} over 3 seeds), macro precision" \
+      in C.finding(single(runs)).text
 
 
 def test_sweep_shows_best_trials_most_accurate_seed():
@@ -49,6 +50,7 @@ def test_sweep_shows_best_trials_most_accurate_seed():
   pick = C.chosen(s)
   assert (pick["trial"], pick["seed"], pick["label"]) == (2, 1, "trial 2, seed 1")
   assert "'Shirt' predicted as 'T-shirt/top' 30 times" in C.finding(s).text
+  assert "over 2 seeds of this trial)" in C.finding(s).text
   # the best trial without entries: the most accurate model that has one
   s["best"] = {"trial": 3}
   assert C.chosen(s)["trial"] == 1
