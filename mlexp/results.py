@@ -16,7 +16,7 @@ import pandas as pd
 INT_COLUMNS = ("trial", "seed", "epochs_run", "best_epoch", "param_count")
 STR_COLUMNS = ("group", "status")
 FLOAT_COLUMNS = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy",
-                 "train_loss", "wall_s")
+                 "train_loss", "wall_s", "macro_f1")
 METRIC_INT_COLUMNS = ("trial", "seed", "epoch")
 
 
@@ -134,6 +134,8 @@ def _single_rows(summary: dict) -> pd.DataFrame:
     row = {k: v for k, v in r.items() if k != "extra_tests"}
     for name, m in (r.get("extra_tests") or {}).items():
       row[f"test_accuracy/{name}"] = m.get("test_accuracy")
+    if isinstance(r.get("classification"), dict):
+      row["macro_f1"] = r["classification"].get("macro_f1")
     rows.append(row)
   return pd.DataFrame(rows)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlexp import results as R
+from mlexp.report import classification as C
 from mlexp.report import figures as G
 from mlexp.report import findings as F
 
@@ -68,6 +69,8 @@ def top_table(results: pd.DataFrame, fields, top: int = 10) -> tuple[list[str], 
   head = ["rank", "trial"] + names + ["test accuracy (%)", "training time (s)", "params", "epochs", "seeds"]
   extra = [c for c in tt.columns if c.startswith("test_accuracy/")]
   head += [f"{c.split('/', 1)[1]} accuracy (%)" for c in extra]
+  f1 = "macro_f1" in tt.columns and tt["macro_f1"].notna().any()
+  head += ["macro F1"] if f1 else []
   rows = []
   for i, (_, d) in enumerate(tt.iterrows(), 1):
     acc = "n/a" if not np.isfinite(d["acc_mean"]) else f"{100 * d['acc_mean']:.2f}"
@@ -80,6 +83,7 @@ def top_table(results: pd.DataFrame, fields, top: int = 10) -> tuple[list[str], 
             f"{int(pc):,}" if pd.notna(pc) else "n/a",
             str(int(d["epochs_run"])) if pd.notna(d["epochs_run"]) else "n/a", str(int(d["seeds"]))]
     row += ["n/a" if not np.isfinite(d[c]) else f"{100 * d[c]:.2f}" for c in extra]
+    row += (["n/a" if not np.isfinite(d["macro_f1"]) else f"{d['macro_f1']:.3f}"] if f1 else [])
     rows.append(row)
   return head, rows
 
@@ -188,6 +192,17 @@ def make_figures(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields,
   return figs
 
 
+def classification_figures(summary: dict, outdir: str) -> list[Figure]:
+  """The confusion matrix of the model the classification finding names (none for older workdirs)."""
+  pick = C.chosen(summary)
+  if pick is None:
+    return []
+  from mlexp.report import confusion_figure
+  p = os.path.join(outdir, C.CONFUSION)
+  confusion_figure.confusion_matrix(pick["classification"], p, title=f"Confusion matrix of {pick['label']}")
+  return [Figure(C.CONFUSION, f"Confusion matrix ({pick['label']}, best epoch)", p)]
+
+
 def write_report(workdir: str, top: int = 10) -> tuple[str, list[Figure]]:
   """Read WORKDIR, write WORKDIR/report/{report.md, report.html, *.png}; returns (html path, figures)."""
   summary = R.load_summary(workdir)
@@ -199,10 +214,13 @@ def write_report(workdir: str, top: int = 10) -> tuple[str, list[Figure]]:
   outdir = os.path.join(workdir, "report")
   os.makedirs(outdir, exist_ok=True)
   found = F.all_findings(results, metrics, fields)
+  confusion = C.finding(summary)
+  if confusion is not None:
+    found.append(confusion)
   if spec and spec.get("mode") == "asha":
     found.append(F.Finding("note", "ASHA sweep: trials stopped early by ASHA trained for fewer epochs, so part of "
                                    "their lower accuracy comes from the shorter budget, not only their settings."))
-  figs = make_figures(results, metrics, fields, outdir, top)
+  figs = make_figures(results, metrics, fields, outdir, top) + classification_figures(summary, outdir)
   hdr = header(summary, config, spec, workdir)
   table = top_table(results, fields, top)
   png = {}

@@ -57,7 +57,7 @@ def trial_table(results: pd.DataFrame, fields=()) -> pd.DataFrame:
   out["diverged"] = g["status"].apply(lambda s: int((s == "diverged").sum())) if "status" in results else 0
   out["epochs_run"] = g["epochs_run"].max() if "epochs_run" in results else math.nan
   for c in results.columns:
-    if c.startswith("test_accuracy/"):
+    if c.startswith("test_accuracy/") or c == "macro_f1":
       out[c] = g[c].mean()
   out = out.reset_index()
   return out.sort_values(["acc_mean", "wall_s"], ascending=[False, True], na_position="last").reset_index(drop=True)

@@ -35,6 +35,7 @@ def test_japanese_vowels():
   assert ds.name == 'JapaneseVowels' and 'aeon' in ds.source and 'JapaneseVowels_TRAIN.ts' in ds.source
   assert len(ds.train) == 270 and len(ds.test) == 370
   assert ds.feature_shape == (12,) and ds.num_classes == 9
+  assert ds.class_names == tuple('123456789')  # the nine speakers, from the .ts class labels
   lengths = np.concatenate([ds.train.lengths, ds.test.lengths])
   assert lengths.min() == 7 and lengths.max() == 29
   assert ds.train.x.shape[1] == ds.test.x.shape[1] == 29

@@ -57,6 +57,8 @@ def test_load_idx_folder(tmp_path, gz, name):
   assert ds.train.y.tolist() == arrays['train-labels-idx1-ubyte'].tolist()
   assert ds.train.y.dtype == np.int32 and ds.train.lengths is None
   assert str(tmp_path) in ds.source and not ds.synthetic
+  assert ds.class_names == (('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
+                             'Bag', 'Ankle boot') if name == 'fashion_mnist' else tuple('0123456789'))
 
 
 def test_missing_idx_file_is_named(tmp_path):
