@@ -97,7 +97,16 @@ def classification_report(y_true, logits_or_pred, num_classes: int,
   names = tuple(str(n) for n in class_names) if class_names is not None else default_class_names(k)
   if len(names) != k:
     raise ValueError(f"{len(names)} class names for {k} classes")
-  cm = confusion_matrix(y_true, pred, k)
+  return report_from_confusion(confusion_matrix(y_true, pred, k), names)
+
+
+def report_from_confusion(confusion, class_names: Optional[Sequence[str]] = None) -> dict:
+  """classification_report's entry from a confusion matrix [K, K] (rows true, counts)."""
+  cm = np.rint(np.asarray(confusion, np.float64)).astype(np.int64)
+  k = cm.shape[0]
+  names = tuple(str(n) for n in class_names) if class_names is not None else default_class_names(k)
+  if len(names) != k:
+    raise ValueError(f"{len(names)} class names for {k} classes")
   s = scores(cm)
   n = int(cm.sum())
   floats = lambda v: [float(x) for x in v]

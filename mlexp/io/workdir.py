@@ -109,6 +109,7 @@ def write_results(workdir: str, rows: list, fields: list) -> None:
   """results.csv: one row per trial x seed, sorted; the swept `fields` after trial and group."""
   cols = list(RESULT_COLUMNS[:2]) + list(fields) + list(RESULT_COLUMNS[2:])
   extra = sorted({k for r in rows for k in r if k.startswith("test_accuracy/")})
+  extra = (["macro_f1"] if any("macro_f1" in r for r in rows) else []) + extra
   out = io.StringIO()
   w = csv.DictWriter(out, fieldnames=cols + extra, extrasaction="ignore", lineterminator="\r\n")
   w.writeheader()
@@ -144,6 +145,9 @@ def run_entry(row: dict) -> dict:
     if name and metric in ("test_accuracy", "test_loss"):
       extra.setdefault(name, {})[metric] = v
   out["extra_tests"] = extra
+  for k in ("macro_f1", "classification"):
+    if k in row:
+      out[k] = row[k]
   return out
 
 

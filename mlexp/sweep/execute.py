@@ -123,7 +123,7 @@ def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks
   group, state = prepared
   run = loop.Run(group, state, members)
   best = BestParamsHook()
-  hooks = [loop.ExtraTestsHook(ds), best]
+  hooks = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), best]
   epochs = int(cfg.epochs)
   ash = AshaHook(sw, epochs, history, lambda ms: loop.build_group(cfg, ds, splits, ms), hooks)
   loop.train(run, epochs, 0, [*metric_hooks(plan.gid), ash, *hooks])

@@ -202,7 +202,7 @@ class Group:
     return state, {k: np.asarray(v)[: self.size] for k, v in metrics.items()}, dt
 
   def evaluate(self, params, split):
-    loss, acc = jax.device_get(self._eval(params, split, self.hp.get("dims")))
+    loss, acc, _ = jax.device_get(self._eval(params, split, self.hp.get("dims")))
     return np.asarray(loss)[: self.size], np.asarray(acc)[: self.size]
 
   def param_count(self, state) -> int:

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from mlexp import data as data_lib
+from mlexp import metrics
 from mlexp.io import workdir as wd
 from mlexp.train.group import Group, device_splits, put_split
 from mlexp.train.program import COMPLETED, RUNNING, STATUS_NAMES, STOPPED_EARLY
@@ -85,7 +86,8 @@ class Records:
     self.train_loss = np.full(n, np.nan)
     self.wall_s = np.zeros(n)
     self.param_count = np.zeros(n, np.int64)
-    self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>" -> value
+    self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
+    self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
 
   def update(self, pos, m, dt):
     trained = m["trained"]
@@ -127,6 +129,8 @@ class Records:
            "final_test_accuracy": self.final_acc[i], "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
            "param_count": int(self.param_count[i])}
     row.update(self.extra[i])
+    if self.classification[i] is not None:
+      row["classification"] = self.classification[i]
     return row
 
 
@@ -197,6 +201,21 @@ class MetricsHook:
       self.tb.write_scalars(self.run_name(mem), e, {
           "loss/train": rec["train_loss"], "loss/test": rec["test_loss"],
           "accuracy/test": rec["test_accuracy"], "learning_rate": rec["learning_rate"]})
+
+
+class ClassificationHook:
+  """Confusion matrix, per-class accuracy, macro F1 / precision / recall of the members leaving the group,
+  at their best epoch (from the test confusion counts the program keeps with the best parameters)."""
+
+  def __init__(self, dataset):
+    self.dataset = dataset
+
+  def leaving(self, run, js):
+    conf = np.asarray(jax.device_get(run.state.best_confusion))
+    for j in js:
+      rep = metrics.report_from_confusion(conf[j], self.dataset.class_names)
+      run.records.extra[run.pos[j]]["macro_f1"] = rep["macro_f1"]
+      run.records.classification[run.pos[j]] = rep
 
 
 class ExtraTestsHook:

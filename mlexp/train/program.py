@@ -41,6 +41,7 @@ class TrainState(flax.struct.PyTreeNode):
   best_params: Any
   best_loss: jax.Array
   best_accuracy: jax.Array
+  best_confusion: jax.Array  # [classes, classes] test confusion counts (rows true) at the best epoch
   best_epoch: jax.Array  # 1-based; 0 = none yet
   epoch: jax.Array  # epochs done
   step: jax.Array  # optimizer steps done
@@ -105,11 +106,14 @@ def make_program(config, spec, padded: bool = False) -> Program:
     i32 = lambda v: jnp.asarray(v, jnp.int32)
     return TrainState(params=params, opt_state=opt_state, plateau=plateau.init(jnp.zeros(())),
                       best_params=params, best_loss=f32(jnp.inf), best_accuracy=f32(0.0), best_epoch=i32(0),
+                      best_confusion=jnp.zeros((spec.num_classes, spec.num_classes), jnp.float32),
                       epoch=i32(0), step=i32(0), bad_epochs=i32(0), status=i32(RUNNING), key=key)
 
   def evaluate(params, buckets, dims=None):
-    """(mean loss, accuracy) over all buckets of a split; chunks of eval_batch_size."""
+    """(mean loss, accuracy, confusion counts [classes, classes]) over all buckets of a split; chunks of
+    eval_batch_size."""
     loss_sum, correct, count = 0.0, 0.0, 0
+    confusion = jnp.zeros((spec.num_classes, spec.num_classes), jnp.float32)
     for x, y, lengths in buckets:
       n = x.shape[0]
       chunk = min(eval_batch, n)
@@ -121,12 +125,14 @@ def make_program(config, spec, padded: bool = False) -> Program:
         i, wb = batch
         logits = logits_fn(params, x[i], None if lengths is None else lengths[i], dims)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, y[i])
-        hit = (jnp.argmax(logits, -1) == y[i]).astype(jnp.float32)
-        return (acc[0] + (ce * wb).sum(), acc[1] + (hit * wb).sum()), None
+        pred = jnp.argmax(logits, -1)
+        hit = (pred == y[i]).astype(jnp.float32)
+        conf = (jax.nn.one_hot(y[i], spec.num_classes) * wb[:, None]).T @ jax.nn.one_hot(pred, spec.num_classes)
+        return (acc[0] + (ce * wb).sum(), acc[1] + (hit * wb).sum(), acc[2] + conf), None
 
-      (ls, cs), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(())), (idx, w))
-      loss_sum, correct, count = loss_sum + ls, correct + cs, count + n
-    return loss_sum / count, correct / count
+      (ls, cs, cm), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(()), confusion * 0), (idx, w))
+      loss_sum, correct, count, confusion = loss_sum + ls, correct + cs, count + n, confusion + cm
+    return loss_sum / count, correct / count, confusion
 
   def epoch(state: TrainState, hp, train, test):
     """One epoch of a running member; a stopped (early stopping, ASHA) or diverged member skips all its
@@ -176,7 +182,7 @@ def make_program(config, spec, padded: bool = False) -> Program:
     diverged = running & ~ok
     train_loss = jnp.where(diverged, jnp.nan, loss_sum / jnp.maximum(w_sum, 1.0))
 
-    test_loss, test_acc = evaluate(params, test, dims)
+    test_loss, test_acc, test_conf = evaluate(params, test, dims)
     test_loss = jnp.where(jnp.isfinite(test_loss), test_loss, jnp.inf)
     epoch_no = state.epoch + 1
     improved = running & ~diverged & (test_loss < state.best_loss - es_delta)
@@ -190,6 +196,7 @@ def make_program(config, spec, padded: bool = False) -> Program:
         best_params=_where(improved, params, state.best_params),
         best_loss=jnp.where(improved, test_loss, state.best_loss),
         best_accuracy=jnp.where(improved, test_acc, state.best_accuracy),
+        best_confusion=jnp.where(improved, test_conf, state.best_confusion),
         best_epoch=jnp.where(improved, epoch_no, state.best_epoch),
         epoch=epoch_no, step=step, bad_epochs=bad, status=status, key=state.key)
     new = _where(running, new, state)  # frozen members do not change at all

@@ -80,7 +80,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
         f"{group.program.steps_per_epoch} steps per epoch of batch {config.batch_size}")
     hooks = [loop.MetricsHook(jsonl, tb, int(config.epochs), lambda mem: f"seed_{mem.seed}"),
              *([CheckpointHook(ckpt)] if ckpt is not None else []), ProgressHook(progress),
-             loop.ExtraTestsHook(dataset)]
+             loop.ExtraTestsHook(dataset), loop.ClassificationHook(dataset)]
     loop.train(run, int(config.epochs), start, hooks)
     tb.flush()
     rows = [run.records.row(i, mem, "0") for i, mem in enumerate(members)]
