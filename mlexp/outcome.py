@@ -31,7 +31,7 @@ def best_trial(rows: list, trials) -> dict:
 
 
 def summarize(kind: str, data: dict, config, rows: list, trials, *, groups: int, wall_s: float, compile_s: float,
-              device: str, best: dict | None = None) -> dict:
+              device: str, best: dict | None = None, times: dict | None = None) -> dict:
   """summary.json: `best` (as best_trial) and the mean / sample std over the best trial's seeds."""
   best = best or best_trial(rows, trials)
   mine = [r for r in rows if r["trial"] == best["trial"]]
@@ -43,4 +43,4 @@ def summarize(kind: str, data: dict, config, rows: list, trials, *, groups: int,
        "test_accuracy_std": best["std_acc"]},
       {k: v[0] for k, v in stats.items()}, {k: v[1] for k, v in stats.items()},
       num_trials=len(trials), groups=groups, wall_s=wall_s, compile_s=compile_s, device=device,
-      versions=versions())
+      versions=versions(), times=times)

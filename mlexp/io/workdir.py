@@ -31,7 +31,8 @@ from mlexp.io.writers import to_json
 # the columns of a result row (results.csv and summary.json's runs); a sweep's swept fields go after "group",
 # its extra test sets' accuracies ("test_accuracy/<name>") at the end
 RESULT_COLUMNS = ("trial", "group", "seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss",
-                  "best_test_loss", "test_accuracy", "final_test_accuracy", "train_loss", "wall_s", "param_count")
+                  "best_test_loss", "test_accuracy", "final_test_accuracy", "train_loss", "wall_s", "compile_s",
+                  "param_count")
 
 
 class WorkdirError(ValueError):
@@ -119,7 +120,8 @@ def write_results(workdir: str, rows: list, fields: list) -> None:
 
 
 def summary(kind: str, data: dict, model: str, rows: list, best: dict, mean: dict, std: dict, *, num_trials: int,
-            groups: int, wall_s: float, compile_s: float, device: str, versions: dict) -> dict:
+            groups: int, wall_s: float, compile_s: float, device: str, versions: dict,
+            times: dict | None = None) -> dict:
   """summary.json (single runs and sweeps alike): what ran on what data, the best trial, the mean and
   sample std over the best trial's seeds, and one entry per model (its result row)."""
   status_counts: dict = {}
@@ -129,6 +131,10 @@ def summary(kind: str, data: dict, model: str, rows: list, best: dict, mean: dic
       "kind": kind, "dataset": data["dataset"], "source": data["source"], "synthetic": bool(data["synthetic"]),
       "model": model, "epochs_run": int(max(r["epochs_run"] for r in rows)), "wall_s": wall_s,
       "compile_s": compile_s, **versions, "device": device,
+      # wall time split: compile (every program), train (compiled epochs, each with its test evaluation),
+      # eval (extra test sets, confusion, best parameters), write (metrics, TensorBoard, checkpoints, results);
+      # a sweep compiles ahead in threads while it trains, so the parts may add up to more than wall_s
+      "times": dict(times or {}),
       "num_trials": num_trials, "num_models": len(rows), "groups": groups, "status_counts": status_counts,
       "trials_per_minute": num_trials / max(wall_s, 1e-9) * 60,
       "best": best, "mean": mean, "std": std,

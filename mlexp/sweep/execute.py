@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import time
 
 import jax
 import numpy as np
@@ -47,6 +48,7 @@ class AshaHook:
   """At the rungs grace * factor**k: stops the trials (all their seeds) whose metric is not in the top
   1/factor of all values seen at that rung (`history`: this group's and earlier ones'); then drops the
   frozen members when that saves more than two recompiles."""
+  time_kind = "other"  # (a rebuild's compile is counted by the run)
 
   def __init__(self, sw, epochs, history, rebuild, hooks):
     self.sw, self.epochs, self.history, self.rebuild, self.hooks = sw, epochs, history, rebuild, hooks
@@ -127,6 +129,7 @@ def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks
   epochs = int(cfg.epochs)
   ash = AshaHook(sw, epochs, history, lambda ms: loop.build_group(cfg, ds, splits, ms), hooks)
   loop.train(run, epochs, 0, [*metric_hooks(plan.gid), ash, *hooks])
+  run.records.add_compile_share(run.times["compile_s"], range(len(members)))
   rows = []
   for i, mem in enumerate(members):
     values = sweep.plan.trials[mem.trial]
@@ -138,11 +141,13 @@ def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks
                      {**{f: value_str(row[f]) for f in sweep.plan.fields}, "seed": mem.seed},
                      {"hparam/test_accuracy": row["test_accuracy"], "hparam/test_loss": row["best_test_loss"],
                       "hparam/wall_s": row["wall_s"]})
-  _save_best_params(sweep.workdir, ckpt_name, rows, best)
-  return rows, ash.rung_values, run.group.compile_s, run.used
+  t = time.perf_counter()
+  _save_best_params(sweep.workdir, ckpt_name, rows, best, plan, members)
+  run.times["write_s"] += time.perf_counter() - t
+  return rows, ash.rung_values, run.times, run.used
 
 
-def _save_best_params(workdir, name, rows, best):
+def _save_best_params(workdir, name, rows, best, plan, members):
   """checkpoints/<name>: the best model of this group if it beats the one saved (each shard keeps its own
   best_trial.shard<i>; merge keeps the best of them as best_trial)."""
   if best.params is None:
@@ -152,5 +157,9 @@ def _save_best_params(workdir, name, rows, best):
     return
   row = rows[best.member]
   d = save_params(wd.path(workdir, "checkpoints", name), best.params)
+  dims = dict(members[best.member].dims)
+  # a padded group's parameters have the bucket's shapes: the model to rebuild them is the group's, with dims
   wd.write_best_trial_meta(workdir, name, {"trial": row["trial"], "seed": row["seed"], "test_accuracy": best.acc,
-                                           "checkpoint": d})
+                                           "checkpoint": d, "padded": bool(dims),
+                                           "group_model": plan.config.model.to_dict() if dims else None,
+                                           "dims": {k: list(v) if isinstance(v, tuple) else v for k, v in dims.items()}})

@@ -38,14 +38,14 @@ def write_results(workdir, rows, fields, trials) -> dict:
   return best_trial(rows, trials)
 
 
-def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device) -> dict:
+def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device, times=None) -> dict:
   """best_config.json/.py and summary.json."""
   best_cfg = trial_config(config, trials[best["trial"]])
   wd.atomic_write(wd.path(workdir, "best_config.json"), best_cfg.to_json_best_effort(indent=2))
   wd.atomic_write(wd.path(workdir, "best_config.py"),
                   BEST_CONFIG_PY.format(trial=best["trial"], acc=100 * best["mean_acc"], values=best["values"]))
   summary = summarize("sweep", wd.read_data_info(workdir), config, rows, trials, groups=groups, wall_s=wall_s,
-                      compile_s=compile_s, device=device, best=best)
+                      compile_s=compile_s, device=device, best=best, times=times)
   wd.write_summary(workdir, summary)
   return summary
 
@@ -75,7 +75,9 @@ def merge(workdir: str, stream=None) -> dict:
   summary = write_outcome(workdir, config, trials, rows, best, groups=len(gids),
                           wall_s=sum(float(d.get("wall_s") or 0.0) for d in mine),
                           compile_s=sum(float(d.get("compile_s") or 0.0) for d in mine),
-                          device=mine[0].get("device", "?"))
+                          device=mine[0].get("device", "?"),
+                          times={k: sum(float(d.get(k) or 0.0) for d in mine)
+                                 for k in ("compile_s", "train_s", "eval_s", "write_s")})
   say(f"merge: {len(gids) - len(missing)}/{len(gids)} group(s), {len(rows)} model(s); "
       f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% with {best['values']}; wrote "
       f"{workdir}/results.csv, {wd.path(workdir, 'summary.json')}, best_config.py")

@@ -113,6 +113,15 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
                            epochs=epochs, platform=platform)
 
 
+def estimate(group, config, data, platform: str) -> float:
+  """The planner's estimate of a group's seconds: one compile plus its members' padded training."""
+  from mlexp.train.group import member_model
+  cost = cost_model(group.config, data(group.config), platform, config.sweep)
+  return cost.compile_seconds + sum(
+      cost.train_seconds(member_model(group.config.model, m.dims), group.config.model.to_dict() if m.dims else None)
+      for m in group.members)
+
+
 def describe(plan: SweepPlan, config, data, platform: str) -> str:
   """One line before training: programs, models per program, padded compute, estimated compile and
   training time (the planner's estimates)."""

@@ -15,7 +15,7 @@ from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.sweep import execute
 from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
-from mlexp.sweep.plan import describe, plan_sweep, unsharded
+from mlexp.sweep.plan import describe, estimate, plan_sweep, unsharded
 from mlexp.train import loop
 
 
@@ -55,8 +55,9 @@ class SweepRunner:
     tb = TensorBoard(wd.path(workdir, "tensorboard"))
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
     self.progress.total = len(todo)
-    budget = sum(len(p.members) * int(p.config.epochs) for p in todo)
-    spent = 0
+    est = {p.gid: estimate(p, cfg, self._dataset, self.platform) for p in todo}  # planner's seconds per group
+    est_done = 0.0
+    before = sum(float(d.get("wall_s") or 0.0) for d in done.values())  # earlier processes of this sweep
     ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
 
     def metric_hooks(gid, epochs):
@@ -65,23 +66,29 @@ class SweepRunner:
     try:
       for k, p in enumerate(todo):
         tg = time.perf_counter()
-        rows, rung_values, compile_s, used = execute.run_group(
+        rows, rung_values, times, _ = execute.run_group(
             p, ahead.get(k), self, self.data, history, lambda gid: metric_hooks(gid, int(p.config.epochs)),
             tb, ckpt_name)
-        spent += used
-        wd.write_group(workdir, p.gid, {"rows": rows, "rungs": rung_values, "compile_s": compile_s,
-                                        "wall_s": time.perf_counter() - tg, "device": device})
-        done[p.gid] = {"rows": rows, "rungs": rung_values, "compile_s": compile_s}
+        t_write = time.perf_counter()
+        record = {"rows": rows, "rungs": rung_values, **times, "wall_s": time.perf_counter() - tg, "device": device}
+        wd.write_group(workdir, p.gid, record)
+        done[p.gid] = record
         all_rows = [r for d in done.values() for r in d["rows"]]
         best = write_results(workdir, all_rows, plan.fields, plan.trials)
+        record["write_s"] += time.perf_counter() - t_write
         dt = time.perf_counter() - tg
+        record["wall_s"] = dt
         elapsed = time.perf_counter() - t0
-        left = elapsed / max(spent, 1) * max(budget - spent, 0)
+        # time left: the planner's estimate of the groups to come, scaled by how its estimate of the groups
+        # done so far compares with their measured time
+        est_done += est[p.gid]
+        left = elapsed / max(est_done, 1e-9) * sum(est[q.gid] for q in todo[k + 1:])
         self.progress.times.append(dt)
+        compile_s = times["compile_s"]
         self.say(f"[group {k + 1}/{len(todo)}] {len(p.members)} models, compile {compile_s:.1f}s, "
                  f"{fmt_seconds(dt)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
                  f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
-                 f"{fmt_seconds(elapsed)} | left at most ~{fmt_seconds(left)}")
+                 f"{fmt_seconds(elapsed)} | left ~{fmt_seconds(left)}")
     finally:
       ahead.close()
       jsonl.close()
@@ -95,9 +102,11 @@ class SweepRunner:
       return {"kind": "sweep_shard", "shard": list(self.shard), "groups": [p.gid for p in mine],
               "wall_s": time.perf_counter() - t0}
     best = write_results(workdir, all_rows, plan.fields, plan.trials)
+    times = {k: sum(float(d.get(k) or 0.0) for d in done.values()) for k in ("compile_s", "train_s", "eval_s",
+                                                                             "write_s")}
     summary = write_outcome(workdir, cfg, plan.trials, all_rows, best, groups=len(plan.groups),
-                            wall_s=time.perf_counter() - t0,
-                            compile_s=sum(float(d.get("compile_s") or 0.0) for d in done.values()), device=device)
+                            wall_s=before + time.perf_counter() - t0, compile_s=times["compile_s"], device=device,
+                            times=times)
     self.say(f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% ± {100 * best['std_acc']:.2f} "
              f"over {best['n_seeds']} seed(s) with {best['values']}; results in {workdir}/results.csv, "
              f"winner as a single run: python -m mlexp.main --config={workdir}/best_config.py")

@@ -16,6 +16,7 @@ decisions between epochs (ASHA) are hooks that set member statuses with `run.gro
 from __future__ import annotations
 
 import math
+import time
 
 import jax
 import numpy as np
@@ -86,6 +87,7 @@ class Records:
     self.train_loss = np.full(n, np.nan)
     self.wall_s = np.zeros(n)
     self.param_count = np.zeros(n, np.int64)
+    self.compile_share = np.zeros(n)
     self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
     self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
 
@@ -120,6 +122,13 @@ class Records:
       self.best_loss[i] = float(np.asarray(state.best_loss)[j])
       self.best_acc[i] = float(np.asarray(state.best_accuracy)[j])
 
+  def add_compile_share(self, compile_s: float, idx) -> None:
+    """Each member's wall_s includes an equal share of its group's compile seconds (what a user waits for)."""
+    idx = list(idx)
+    for i in idx:
+      self.compile_share[i] += compile_s / max(len(idx), 1)
+      self.wall_s[i] += compile_s / max(len(idx), 1)
+
   def row(self, i, member, gid) -> dict:
     """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields)."""
     row = {"trial": member.trial, "group": gid, "seed": member.seed, "status": STATUS_NAMES[int(self.status[i])],
@@ -127,7 +136,7 @@ class Records:
            "best_epoch": int(self.best_epoch[i]), "final_test_loss": self.final_loss[i],
            "best_test_loss": self.best_loss[i], "test_accuracy": self.best_acc[i],
            "final_test_accuracy": self.final_acc[i], "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
-           "param_count": int(self.param_count[i])}
+           "compile_s": self.compile_share[i], "param_count": int(self.param_count[i])}
     row.update(self.extra[i])
     if self.classification[i] is not None:
       row["classification"] = self.classification[i]
@@ -143,11 +152,17 @@ class Run:
     self.records = records or Records(len(self.members))
     self.records.param_count[self.pos] = group.param_counts(state)
     self.used = 0  # member-epochs trained
+    # where the wall time goes: compile (every program of this run, rebuilds included), train (the
+    # compiled epochs, each with its test evaluation), eval (extra test sets, confusion, best parameters of
+    # leaving members), write (metrics.jsonl, TensorBoard, checkpoints, progress)
+    self.times = {"compile_s": group.compile_s, "train_s": 0.0, "eval_s": 0.0, "write_s": 0.0}
 
   def leave(self, js, hooks):
     for h in hooks:
       if hasattr(h, "leaving") and js:
+        t = time.perf_counter()
         h.leaving(self, js)
+        self.times[getattr(h, "time_kind", "eval_s")] += time.perf_counter() - t
 
   def drop_frozen(self, hooks, rebuild):
     """Continues with only the running members, in a smaller group `rebuild(members)` (one compile)."""
@@ -159,6 +174,7 @@ class Run:
     self.group = rebuild([self.members[i] for i in self.pos])
     self.state = self.group.adopt(sub)
     self.group.compile(self.state)
+    self.times["compile_s"] += self.group.compile_s
 
 
 def train(run: Run, epochs: int, start: int = 0, hooks=()) -> Run:
@@ -167,11 +183,16 @@ def train(run: Run, epochs: int, start: int = 0, hooks=()) -> Run:
     if not run.group.running(run.state).any():
       break
     run.state, m, dt = run.group.epoch(run.state)
+    run.times["train_s"] += dt
     run.used += int(m["trained"].sum())
     run.records.update(run.pos, m, dt)
     for h in hooks:
       if hasattr(h, "after_epoch"):
+        t = time.perf_counter()
         h.after_epoch(run, e, m, dt)
+        kind = getattr(h, "time_kind", "write_s")
+        if kind in run.times:
+          run.times[kind] += time.perf_counter() - t
   final = np.asarray(run.state.status)[: run.group.size]
   run.state = run.group.set_status(run.state, np.where(final == RUNNING, COMPLETED, final))
   run.leave(list(range(run.group.size)), hooks)
@@ -187,6 +208,7 @@ def epoch_status(m, j, e, epochs) -> str:
 
 class MetricsHook:
   """metrics.jsonl and TensorBoard scalars of every member trained in an epoch."""
+  time_kind = "write_s"
 
   def __init__(self, jsonl, tb, epochs, run_name, gid=None):
     self.jsonl, self.tb, self.epochs, self.run_name, self.gid = jsonl, tb, epochs, run_name, gid

@@ -83,10 +83,11 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
              loop.ExtraTestsHook(dataset), loop.ClassificationHook(dataset)]
     loop.train(run, int(config.epochs), start, hooks)
     tb.flush()
+    run.records.add_compile_share(run.times["compile_s"], range(len(members)))
     rows = [run.records.row(i, mem, "0") for i, mem in enumerate(members)]
     summary = summarize("single", wd.read_data_info(workdir), config, rows, {0: {}}, groups=1,
                         wall_s=time.perf_counter() - t_start, compile_s=group.compile_s,
-                        device=loop.device_description())
+                        device=loop.device_description(), times=run.times)
     for mem, r in zip(members, rows):
       tb.write_hparams(f"seed_{mem.seed}", {"seed": mem.seed, "model": config.model.kind},
                        {"hparam/test_accuracy": r["test_accuracy"], "hparam/test_loss": r["best_test_loss"]})
