@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 
 from mlexp.data import embedded, raw, splits, standardize, synthetic, transforms
+from mlexp.data.checks import check_dataset, check_finite
 from mlexp.data.errors import DataError
 from mlexp.data.tfds_source import load_tfds
 from mlexp.data.types import Dataset, Split
@@ -85,10 +86,13 @@ def extra_tests(test: Split, kind: str, name: str, eval_cfg) -> dict:
 def load(data_cfg, eval_cfg=None) -> Dataset:
   """The data set data_cfg names, subsampled (max_train/max_test), standardized, with eval_cfg's extra tests."""
   ds = read(data_cfg)
+  check_dataset(ds)  # finite values, labels in range, train and test shapes agree
   seed = int(_get(data_cfg, 'split_seed', 0))
   train = splits.subsample(ds.train, int(_get(data_cfg, 'max_train', 0) or 0), seed)
   test = splits.subsample(ds.test, int(_get(data_cfg, 'max_test', 0) or 0), seed + 1)
   if ds.kind == 'sequence' and bool(_get(data_cfg, 'standardize', True)):
     train, test = standardize.standardize(train, test)
+    for name, split in (('train', train), ('test', test)):  # huge finite values can overflow here
+      check_finite(split.x, f'{ds.name} {name} data after standardization ({ds.source})')
   extra = extra_tests(test, ds.kind, ds.name, eval_cfg)
   return dataclasses.replace(ds, train=train, test=test, extra_tests=extra)

@@ -31,16 +31,39 @@ def to_json(obj) -> str:
   return json.dumps(fix(obj))
 
 
+def write_atomic(path: str, text: str) -> None:
+  """Writes text to path through a temporary file and a rename: a crash or a full disk leaves the old file
+  (or none), never half of the new one."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  try:
+    with open(tmp, "w") as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    try:
+      os.remove(tmp)
+    except OSError:
+      pass
+    raise
+
+
+def _json_or_none(line: str):
+  try:
+    return json.loads(line)
+  except ValueError:
+    return None
+
+
 class JsonlWriter:
   """Appends one JSON object per line and flushes it, so nothing written is lost on a crash."""
 
   def __init__(self, path: str, truncate_after_epoch: int | None = None):
     self.path = path
     if truncate_after_epoch is not None and os.path.exists(path):  # resume: drop epochs not checkpointed
-      with open(path) as f:
-        keep = [l for l in f if l.strip() and json.loads(l).get("epoch", 0) <= truncate_after_epoch]
-      with open(path, "w") as f:
-        f.writelines(keep)
+      with open(path) as f:  # (and a line torn by a crash or a full disk)
+        keep = [l if l.endswith("\n") else l + "\n" for l in f
+                if l.strip() and (r := _json_or_none(l)) is not None and r.get("epoch", 0) <= truncate_after_epoch]
+      write_atomic(path, "".join(keep))
     self._f = open(path, "a")
 
   def write(self, record: Mapping):
@@ -52,7 +75,11 @@ class JsonlWriter:
 
 
 class TensorBoard:
-  """One tensorboardX run per model (seed / trial) under WORKDIR/tensorboard/<run>."""
+  """One tensorboardX run per model (seed / trial) under WORKDIR/tensorboard/<run>.
+
+  Every write_scalars call (one per model per epoch) is flushed to its event file before it returns, so a
+  killed process (kill -9, SIGTERM) loses at most the epoch it was in; tensorboardX would otherwise buffer
+  for flush_secs."""
 
   def __init__(self, logdir: str):
     self.logdir = logdir
@@ -71,6 +98,7 @@ class TensorBoard:
     for k, v in scalars.items():
       if v is not None and math.isfinite(float(v)):
         w.add_scalar(k, float(v), step)
+    w.flush()
 
   def write_hparams(self, run: str, hparams: Mapping, metrics: Mapping[str, float]):
     """HParams dashboard entry (parallel coordinates) for one run."""

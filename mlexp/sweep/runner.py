@@ -31,7 +31,7 @@ import orbax.checkpoint as ocp
 import mlexp
 from mlexp.config import ConfigError, validate, validate_against_data
 from mlexp.io.progress import Progress, fmt_seconds
-from mlexp.io.writers import JsonlWriter, TensorBoard, to_json
+from mlexp.io.writers import JsonlWriter, TensorBoard, to_json, write_atomic
 from mlexp.sweep import asha
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import expand, get_field, scale_of, trial_config
@@ -473,8 +473,7 @@ class SweepRunner:
                   "extra_tests": {k.split("/", 1)[1]: {"test_accuracy": v} for k, v in r.items()
                                   if k.startswith("test_accuracy/")}} for r in rows],
     }
-    with open(os.path.join(self.workdir, "summary.json"), "w") as f:
-      f.write(to_json(summary))
+    write_atomic(os.path.join(self.workdir, "summary.json"), to_json(summary))
     return summary
 
 

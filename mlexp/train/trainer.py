@@ -18,7 +18,7 @@ from mlexp import data as data_lib
 from mlexp.config import ConfigError, validate_against_data
 from mlexp.io.checkpoints import Checkpoints
 from mlexp.io.progress import Progress
-from mlexp.io.writers import JsonlWriter, TensorBoard, to_json
+from mlexp.io.writers import JsonlWriter, TensorBoard, to_json, write_atomic
 from mlexp.train.group import Group, Member, device_splits, put_split
 from mlexp.train.optim import hparams_of
 from mlexp.train.program import COMPLETED, RUNNING, STATUS_NAMES
@@ -97,9 +97,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   ckpt = Checkpoints(os.path.join(workdir, "checkpoints")) if config.checkpoint.enabled else None
   start = 0
   if ckpt is not None and ckpt.latest_epoch() is not None:
-    state = ckpt.restore_latest(state)
-    start = int(np.asarray(state.epoch).max())
-    say(f"resuming from the checkpoint of epoch {start} in {workdir}")
+    state, start = ckpt.resume(state, say)  # falls back to the previous checkpoint when one is damaged
   jsonl = JsonlWriter(os.path.join(workdir, "metrics.jsonl"), truncate_after_epoch=start)
   tb = TensorBoard(os.path.join(workdir, "tensorboard"))
   n_params = group.param_count(state)
@@ -152,14 +150,15 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
     tb.close()
     if ckpt is not None:
       ckpt.close()
-  with open(os.path.join(workdir, "summary.json"), "w") as f:
-    f.write(to_json(summary))
+  write_atomic(os.path.join(workdir, "summary.json"), to_json(summary))
   if len(members) > 1:
     say("per model: " + ", ".join(f"seed {r['seed']} {100 * r['test_accuracy']:.2f}% (epoch {r['best_epoch']}, "
                                   f"{r['status']})" for r in summary["runs"]))
   say(f"test accuracy {100 * summary['mean']['test_accuracy']:.2f}% ± {100 * summary['std']['test_accuracy']:.2f} "
       f"(best epoch of each of {len(members)} model(s)) on {dataset.name}; {summary['wall_s']:.1f}s; "
       f"wrote {workdir}/summary.json")
+  if any(r["status"] == "diverged" for r in summary["runs"]):
+    say(diverged_hint(config, summary))
   return summary
 
 
@@ -191,3 +190,12 @@ def _summary(config, dataset, group, state, members, n_params, wall_s, train_los
     m, s = _mean_std([r["extra_tests"][k]["test_accuracy"] for r in runs])
     out["mean"][f"test_accuracy/{k}"], out["std"][f"test_accuracy/{k}"] = m, s
   return out
+
+
+def diverged_hint(config, summary) -> str:
+  """The console line of a run with diverged models: which, and a learning rate to try."""
+  bad = [r for r in summary["runs"] if r["status"] == "diverged"]
+  lr = float(config.optimizer.learning_rate)
+  seeds = ", ".join(str(r["seed"]) for r in bad)
+  return (f"{len(bad)} of {len(summary['runs'])} model(s) diverged (non-finite loss; seed(s) {seeds}): the "
+          f"learning rate {lr:g} is probably too high; try a lower one, e.g. --config.optimizer.learning_rate={lr / 10:g}")
