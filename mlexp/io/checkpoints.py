@@ -21,10 +21,13 @@ class Checkpoints:
   def __init__(self, directory: str):
     directory = os.path.abspath(directory)
     self.directory = directory
-    self.latest = ocp.CheckpointManager(os.path.join(directory, "latest"),
-                                        options=ocp.CheckpointManagerOptions(max_to_keep=KEEP, create=True))
-    self.best = ocp.CheckpointManager(os.path.join(directory, "best"),
-                                      options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+    self.latest = self._manager("latest")
+    self.best = self._manager("best")
+
+  def _manager(self, which: str) -> ocp.CheckpointManager:
+    keep = KEEP if which == "latest" else 1
+    return ocp.CheckpointManager(os.path.join(self.directory, which),
+                                 options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
   def save(self, epoch: int, state, improved: bool):
     self.latest.save(epoch, args=ocp.args.StandardSave(state))
@@ -66,9 +69,10 @@ class Checkpoints:
     src = os.path.join(self.directory, which, str(step))
     dst = os.path.join(self.directory, "damaged", f"{which}_{step}_{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(os.path.dirname(dst), exist_ok=True)
+    manager.close()
     if os.path.exists(src):
       os.replace(src, dst)
-    manager.reload()
+    setattr(self, which, self._manager(which))  # a new manager: Orbax infers the item layout from the steps
     return dst
 
   def restore_latest(self, template):
