@@ -7,7 +7,9 @@
 Every config field can be overridden as --config.<field>=<value>; see the config file for the fields.
 Writes config.json, metrics.jsonl, TensorBoard runs (tensorboard --logdir WORKDIR), Orbax checkpoints
 and summary.json into --workdir, and resumes from its latest checkpoint when run again.
-Bad config values stop before any work with one line and exit status 2.
+Bad config values stop before any work with one line and exit status 2. Exit statuses: 0 done, 1 bad data,
+2 bad config / flag / --workdir, 3 hang, 4 workdir in use by another process, 5 workdir not writable or
+disk full, 130 Ctrl-C, 143 SIGTERM (BUILD.md "Failure modes").
 """
 from __future__ import annotations
 
