@@ -264,6 +264,7 @@ def main(argv):
   if FLAGS.config is None:
     fail("--config is required, e.g. --config=configs/mlp.py (or configs/mlp.py:smoke for a quick check)")
   config = FLAGS.config
+  check_sweep_overrides(config, _ARGV or sys.argv)
   configure_cpu_devices(config)  # before jax is imported: XLA reads its flags once
   logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
   import jax  # (after flag parsing, so --help is fast)
@@ -273,7 +274,6 @@ def main(argv):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
-  check_sweep_overrides(config, _ARGV or sys.argv)
   try:
     validate(config)
   except ConfigError as e:

@@ -5,9 +5,13 @@ import itertools
 import json
 import math
 import os
+import time
 from typing import Mapping
 
 from tensorboardX import SummaryWriter
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto import event_pb2
+from tensorboardX.summary import scalar
 
 _WRITER_IDS = itertools.count()  # unique event file names within a process
 
@@ -77,13 +81,21 @@ class JsonlWriter:
 class TensorBoard:
   """One tensorboardX run per model (seed / trial) under WORKDIR/tensorboard/<run>.
 
-  Every write_scalars call (one per model per epoch) is flushed to its event file before it returns, so a
-  killed process (kill -9, SIGTERM) loses at most the epoch it was in; tensorboardX would otherwise buffer
-  for flush_secs."""
+  Scalars are written synchronously (tensorboardX's EventsWriter, not SummaryWriter's queue and writer
+  thread, whose flush() does not wait for the queue) and flushed by every write_scalars call (one per model
+  per epoch), so a killed process (kill -9, SIGTERM) loses at most the epoch it was in."""
 
   def __init__(self, logdir: str):
     self.logdir = logdir
-    self._writers = {}
+    self._writers = {}  # run -> SummaryWriter (HParams)
+    self._scalars = {}  # run -> EventsWriter (scalars)
+
+  def _s(self, run: str) -> EventsWriter:
+    if run not in self._scalars:
+      d = os.path.join(self.logdir, run)
+      os.makedirs(d, exist_ok=True)
+      self._scalars[run] = EventsWriter(os.path.join(d, "events"), f".{os.getpid()}.{next(_WRITER_IDS)}")
+    return self._scalars[run]
 
   def _w(self, run: str) -> SummaryWriter:
     if run not in self._writers:
@@ -94,10 +106,11 @@ class TensorBoard:
     return self._writers[run]
 
   def write_scalars(self, run: str, step: int, scalars: Mapping[str, float]):
-    w = self._w(run)
+    w = self._s(run)
+    now = time.time()
     for k, v in scalars.items():
       if v is not None and math.isfinite(float(v)):
-        w.add_scalar(k, float(v), step)
+        w.write_event(event_pb2.Event(wall_time=now, step=int(step), summary=scalar(k, float(v))))
     w.flush()
 
   def write_hparams(self, run: str, hparams: Mapping, metrics: Mapping[str, float]):
@@ -107,10 +120,10 @@ class TensorBoard:
     self._w(run).add_hparams(hp, mt, name=".", global_step=None)
 
   def flush(self):
-    for w in self._writers.values():
+    for w in (*self._scalars.values(), *self._writers.values()):
       w.flush()
 
   def close(self):
-    for w in self._writers.values():
+    for w in (*self._scalars.values(), *self._writers.values()):
       w.close()
-    self._writers = {}
+    self._writers, self._scalars = {}, {}
