@@ -7,16 +7,62 @@
 Every config field can be overridden as --config.<field>=<value>; see the config file for the fields.
 Writes config.json, metrics.jsonl, TensorBoard runs (tensorboard --logdir WORKDIR), Orbax checkpoints
 and summary.json into --workdir, and resumes from its latest checkpoint when run again.
-Bad config values stop before any work with one line and exit status 2.
+Bad config values stop before any work with one line and exit status 2. Exit statuses: 0 done, 1 bad data,
+2 bad config / flag / --workdir, 3 hang, 4 workdir in use by another process, 5 workdir not writable or
+disk full, 130 Ctrl-C, 143 SIGTERM (BUILD.md "Failure modes").
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+# Exit statuses (BUILD.md "Failure modes" lists every case).
+EXIT_OK = 0
+EXIT_DATA = 1  # the data cannot be loaded or has bad values (DataError)
+EXIT_CONFIG = 2  # a bad config file, config value, flag or --workdir
+EXIT_HANG = 3  # a compiled call made no progress (mlexp.io.watchdog)
+EXIT_BUSY = 4  # another process holds the workdir's lock
+EXIT_IO = 5  # the workdir cannot be written: read-only, permission denied, disk full
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM
+
+
+class _Signals:
+  """SIGINT and SIGTERM: before the run has started nothing is written, so the process ends at once with one
+  line; during the run they raise KeyboardInterrupt, so files are closed and checkpoints finished on the way
+  out. Every signal is recorded, so one that some library swallows still ends the process with its status."""
+  running = False
+  received: list = []
+
+  @classmethod
+  def handler(cls, signum, frame):
+    cls.received.append(signum)
+    if not cls.running:
+      print(f"mlexp: {_signal_words(signum)} before the run started; nothing was written", file=sys.stderr,
+            flush=True)
+      os._exit(_signal_status(signum))
+    if len(cls.received) > 2:  # a third signal while the run is closing its files: stop waiting
+      print(f"mlexp: {_signal_words(signum)} again; stopped without waiting for files to be closed (run again "
+            "to resume from the last complete checkpoint)", file=sys.stderr, flush=True)
+      os._exit(_signal_status(signum))
+    raise KeyboardInterrupt
+
+
+def _signal_words(signum) -> str:
+  return "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+
+
+def _signal_status(signum) -> int:
+  return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+signal.signal(signal.SIGINT, _Signals.handler)  # first thing, before the slow imports
+signal.signal(signal.SIGTERM, _Signals.handler)
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/gru.py or configs/gru.py:smoke.",
@@ -30,8 +76,70 @@ def fail(msg: str, status: int = 2):
   sys.exit(status)
 
 
+_ARGV: list = []  # the command line, for the checks of overrides against a sweep's space
+
+
+def _config_spec(argv) -> str | None:
+  """The value of --config in argv (config_flags takes --config=V and --config V)."""
+  for i, a in enumerate(argv[1:], 1):
+    if a.startswith("--config="):
+      return a.partition("=")[2]
+    if a == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _where(e: BaseException, path: str) -> str:
+  """' (line N)' of the innermost frame of the traceback of e that is in the config file."""
+  import traceback
+  line = None
+  for frame in traceback.extract_tb(e.__traceback__):
+    if os.path.abspath(frame.filename) == os.path.abspath(path):
+      line = frame.lineno
+  return f" (line {line})" if line else ""
+
+
+def check_config_file(spec: str) -> None:
+  """Loads the config file as config_flags will and ends with one line (exit 2) when it cannot be loaded:
+  missing file, syntax error, an exception, no get_config, get_config returning None."""
+  import importlib.util
+  path, colon, arg = spec.partition(":")
+  call = f"get_config({arg!r})" if colon else "get_config()"
+  if not path or not os.path.isfile(path):
+    what = "is a folder" if path and os.path.isdir(path) else "does not exist"
+    fail(f"config file {path!r} {what}; give a Python config file, e.g. --config=configs/mlp.py")
+  try:
+    mod_spec = importlib.util.spec_from_file_location("_mlexp_config_check", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+  except SyntaxError as e:
+    fail(f"config file {path} has a syntax error at line {e.lineno}: {e.msg}")
+  except Exception as e:  # noqa: BLE001  (whatever the user's file raises becomes one line)
+    fail(f"config file {path} raised {type(e).__name__}: {_first_line(e)}{_where(e, path)}")
+  get_config = getattr(module, "get_config", None)
+  if not callable(get_config):
+    fail(f"config file {path} has no get_config() function; it must define get_config(arg=None) returning "
+         "the config (see configs/mlp.py)")
+  try:
+    config = get_config(*([arg] if colon else []))
+  except Exception as e:  # noqa: BLE001
+    fail(f"config file {path}: {call} raised {type(e).__name__}: {_first_line(e)}{_where(e, path)}")
+  if config is None:
+    fail(f"config file {path}: {call} returned None; it must return the config (a ConfigDict)")
+
+
+def _first_line(e: BaseException) -> str:
+  lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+  return lines[0] if lines else repr(e)
+
+
 def parse_flags(argv):
-  """absl flag parsing with one-line errors (wrong key, wrong type) and exit status 2."""
+  """absl flag parsing with one-line errors (wrong key, wrong type, bad config file) and exit status 2."""
+  _ARGV[:] = list(argv)
+  spec = _config_spec(argv)
+  if spec is not None and not any(a.partition("=")[0] in ("--help", "-help", "-?", "--helpshort", "--helpfull")
+                                  for a in argv[1:]):
+    check_config_file(spec)
   try:
     return FLAGS(argv)
   except SystemExit as e:  # absl exits 1 after printing the help it was asked for; asking is no error
@@ -49,6 +157,90 @@ def parse_flags(argv):
     if bad:  # an override of a field the config does not have
       fail(f"{bad[0]}: config has no field {bad[0].partition('=')[0][2:]!r} (the fields are in the config file)")
     fail(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
+
+
+def check_sweep_overrides(config, argv) -> None:
+  """A --config.<field>=... override of a field the sweep itself searches would be silently replaced by the
+  sweep's values: an error naming the field (exit 2)."""
+  if "sweep" not in config:
+    return
+  space = [dict(s)["field"] if not hasattr(s, "to_dict") else s.to_dict()["field"] for s in config.sweep.space]
+  norm = lambda f: f.replace("[", ".").replace("]", "")
+  for a in argv[1:]:
+    if not a.startswith("--config."):
+      continue
+    field = a.partition("=")[0][len("--config."):]
+    for f in space:
+      if norm(f) == norm(field) or norm(f).startswith(norm(field) + ".") or norm(field).startswith(norm(f) + "."):
+        fail(f"{a}: {f} is searched by this sweep (sweep.space), so the override would be ignored; change the "
+             "sweep's space in the config file, or run the single config you want without the sweep")
+
+
+def os_error_message(e: OSError, workdir: str) -> str:
+  import errno
+  where = e.filename or workdir
+  if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+    return (f"no space left on the device of {where}; free some space and run the same command again (it "
+            "resumes from the last checkpoint)")
+  if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+    return f"cannot write {where}: {e.strerror}; use a writable --workdir"
+  if e.errno in (errno.ENOTDIR, errno.EEXIST):
+    return f"--workdir={workdir} is a file or lies under one; give a folder"
+  return f"cannot write {where}: {e.strerror or e}; check --workdir={workdir}"
+
+
+def _os_error_in(e: BaseException) -> OSError | None:
+  """The OSError that caused e (Orbax and threads wrap them), if any."""
+  seen = 0
+  while e is not None and seen < 20:
+    if isinstance(e, OSError) and e.errno is not None:
+      return e
+    e = e.__cause__ or e.__context__
+    seen += 1
+  return None
+
+
+def open_workdir(workdir: str, config):
+  """Creates the workdir if needed and takes its lock: (lock, created). One line and exit 2/4/5 on failure."""
+  from mlexp.io.lock import WorkdirBusy, WorkdirLock, lock_name
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    fail(f"--workdir={workdir} is a file; give a folder (a new one, or the workdir of a run to resume)")
+  created = not os.path.exists(workdir)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    lock = WorkdirLock(workdir, lock_name(config)).acquire()
+  except WorkdirBusy as e:
+    fail(str(e), EXIT_BUSY)
+  except OSError as e:
+    fail(os_error_message(e, workdir), EXIT_CONFIG if e.errno in (20, 17) else EXIT_IO)
+  if lock.taken_over:
+    pid, _, host = lock.taken_over.partition(" ")
+    print(f"mlexp: the previous process on {workdir} (pid {pid} on host {host}) ended without letting go of it "
+          "(killed?); taking over", file=sys.stderr, flush=True)
+  return lock, created
+
+
+def interrupted_message(workdir: str, config) -> str:
+  """What an interrupted run left: the epoch of its checkpoint, the finished groups of a sweep, or nothing."""
+  import glob
+  if "sweep" in config:
+    n = len(glob.glob(os.path.join(workdir, "groups", "*.json")))
+    if n:
+      return f"{n} finished group(s) of the sweep are kept in {workdir} (run again to resume)"
+    return f"no group of the sweep had finished, nothing to resume in {workdir} (run again to start over)"
+  steps = [int(d) for d in _listdir(os.path.join(workdir, "checkpoints", "latest")) if d.isdigit()]
+  if steps:
+    return f"the checkpoint of epoch {max(steps)} and the metrics up to it are in {workdir} (run again to resume)"
+  if not bool(config.get("checkpoint", {}).get("enabled", True)):
+    return f"checkpoints are off (checkpoint.enabled=False): nothing to resume in {workdir}"
+  return f"no epoch had been checkpointed yet, nothing to resume in {workdir} (run again to start over)"
+
+
+def _listdir(path: str) -> list:
+  try:
+    return os.listdir(path)
+  except OSError:
+    return []
 
 
 def configure_cpu_devices(config) -> None:
@@ -72,6 +264,7 @@ def main(argv):
   if FLAGS.config is None:
     fail("--config is required, e.g. --config=configs/mlp.py (or configs/mlp.py:smoke for a quick check)")
   config = FLAGS.config
+  check_sweep_overrides(config, _ARGV or sys.argv)
   configure_cpu_devices(config)  # before jax is imported: XLA reads its flags once
   logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
   import jax  # (after flag parsing, so --help is fast)
@@ -87,6 +280,8 @@ def main(argv):
   except ConfigError as e:
     fail(str(e))
   workdir = FLAGS.workdir or os.path.join("runs", f"{config.get('name', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
+  lock, created = open_workdir(workdir, config)
+  _Signals.running = True
   try:
     if "sweep" in config:
       from mlexp.sweep.runner import run_sweep
@@ -94,12 +289,27 @@ def main(argv):
     else:
       from mlexp.train.trainer import train_and_evaluate
       train_and_evaluate(config, workdir)
+    if _Signals.received:  # a signal that some library caught and dropped: still not a normal exit
+      raise KeyboardInterrupt
   except (ConfigError, WorkdirError) as e:
     fail(str(e))
   except DataError as e:
-    fail(str(e), status=1)
+    fail(str(e), status=EXIT_DATA)
   except KeyboardInterrupt:
-    fail(f"interrupted; the latest epoch's checkpoint and metrics are in {workdir} (run again to resume)", 130)
+    sig = _Signals.received[0] if _Signals.received else signal.SIGINT
+    fail(f"{_signal_words(sig)}; {interrupted_message(workdir, config)}", _signal_status(sig))
+  except Exception as e:  # noqa: BLE001
+    os_err = _os_error_in(e)
+    if os_err is None:
+      raise
+    fail(os_error_message(os_err, workdir), EXIT_IO)
+  finally:
+    lock.release()
+    if created and not _listdir(workdir):  # stopped before writing anything: leave no empty folder
+      try:
+        os.rmdir(workdir)
+      except OSError:
+        pass
 
 
 def run():

@@ -26,10 +26,24 @@ def _path(workdir: str, name: str) -> str:
     raise FileNotFoundError(f"{workdir} is not a directory: WORKDIR should be an mlexp workdir "
                             "(the folder a training run or sweep wrote)")
   p = os.path.join(workdir, name)
+  if not os.path.isfile(p) and name != "config.json" and os.path.isfile(os.path.join(workdir, "config.json")):
+    raise FileNotFoundError(_unfinished(workdir, name))
   if not os.path.isfile(p):
     raise FileNotFoundError(f"{p} not found: WORKDIR should be an mlexp workdir "
                             "(the folder a training run or sweep wrote)")
   return p
+
+
+def _unfinished(workdir: str, name: str) -> str:
+  """The one line for a workdir of a run or sweep that has started but not finished (no summary yet)."""
+  from mlexp.io.lock import holder
+  sweep = any(os.path.exists(os.path.join(workdir, f)) for f in ("sweep.json", "groups", "results.csv"))
+  what = "sweep" if sweep else "run"
+  who = holder(workdir)
+  if who:
+    return f"{workdir}: the {what} is still running ({who}) and has no {name} yet; report it when it has finished"
+  return (f"{workdir}: the {what} has not finished (no {name}); run its training command again with "
+          f"--workdir={workdir} to resume and finish it, then report")
 
 
 def _read_json(workdir: str, name: str):

@@ -36,6 +36,9 @@ def mnist_5k(test_fraction: float, seed: int) -> Dataset:
 
 def sequences_dataset(name: str, source: str, train: tuple, test: tuple) -> Dataset:
   """Dataset from (series list, label list) pairs: shared label coding, common zero padding."""
+  for part, what in ((train, 'train'), (test, 'test')):
+    if not part[0]:
+      raise DataError(f'{name}: no {what} series in {source}')
   (ytr, yte), names = ts_format.encode_labels(train[1], test[1])
   t = max(len(s) for s in (*train[0], *test[0]))
   xtr, ltr = ts_format.pad(train[0], t)
@@ -46,17 +49,23 @@ def sequences_dataset(name: str, source: str, train: tuple, test: tuple) -> Data
                  train=Split(xtr, ytr, ltr), test=Split(xte, yte, lte), class_names=names)
 
 
+def read_ts(path: str, name: str) -> tuple[list, list]:
+  """(series, labels) of a .ts file; DataError naming the file and line when it cannot be parsed."""
+  with open(path, encoding='utf-8') as f:
+    try:
+      series, labels, _ = ts_format.parse_ts(f.read())
+    except ValueError as e:  # (UnicodeDecodeError included)
+      raise DataError(f'{name}: cannot parse {path}: {e}') from None
+  return series, labels
+
+
 def uea(key: str) -> Dataset:
   """A UEA archive problem from the .ts files shipped in aeon."""
   problem = UEA[key]
   parts = {}
   for split in ('TRAIN', 'TEST'):
     path, version = package_file('aeon', key, 'datasets', 'data', problem, f'{problem}_{split}.ts')
-    with open(path, encoding='utf-8') as f:
-      try:
-        series, labels, _ = ts_format.parse_ts(f.read())
-      except ValueError as e:
-        raise DataError(f'{key}: cannot parse {path}: {e}') from None
+    series, labels = read_ts(path, key)
     parts[split] = (series, labels, path)
   source = f'UEA archive file shipped in aeon {version}: {parts["TRAIN"][2]} (+ _TEST.ts)'
   return sequences_dataset(problem, source, parts['TRAIN'][:2], parts['TEST'][:2])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from mlexp.data import catalog, splits, standardize, transforms
+from mlexp.data.checks import check_dataset, check_finite
 from mlexp.data.errors import DataError
 from mlexp.data.types import Dataset, Split
 
@@ -53,10 +54,13 @@ def load(data_cfg, eval_cfg=None) -> Dataset:
   """The data set data_cfg names, subsampled (max_train/max_test), standardized, with eval_cfg's extra tests."""
   data_cfg, eval_cfg = complete(data_cfg, eval_cfg)
   ds = read(data_cfg)
+  check_dataset(ds)  # finite values, labels in range, train and test shapes agree
   seed = int(data_cfg.split_seed)
   train = splits.subsample(ds.train, int(data_cfg.max_train or 0), seed)
   test = splits.subsample(ds.test, int(data_cfg.max_test or 0), seed + 1)
   if ds.kind == 'sequence' and bool(data_cfg.standardize):
     train, test = standardize.standardize(train, test)
+    for name, split in (('train', train), ('test', test)):  # huge finite values can overflow here
+      check_finite(split.x, f'{ds.name} {name} data after standardization ({ds.source})')
   extra = extra_tests(test, ds.kind, ds.name, eval_cfg)
   return dataclasses.replace(ds, train=train, test=test, extra_tests=extra)

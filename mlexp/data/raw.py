@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 
 import numpy as np
 
 from mlexp.data import arabic_digits, smartwatch, splits
+from mlexp.data.checks import check_finite, check_labels
 from mlexp.data.embedded import sequences_dataset
 from mlexp.data.errors import DataError
 from mlexp.data.idx_format import parse_idx
@@ -33,7 +35,7 @@ def _read_idx(path: str, dataset: str) -> np.ndarray:
   with open(path, 'rb') as f:
     try:
       return parse_idx(f.read())
-    except ValueError as e:
+    except (ValueError, OSError, EOFError, zlib.error) as e:  # (a damaged .gz: BadGzipFile, EOFError, zlib)
       raise DataError(f'{dataset}: cannot read {path}: {e}') from None
 
 
@@ -52,6 +54,16 @@ def idx_folder(name: str, folder: str) -> Dataset:
     raise DataError(f'{name}: --config.data.path={folder} is not a folder; point it at the folder with the IDX files')
   paths = [_find(folder, f, name) for f in IDX_FILES]
   arrays = [_read_idx(p, name) for p in paths]
+  for images, labels, ipath, lpath in ((arrays[0], arrays[1], paths[0], paths[1]),
+                                       (arrays[2], arrays[3], paths[2], paths[3])):
+    if images.ndim not in (3, 4) or labels.ndim != 1:
+      raise DataError(f'{name}: {ipath} holds an array of shape {images.shape} and {lpath} one of shape '
+                      f'{labels.shape}; expected images [N, H, W] and labels [N]')
+    check_finite(images, f'{name} {ipath}')
+    check_labels(labels, len(CLASS_NAMES[name]), f'{name} {lpath}')
+  if arrays[0].shape[1:] != arrays[2].shape[1:]:
+    raise DataError(f'{name}: the train images ({paths[0]}) are {arrays[0].shape[1:]} but the test images '
+                    f'({paths[2]}) are {arrays[2].shape[1:]}; both must have the same size')
   train = images_split(arrays[0], arrays[1], f'{name} {paths[0]}')
   test = images_split(arrays[2], arrays[3], f'{name} {paths[2]}')
   return Dataset(name=name, source=f'IDX files in {os.path.abspath(folder)}', kind='image',

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_MAX_ABS = float(np.finfo(np.float32).max)  # larger values become inf as float32
+
 
 def parse_ts(text: str) -> tuple[list[np.ndarray], list[str], dict]:
   """Parses .ts text into (series [T_i, C] float32, class labels, header dict).
@@ -30,8 +32,13 @@ def parse_ts(text: str) -> tuple[list[np.ndarray], list[str], dict]:
     fields = line.split(':')
     if len(fields) < 2:
       raise ValueError(f'line {num}: expected channels and a class label separated by ":"')
+    x = _channels(fields[:-1], num)
+    if series and x.shape[1] != series[0].shape[1]:
+      raise ValueError(f'line {num}: {x.shape[1]} channels, but the first series has {series[0].shape[1]}')
+    if not len(x):
+      raise ValueError(f'line {num}: the series has no values (all missing)')
     labels.append(fields[-1].strip())
-    series.append(_channels(fields[:-1], num))
+    series.append(x)
   if not in_data:
     raise ValueError('no @data line')
   return series, labels, header
@@ -41,10 +48,19 @@ def _channels(fields: list[str], num: int) -> np.ndarray:
   chans = []
   for f in fields:
     vals = [v.strip() for v in f.split(',')]
-    try:
-      chans.append([np.nan if v in ('?', '') or v.lower() == 'nan' else float(v) for v in vals])
-    except ValueError as e:
-      raise ValueError(f'line {num}: {e}') from None
+    chan = []
+    for v in vals:
+      if v in ('?', '') or v.lower() == 'nan':
+        chan.append(np.nan)
+        continue
+      try:
+        x = float(v)
+      except ValueError:
+        raise ValueError(f'line {num}: non-numeric value {v[:40]!r}') from None
+      if not np.isfinite(x) or abs(x) > _MAX_ABS:
+        raise ValueError(f'line {num}: value {v[:40]!r} is not a finite float32')
+      chan.append(x)
+    chans.append(chan)
   length = max(len(c) for c in chans)
   arr = np.full((length, len(chans)), np.nan, np.float64)
   for j, c in enumerate(chans):

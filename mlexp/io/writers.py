@@ -5,9 +5,13 @@ import itertools
 import json
 import math
 import os
+import time
 from typing import Mapping
 
 from tensorboardX import SummaryWriter
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto import event_pb2
+from tensorboardX.summary import scalar
 
 _WRITER_IDS = itertools.count()  # unique event file names within a process
 
@@ -31,16 +35,39 @@ def to_json(obj) -> str:
   return json.dumps(fix(obj))
 
 
+def write_atomic(path: str, text: str) -> None:
+  """Writes text to path through a temporary file and a rename: a crash or a full disk leaves the old file
+  (or none), never half of the new one."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  try:
+    with open(tmp, "w") as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    try:
+      os.remove(tmp)
+    except OSError:
+      pass
+    raise
+
+
+def _json_or_none(line: str):
+  try:
+    return json.loads(line)
+  except ValueError:
+    return None
+
+
 class JsonlWriter:
   """Appends one JSON object per line and flushes it, so nothing written is lost on a crash."""
 
   def __init__(self, path: str, truncate_after_epoch: int | None = None):
     self.path = path
     if truncate_after_epoch is not None and os.path.exists(path):  # resume: drop epochs not checkpointed
-      with open(path) as f:
-        keep = [l for l in f if l.strip() and json.loads(l).get("epoch", 0) <= truncate_after_epoch]
-      with open(path, "w") as f:
-        f.writelines(keep)
+      with open(path) as f:  # (and a line torn by a crash or a full disk)
+        keep = [l if l.endswith("\n") else l + "\n" for l in f
+                if l.strip() and (r := _json_or_none(l)) is not None and r.get("epoch", 0) <= truncate_after_epoch]
+      write_atomic(path, "".join(keep))
     self._f = open(path, "a")
 
   def write(self, record: Mapping):
@@ -52,11 +79,23 @@ class JsonlWriter:
 
 
 class TensorBoard:
-  """One tensorboardX run per model (seed / trial) under WORKDIR/tensorboard/<run>."""
+  """One tensorboardX run per model (seed / trial) under WORKDIR/tensorboard/<run>.
+
+  Scalars are written synchronously (tensorboardX's EventsWriter, not SummaryWriter's queue and writer
+  thread, whose flush() does not wait for the queue) and flushed by every write_scalars call (one per model
+  per epoch), so a killed process (kill -9, SIGTERM) loses at most the epoch it was in."""
 
   def __init__(self, logdir: str):
     self.logdir = logdir
-    self._writers = {}
+    self._writers = {}  # run -> SummaryWriter (HParams)
+    self._scalars = {}  # run -> EventsWriter (scalars)
+
+  def _s(self, run: str) -> EventsWriter:
+    if run not in self._scalars:
+      d = os.path.join(self.logdir, run)
+      os.makedirs(d, exist_ok=True)
+      self._scalars[run] = EventsWriter(os.path.join(d, "events"), f".{os.getpid()}.{next(_WRITER_IDS)}")
+    return self._scalars[run]
 
   def _w(self, run: str) -> SummaryWriter:
     if run not in self._writers:
@@ -67,10 +106,12 @@ class TensorBoard:
     return self._writers[run]
 
   def write_scalars(self, run: str, step: int, scalars: Mapping[str, float]):
-    w = self._w(run)
+    w = self._s(run)
+    now = time.time()
     for k, v in scalars.items():
       if v is not None and math.isfinite(float(v)):
-        w.add_scalar(k, float(v), step)
+        w.write_event(event_pb2.Event(wall_time=now, step=int(step), summary=scalar(k, float(v))))
+    w.flush()
 
   def write_hparams(self, run: str, hparams: Mapping, metrics: Mapping[str, float]):
     """HParams dashboard entry (parallel coordinates) for one run."""
@@ -79,10 +120,10 @@ class TensorBoard:
     self._w(run).add_hparams(hp, mt, name=".", global_step=None)
 
   def flush(self):
-    for w in self._writers.values():
+    for w in (*self._scalars.values(), *self._writers.values()):
       w.flush()
 
   def close(self):
-    for w in self._writers.values():
+    for w in (*self._scalars.values(), *self._writers.values()):
       w.close()
-    self._writers = {}
+    self._writers, self._scalars = {}, {}

@@ -66,9 +66,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   ckpt = Checkpoints(wd.path(workdir, "checkpoints")) if config.checkpoint.enabled else None
   start = 0
   if ckpt is not None and ckpt.latest_epoch() is not None:
-    state = ckpt.restore_latest(state)
-    start = int(np.asarray(state.epoch).max())
-    say(f"resuming from the checkpoint of epoch {start} in {workdir}")
+    state, start = ckpt.resume(state, say)  # falls back to the previous checkpoint when one is damaged
   jsonl = JsonlWriter(wd.path(workdir, "metrics.jsonl"), truncate_after_epoch=start)
   tb = TensorBoard(wd.path(workdir, "tensorboard"))
   run = loop.Run(group, state, members)
@@ -103,4 +101,15 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   say(f"test accuracy {100 * summary['mean']['test_accuracy']:.2f}% ± {100 * summary['std']['test_accuracy']:.2f} "
       f"(best epoch of each of {len(members)} model(s)) on {dataset.name}; {summary['wall_s']:.1f}s; "
       f"wrote {workdir}/summary.json")
+  if any(r["status"] == "diverged" for r in summary["runs"]):
+    say(diverged_hint(config, summary))
   return summary
+
+
+def diverged_hint(config, summary) -> str:
+  """The console line of a run with diverged models: which, and a learning rate to try."""
+  bad = [r for r in summary["runs"] if r["status"] == "diverged"]
+  lr = float(config.optimizer.learning_rate)
+  seeds = ", ".join(str(r["seed"]) for r in bad)
+  return (f"{len(bad)} of {len(summary['runs'])} model(s) diverged (non-finite loss; seed(s) {seeds}): the "
+          f"learning rate {lr:g} is probably too high; try a lower one, e.g. --config.optimizer.learning_rate={lr / 10:g}")
