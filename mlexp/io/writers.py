@@ -61,13 +61,17 @@ def _json_or_none(line: str):
 class JsonlWriter:
   """Appends one JSON object per line and flushes it, so nothing written is lost on a crash."""
 
-  def __init__(self, path: str, truncate_after_epoch: int | None = None):
-    self.path = path
-    if truncate_after_epoch is not None and os.path.exists(path):  # resume: drop epochs not checkpointed
-      with open(path) as f:  # (and a line torn by a crash or a full disk)
-        keep = [l if l.endswith("\n") else l + "\n" for l in f
-                if l.strip() and (r := _json_or_none(l)) is not None and r.get("epoch", 0) <= truncate_after_epoch]
-      write_atomic(path, "".join(keep))
+  def __init__(self, path: str, truncate_after_epoch: int | None = None, keep=None):
+    """Resume: truncate_after_epoch drops the records of epochs not checkpointed (single runs), keep(record)
+    -> bool the records of groups that will run again (sweeps); a line torn by a crash is dropped too.
+    `kept` holds the records that stay (to rewrite what TensorBoard missed)."""
+    self.path, self.kept = path, []
+    if (truncate_after_epoch is not None or keep is not None) and os.path.exists(path):
+      with open(path) as f:
+        records = [r for l in f if l.strip() and (r := _json_or_none(l)) is not None]
+      self.kept = [r for r in records if (truncate_after_epoch is None or r.get("epoch", 0) <= truncate_after_epoch)
+                   and (keep is None or keep(r))]
+      write_atomic(path, "".join(to_json(r) + "\n" for r in self.kept))
     self._f = open(path, "a")
 
   def write(self, record: Mapping):

@@ -51,8 +51,10 @@ class SweepRunner:
              f"group(s); mode {sw.mode}" + (f" (grace {sw.asha.grace}, factor {sw.asha.factor})" if sw.mode == "asha" else "")
              + f"; {len(mine) - len(todo)} group(s) already done in {workdir}; {device}")
     shard_sfx = "" if self.shard[1] == 1 else f".shard{self.shard[0]}"
-    jsonl = JsonlWriter(wd.path(workdir, f"metrics{shard_sfx}.jsonl"))
+    # records written once: lines of groups that will run again (a killed process's unfinished group) go
+    jsonl = JsonlWriter(wd.path(workdir, f"metrics{shard_sfx}.jsonl"), keep=lambda r: r.get("group") in done)
     tb = TensorBoard(wd.path(workdir, "tensorboard"))
+    loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"trial_{int(r['trial']):03d}_seed_{r['seed']}")
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
     self.progress.total = len(todo)
     est = {p.gid: estimate(p, cfg, self._dataset, self.platform) for p in todo}  # planner's seconds per group

@@ -225,6 +225,15 @@ class MetricsHook:
           "accuracy/test": rec["test_accuracy"], "learning_rate": rec["learning_rate"]})
 
 
+def rewrite_tensorboard(tb, records, run_name) -> None:
+  """Resume: the scalars of the kept metrics.jsonl records (the source of truth) written to TensorBoard again,
+  so epochs a killed process had not flushed are there (TensorBoard shows one value per step)."""
+  for r in records:
+    values = {"loss/train": r.get("train_loss"), "loss/test": r.get("test_loss"),
+              "accuracy/test": r.get("test_accuracy"), "learning_rate": r.get("learning_rate")}
+    tb.write_scalars(run_name(r), int(r["epoch"]), {k: float(v) for k, v in values.items() if v is not None})
+
+
 class ClassificationHook:
   """Confusion matrix, per-class accuracy, macro F1 / precision / recall of the members leaving the group,
   at their best epoch (from the test confusion counts the program keeps with the best parameters)."""

@@ -72,6 +72,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   run = loop.Run(group, state, members)
   if start:
     run.records.restore(run.pos, state, wd.last_epochs(jsonl.path, members))  # the kept metrics
+    loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"seed_{r['seed']}")
   try:
     group.compile(state)
     say(f"compiled in {group.compile_s:.1f}s; {int(run.records.param_count[0]):,} parameters per model, "

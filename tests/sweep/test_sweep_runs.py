@@ -235,6 +235,18 @@ def test_resume_reruns_only_the_missing_group(two_seed_sweep, tmp_path):
   assert len(rows) == 8
   for a, b in zip(rows, orig):  # the rerun group gives the same numbers
     assert [a[c] for c in ("trial", "seed", "group", LR) + NUMBERS] == [b[c] for c in ("trial", "seed", "group", LR) + NUMBERS]
+  # records written once: the rerun group's old lines (as a killed process leaves them) are replaced
+  with open(os.path.join(wd, "metrics.jsonl")) as f:
+    recs = [json.loads(l) for l in f if l.strip()]
+  keys = [(r["trial"], r["seed"], r["epoch"]) for r in recs]
+  assert len(keys) == len(set(keys))
+  with open(os.path.join(two_seed_sweep["workdir"], "metrics.jsonl")) as f:
+    assert len(keys) == sum(1 for l in f if l.strip())
+  # the resumed summary counts the wall time of the earlier process's group too
+  with open(kept) as f:
+    kept_wall = json.load(f)["wall_s"]
+  with open(os.path.join(wd, "summary.json")) as f:
+    assert json.load(f)["wall_s"] > kept_wall
   # and a rerun of a finished sweep trains nothing
   _, text = u.run(u.two_seed_config(), wd)
   assert "2 group(s) already done" in text and "[group " not in text
