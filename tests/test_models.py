@@ -70,7 +70,7 @@ def test_output_shape_is_batch_by_classes(variant):
 def test_conv_front_end_adds_parameters(variant):
   _, params, _ = _built(variant)
   _, plain, _ = _built(variant.replace("_conv", ""))
-  assert "conv" in params and "conv" not in plain
+  assert "conv_kernel" in params and "conv_kernel" not in plain
   assert set(plain) <= set(params)
 
 

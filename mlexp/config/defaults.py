@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ml_collections
 
-from mlexp.models.specs import MODELS
 
 
 def parse_arg(arg, **spec):
@@ -31,7 +30,7 @@ def model_config(kind: str) -> ml_collections.ConfigDict:
   m = ml_collections.ConfigDict()
   m.kind = kind
   try:
-    spec = MODELS[kind]
+    spec = _models()[kind]
   except KeyError:
     raise ValueError(f"unknown model kind {kind!r}") from None
   for field, value in spec.defaults.items():
@@ -138,7 +137,7 @@ def sequence_config(kind: str) -> ml_collections.ConfigDict:
 
 def _tuned(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """c with the settings its model spec tunes for the default configs (e.g. a GRU's learning rate)."""
-  for field, value in MODELS[c.model.kind].tuned.items():
+  for field, value in _models()[c.model.kind].tuned.items():
     *path, last = field.split(".")
     node = c
     for p in path:
@@ -153,7 +152,7 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.data.max_train = 512
   c.data.max_test = 256
   c.batch_size = min(c.batch_size, 64)
-  for field, value in MODELS[c.model.kind].smoke.items():
+  for field, value in _models()[c.model.kind].smoke.items():
     c.model[field] = value
   return c
 
@@ -176,3 +175,9 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
   s.num_shards = 1
   return s
+
+
+def _models():
+  """The model registry (imported when first used: its spec modules import mlexp.config's checks)."""
+  from mlexp.models.specs import MODELS
+  return MODELS

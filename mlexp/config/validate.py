@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from mlexp.config.checks import ConfigError, choice as _choice, integer as _int, real as _float
 from mlexp.data.catalog import DATASETS, IMAGE_DATA, NAMES, NEEDS_PATH, SEQUENCE_DATA
-from mlexp.models.specs import MODEL_KINDS, MODELS
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "plateau", "cosine")
@@ -31,6 +30,7 @@ def validate(c) -> None:
     raise ConfigError("data.path", c.data.path,
                       f"{c.data.name} is read from files you have: set --config.data.path=FOLDER")
 
+  from mlexp.models.specs import MODEL_KINDS, MODELS  # (here: its spec modules import mlexp.config)
   _choice(c, "model.kind", MODEL_KINDS)
   spec = MODELS[c.model.kind]
   image_data = DATASETS[c.data.name].kind == "image"

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from mlexp.models.specs.cnn import feature_map
-from mlexp.models.layers import param, ACTIVATIONS, dropout, layer_key, stable_kernel, unit_mask
+from mlexp.models.layers import ACTIVATIONS, derive, dropout, layer_key, param, seeds, stable_kernel, unit_mask
 
 
 def patches(x, k: int, s: int, padding: str):
@@ -58,10 +58,9 @@ class CNN(nn.Module):
   activation: str = "relu"
 
   @nn.compact
-  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0, dims=None):
+  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0, dims=None, dropout_seed=None):
     act = ACTIVATIONS[self.activation]
-    base = self.make_rng("params") if self.is_initializing() else None
-    dkey = self.make_rng("dropout") if train else None
+    base, dkey = seeds(self, train, dropout_seed)
     k, s = int(self.kernel_size), int(self.strides)
     feature_map(x.shape[1:3], self.filters, k, s, self.padding, int(self.pool))  # clear error on tiny maps
     c, c_true, c_mask = x.shape[-1], x.shape[-1], None
@@ -98,7 +97,7 @@ class CNN(nn.Module):
       x = act(x @ kern + bias)
       if u_mask is not None:
         x = x * u_mask
-      x = dropout(x, dropout_rate, None if dkey is None else jax.random.fold_in(dkey, i), train)
+      x = dropout(x, dropout_rate, None if dkey is None else derive(dkey, i), train)
       in_w, in_true, in_mask = u, u_true, u_mask
     if not self.dense:
       head = lambda: stable_kernel(layer_key(base, HEAD), positions, (c, self.num_classes), in_true).reshape(

@@ -6,11 +6,10 @@ width. Three rules make a padded member train exactly the model its config names
 * parameters of padded units are initialised to exactly zero (`unit_mask` rows and columns), and
   padded activations are multiplied by the unit mask, so their gradients, optimizer updates (weight
   decay included) and values stay exactly zero and never reach an active unit;
-* initialisation is prefix-stable: element (i, j) of a kernel is drawn from the key of its input row i
-  (`fold_in(key, i)`) at position j of a 1-D draw (threefry is partitionable: element j of a 1-D draw
-  does not depend on the draw's length), with the scale of the true fan-in;
-* dropout masks are drawn with the padded unit axis first, so a unit's mask does not depend on the
-  padding either.
+* initialisation is prefix-stable: element (i, j) of a kernel is a hash of the layer's seed and (i, j)
+  alone (`hash_uniform`), with the scale of the true fan-in;
+* dropout masks are hashes of the step's seed and the element's indices, so a unit's mask does not depend
+  on the padding either.
 """
 from __future__ import annotations
 
@@ -35,23 +34,48 @@ def unit_mask(true_width, padded_width: int, dtype=jnp.float32):
   return (jnp.arange(padded_width) < true_width).astype(dtype)
 
 
+def _mix(x):
+  """murmur3's 32-bit finaliser: a bijective avalanche of uint32 x."""
+  x = x ^ (x >> 16)
+  x = x * jnp.uint32(0x85EBCA6B)
+  x = x ^ (x >> 13)
+  x = x * jnp.uint32(0xC2B2AE35)
+  return x ^ (x >> 16)
+
+
+def seed_of(key) -> jax.Array:
+  """A uint32 seed from a JAX PRNG key (its raw words mixed); a uint32 seed is returned as it is."""
+  if key.dtype == jnp.uint32 and key.ndim == 0:
+    return key
+  k = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+  k = k.reshape(-1).astype(jnp.uint32)
+  return _mix(k[0] ^ _mix(k[-1] + jnp.uint32(0x9E3779B9)))
+
+
+def hash_uniform(seed, *index) -> jax.Array:
+  """U(0, 1) values, one per element of the broadcast index arrays, each a pure function of (seed, its own
+  indices): so a value never depends on how far any axis is padded (counter-based, like threefry, but a
+  few integer ops: its compile cost is negligible next to threefry's, which was most of the init program)."""
+  h = jnp.asarray(seed, jnp.uint32)
+  for n, i in enumerate(index):
+    h = _mix(h ^ _mix(jnp.asarray(i).astype(jnp.uint32) + jnp.uint32((0x9E3779B9 * (n + 1)) & 0xFFFFFFFF)))
+  return (h >> 8).astype(jnp.float32) * (1.0 / (1 << 24)) + (0.5 / (1 << 24))
+
+
 def stable_kernel(key, rows: int, inner: tuple, fan_in, row_mask=None, col_mask=None, kind: str = "normal"):
-  """A kernel [rows, *inner] whose element (i, ..., j) does not depend on how far rows or the last axis
-  are padded. kind 'normal': lecun normal (truncated, std 1/sqrt(fan_in)); 'uniform': U(+-1/sqrt(fan_in))
-  (PyTorch's recurrent init). fan_in may be traced (a member's true width)."""
-  scale = jax.lax.rsqrt(jnp.asarray(fan_in, jnp.float32))
-  lead, last = tuple(inner[:-1]), int(inner[-1])
-
-  def row(i):
-    k = jax.random.fold_in(key, i)
-    if not lead:
-      return _draw(k, last, kind)
-    n = 1
-    for d in lead:
-      n *= d
-    return jax.vmap(lambda g: _draw(jax.random.fold_in(k, g), last, kind))(jnp.arange(n)).reshape(lead + (last,))
-
-  w = jax.vmap(row)(jnp.arange(rows)) * scale
+  """A kernel [rows, *inner] whose element (i, ..., j) is a function of the key and its own indices only, so
+  it does not depend on how far rows or any inner axis are padded. kind 'normal': lecun normal (truncated to
+  2 std, std 1/sqrt(fan_in)); 'uniform': U(+-1/sqrt(fan_in)) (PyTorch's recurrent init). fan_in may be
+  traced (a member's true width)."""
+  shape = (rows,) + tuple(int(d) for d in inner)
+  index = [jax.lax.broadcasted_iota(jnp.int32, shape, a) for a in range(len(shape))]
+  u = hash_uniform(seed_of(key), *index)
+  if kind == "uniform":
+    w = 2.0 * u - 1.0
+  else:  # inverse CDF of the normal truncated to [-2, 2], as jax.random.truncated_normal
+    lo, hi = jax.scipy.special.erf(-2.0 / jnp.sqrt(2.0)), jax.scipy.special.erf(2.0 / jnp.sqrt(2.0))
+    w = jnp.sqrt(2.0) * jax.scipy.special.erfinv(lo + (hi - lo) * u) / _TRUNC
+  w = w * jax.lax.rsqrt(jnp.asarray(fan_in, jnp.float32))
   if row_mask is not None:
     w = w * row_mask.reshape((rows,) + (1,) * len(inner))
   if col_mask is not None:
@@ -59,21 +83,15 @@ def stable_kernel(key, rows: int, inner: tuple, fan_in, row_mask=None, col_mask=
   return w
 
 
-def _draw(key, n: int, kind: str):
-  if kind == "uniform":
-    return jax.random.uniform(key, (n,), jnp.float32, -1.0, 1.0)
-  return jax.random.truncated_normal(key, -2.0, 2.0, (n,), jnp.float32) / _TRUNC
-
-
 def dropout(x, rate, key, train: bool):
-  """Inverted dropout whose rate may be a traced array (vmapped over trials). The mask is drawn with the
-  last (unit) axis first, so a unit's mask does not depend on how far its layer is padded."""
+  """Inverted dropout whose rate may be a traced array (vmapped over trials). A unit's mask is a function of
+  the key and its own indices (hash_uniform), so it does not depend on how far its layer is padded."""
   if not train:
     return x
   rate = jnp.asarray(rate, x.dtype)
   keep = 1.0 - rate
-  shape = (x.shape[-1],) + x.shape[:-1]
-  mask = jnp.moveaxis(jax.random.bernoulli(key, keep, shape), 0, -1)
+  index = [jax.lax.broadcasted_iota(jnp.int32, x.shape, a) for a in range(x.ndim)]
+  mask = hash_uniform(seed_of(key), *index) < keep
   return jnp.where(mask, x / jnp.maximum(keep, 1e-6), 0.0)
 
 
@@ -88,10 +106,23 @@ def masked_mean(x, lengths):
   return (x * m).sum(axis=1) / jnp.maximum(lengths, 1)[:, None].astype(x.dtype)
 
 
-def layer_key(key, index: int):
-  """The init key of layer `index` (a fixed derivation: the same layer gets the same key whatever the
-  depth or padding of the model around it)."""
-  return None if key is None else jax.random.fold_in(key, index)
+def derive(seed, index):
+  """The uint32 seed of part `index` (a layer, a step) of seed (a hash, no threefry): a fixed derivation, so
+  the same layer gets the same seed whatever the depth or padding of the model around it."""
+  return None if seed is None else _mix(jnp.asarray(seed, jnp.uint32) ^ _mix(
+      jnp.asarray(index).astype(jnp.uint32) + jnp.uint32(0x7F4A7C15)))
+
+
+layer_key = derive
+
+
+def seeds(module, train: bool, dropout_seed=None):
+  """(init seed, dropout seed) of a model call: the params rng while initialising; the dropout seed given
+  (the training program passes one per step) or made from the dropout rng."""
+  base = seed_of(module.make_rng("params")) if module.is_initializing() else None
+  if not train:
+    return base, None
+  return base, (dropout_seed if dropout_seed is not None else seed_of(module.make_rng("dropout")))
 
 
 def param(module, name: str, init):

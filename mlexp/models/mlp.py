@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlexp.models.layers import param, ACTIVATIONS, dropout, layer_key, stable_kernel, unit_mask
+from mlexp.models.layers import ACTIVATIONS, derive, dropout, layer_key, param, seeds, stable_kernel, unit_mask
 
 HEAD = 1000  # the head's init key index: the same whatever the depth
 
@@ -25,11 +25,10 @@ class MLP(nn.Module):
   stacked: bool = False
 
   @nn.compact
-  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0, dims=None):
+  def __call__(self, x, lengths=None, *, train: bool = False, dropout_rate=0.0, dims=None, dropout_seed=None):
     x = x.reshape((x.shape[0], -1))
     act = ACTIVATIONS[self.activation]
-    base = self.make_rng("params") if self.is_initializing() else None
-    dkey = self.make_rng("dropout") if train else None
+    base, dkey = seeds(self, train, dropout_seed)
     units = tuple(int(u) for u in self.units)
     true = None if dims is None else dims["units"]
     depth = len(units) if dims is None else dims["layers"]
@@ -50,7 +49,7 @@ class MLP(nn.Module):
       y = act(y)
       if m is not None:
         y = y * m
-      return dropout(y, dropout_rate, None if dkey is None else jax.random.fold_in(dkey, l), train)
+      return dropout(y, dropout_rate, None if dkey is None else derive(dkey, l), train)
 
     n_first = len(units) if not self.stacked else min(1, len(units))
     in_w, in_true, in_mask = x.shape[-1], x.shape[-1], None
@@ -64,7 +63,7 @@ class MLP(nn.Module):
       ls = jnp.arange(1, len(units))
       t = jnp.full((len(units),), w, jnp.int32) if true is None else jnp.asarray(true, jnp.int32)
       ks = param(self, "stack_kernel", lambda: jax.vmap(
-          lambda l: stable_kernel(jax.random.fold_in(base, l), w, (w,), jnp.maximum(t[l - 1], 1),
+          lambda l: stable_kernel(derive(base, l), w, (w,), jnp.maximum(t[l - 1], 1),
                                   unit_mask(t[l - 1], w), unit_mask(t[l], w)))(ls))
       bs = param(self, "stack_bias", lambda: jnp.zeros((len(units) - 1, w), jnp.float32))
 
@@ -76,7 +75,7 @@ class MLP(nn.Module):
           y = h @ k + b
           y = act(y) * m
           if train:
-            y = dropout(y, dropout_rate, jax.random.fold_in(dkey, l), train)
+            y = dropout(y, dropout_rate, derive(dkey, l), train)
           return y
         return jax.lax.cond(l < depth, run, lambda h: h, h), None
       x, _ = jax.lax.scan(layer, x, (ls, ks, bs))

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlexp.models.layers import param, dropout, layer_key, masked_mean, stable_kernel, time_mask, unit_mask
+from mlexp.models.layers import derive, dropout, layer_key, masked_mean, param, seeds, stable_kernel, time_mask, unit_mask
 
 GATES = {"gru": 3, "lstm": 4}
 
@@ -134,10 +134,9 @@ class RNNClassifier(nn.Module):
   unroll: int = 1
 
   @nn.compact
-  def __call__(self, x, lengths, *, train: bool = False, dropout_rate=0.0, dims=None):
+  def __call__(self, x, lengths, *, train: bool = False, dropout_rate=0.0, dims=None, dropout_seed=None):
     g, w, n_layers = GATES[self.cell], int(self.hidden), int(self.layers)
-    base = self.make_rng("params") if self.is_initializing() else None
-    dkey = self.make_rng("dropout") if train else None
+    base, dkey = seeds(self, train, dropout_seed)
     h_true = w if dims is None else dims["hidden"]
     depth = n_layers if dims is None else dims["layers"]
     h_mask = None if dims is None else unit_mask(h_true, w)
@@ -155,27 +154,43 @@ class RNNClassifier(nn.Module):
       in_w, in_true, in_mask = cf, cf_true, cf_mask
 
     def layer_params(key, n_in, fan_in, row_mask):
-      k_in, k_h = (None, None) if key is None else (jax.random.fold_in(key, 0), jax.random.fold_in(key, 1))
+      k_in, k_h = (None, None) if key is None else (derive(key, 0), derive(key, 1))
       return (stable_kernel(k_in, n_in, (g, w), fan_in, row_mask, h_mask),
               jnp.zeros((g, w), jnp.float32),
               stable_kernel(k_h, w, (g, w), h_true, h_mask, h_mask, kind="uniform"),
               jnp.zeros((g, w), jnp.float32))
 
-    first = param(self, "rnn0", lambda: layer_params(layer_key(base, 0), in_w, in_true, in_mask))
-    x, h_last = recurrent(self.cell, x, lengths, *first, self.unroll)
-    if n_layers > 1:
-      def stacked(l):  # layers past the member's depth are never used: all zero
-        return jax.tree.map(lambda a: a * (l < depth), layer_params(jax.random.fold_in(base, l), w, h_true, h_mask))
-      stack = param(self, "rnn_stack", lambda: jax.vmap(stacked)(jnp.arange(1, n_layers)))
+    if in_w <= w:
+      # every layer in one scan over stacked parameters (one copy of the recurrence in the compiled program):
+      # the input is zero-padded to the hidden width, layer 0's kernel rows past the true input are zero
+      x = jnp.pad(x, ((0, 0), (0, 0), (0, w - in_w)))
+      in_mask_w = unit_mask(in_true, w)
+      hm = unit_mask(h_true, w)
 
+      def stacked(l):  # layers past the member's depth are never used: all zero
+        p = layer_params(derive(base, l), w, jnp.where(l == 0, in_true, h_true), jnp.where(l == 0, in_mask_w, hm))
+        return jax.tree.map(lambda a: a * (l < depth), p)
+      stack = param(self, "rnn", lambda: jax.vmap(stacked)(jnp.arange(n_layers)))
+      first_layer, h_last = 0, jnp.zeros((x.shape[0], w), x.dtype)
+    else:  # inputs wider than the hidden state: the first layer apart
+      first = param(self, "rnn0", lambda: layer_params(layer_key(base, 0), in_w, in_true, in_mask))
+      x, h_last = recurrent(self.cell, x, lengths, *first, self.unroll)
+      first_layer = 1
+      if n_layers > 1:
+        stack = param(self, "rnn_stack", lambda: jax.vmap(
+            lambda l: jax.tree.map(lambda a: a * (l < depth), layer_params(derive(base, l), w, h_true, h_mask))
+        )(jnp.arange(1, n_layers)))
+    if n_layers > first_layer:
       def layer(carry, inp):
         l, p = inp
 
         def run(c):
-          y = dropout(c[0], dropout_rate, None if dkey is None else jax.random.fold_in(dkey, l), train)
+          y = c[0]
+          if train:  # dropout between layers (as torch.nn.GRU's), not before the first
+            y = jnp.where(l > 0, dropout(y, dropout_rate, derive(dkey, l), train), y)
           return recurrent(self.cell, y, lengths, *p, self.unroll)
         return jax.lax.cond(l < depth, run, lambda c: c, carry), None
-      (x, h_last), _ = jax.lax.scan(layer, (x, h_last), (jnp.arange(1, n_layers), stack))
+      (x, h_last), _ = jax.lax.scan(layer, (x, h_last), (jnp.arange(first_layer, n_layers), stack))
     feats = h_last if self.readout == "last" else masked_mean(x, lengths)
     head_k = param(self, "head_kernel", lambda: stable_kernel(layer_key(base, HEAD), w, (self.num_classes,),
                                                                h_true, h_mask))

@@ -21,7 +21,7 @@ PADDING_MODES = ("auto", "none", "max")
 # rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program
 CPU_FLOPS = 20e9
 ACCEL_FLOPS = 2e12
-COMPILE_S = {"cpu": 2.0, "gpu": 4.0, "tpu": 8.0}
+COMPILE_S = {"cpu": 4.0, "gpu": 6.0, "tpu": 10.0}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -77,12 +77,12 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     by_key.setdefault(static_key(cfg, padded), []).append((t, cfg))
   plans = []
   for key, items in by_key.items():
-    for b, (gcfg, bucket) in enumerate(_buckets(items, padding, cost)):
+    for gcfg, bucket in _buckets(items, padding, cost):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
       per_chunk = max(1, cap // max(1, int(seeds)))
-      sfx = "" if not padded else f"b{b}-"
-      h = hashlib.sha1((key + sfx + json.dumps(gcfg.model.to_dict(), sort_keys=True, default=str)).encode()
-                       ).hexdigest()[:10] if padded else hashlib.sha1(key.encode()).hexdigest()[:10]
+      # the id: the group config's exact static key (the bucket sizes), marked when members are padded
+      padded_bucket = any(d for _, _, d in bucket)
+      h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "")).encode()).hexdigest()[:10]
       for c0 in range(0, len(bucket), per_chunk):
         chunk = bucket[c0:c0 + per_chunk]
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims)

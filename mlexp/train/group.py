@@ -104,7 +104,8 @@ class Group:
     self.feature_shape = tuple(int(d) for d in train[0][0].shape[1:])
     # padded: members of different widths / depths share this program (config.model = bucket sizes)
     self.width_padded = any(m.dims for m in self.members)
-    self.program = make_program(config, spec, padded=self.width_padded)
+    self.program = make_program(config, spec, padded=self.width_padded,
+                                use_dropout=any(float(m.hparams["dropout"]) > 0 for m in self.members))
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from mlexp.models import build_model
+from mlexp.models.layers import derive, hash_uniform, seed_of
 from mlexp.train import optim
 
 RUNNING, STOPPED_EARLY, DIVERGED, COMPLETED, CUT = 0, 1, 2, 3, 4
@@ -59,10 +60,11 @@ class Program:
   steps_per_epoch: int
 
 
-def _batches(key, n: int, batch_size: int):
-  """Shuffled indices [S, B] covering all n examples once, and weights (0 on the wrap-around fill)."""
+def _batches(seed, n: int, batch_size: int):
+  """Shuffled indices [S, B] covering all n examples once, and weights (0 on the wrap-around fill). The order
+  sorts a hash of (seed, index): one sort, no threefry rounds in the compiled epoch."""
   steps = -(-n // batch_size)
-  perm = jax.random.permutation(key, n)
+  perm = jnp.argsort(hash_uniform(seed, jnp.arange(n)))
   idx = jnp.concatenate([perm, perm[: steps * batch_size - n]]) if steps * batch_size > n else perm
   w = (jnp.arange(steps * batch_size) < n).astype(jnp.float32)
   return idx.reshape(steps, batch_size), w.reshape(steps, batch_size)
@@ -76,11 +78,12 @@ def _all_finite(tree):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def make_program(config, spec, padded: bool = False) -> Program:
+def make_program(config, spec, padded: bool = False, use_dropout: bool = True) -> Program:
   """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket).
 
   padded: the group holds members of different widths / depths (config.model holds the bucket sizes,
-  `hp["dims"]` each member's true ones; see mlexp.sweep.buckets)."""
+  `hp["dims"]` each member's true ones; see mlexp.sweep.buckets). use_dropout: False when no member has
+  dropout (no mask is drawn: the same results, less compile and work)."""
   model = build_model(config.model, spec.num_classes, stacked=padded)
   batch_size = int(config.batch_size)
   eval_batch = int(config.eval_batch_size)
@@ -92,16 +95,25 @@ def make_program(config, spec, padded: bool = False) -> Program:
   plateau = optim.make_plateau(int(schedule.patience))
   opt_name = config.optimizer.name
 
-  def logits_fn(params, x, lengths, dims, train=False, dropout_rate=0.0, dropout_key=None):
-    rngs = {"dropout": dropout_key} if train else None
+  def make_tx(hp, state_step, plateau_state=None):
+    """The member's optimizer for one epoch: constant / plateau lr as an array, cosine as a schedule."""
+    if schedule.name == "cosine":
+      return optim.make_optimizer(opt_name, hp, lambda count: optim.learning_rate(schedule, hp, None, count,
+                                                                                     total_steps))
+    if state_step is None:
+      return optim.make_optimizer(opt_name, hp)
+    return optim.make_optimizer(opt_name, hp, optim.learning_rate(schedule, hp, plateau_state, state_step,
+                                                                  total_steps))
+
+  def logits_fn(params, x, lengths, dims, train=False, dropout_rate=0.0, dropout_seed=None):
     return model.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, dims=dims,
-                       rngs=rngs)
+                       dropout_seed=dropout_seed)
 
   def init(key, hp, train):
     x0, _, l0 = train[0]
     params = model.init({"params": jax.random.fold_in(key, 0)}, x0[:1], None if l0 is None else l0[:1],
                         dims=hp.get("dims"))["params"]
-    opt_state = optim.make_optimizer(opt_name, hp).init(params)
+    opt_state = make_tx(hp, state_step=None).init(params)
     f32 = lambda v: jnp.asarray(v, jnp.float32)
     i32 = lambda v: jnp.asarray(v, jnp.int32)
     return TrainState(params=params, opt_state=opt_state, plateau=plateau.init(jnp.zeros(())),
@@ -147,39 +159,40 @@ def make_program(config, spec, padded: bool = False) -> Program:
     return state, metrics
 
   def _run_epoch(state: TrainState, hp, train, test):
-    running = state.status == RUNNING
+    """The epoch of a running member (the caller's lax.cond freezes the others)."""
+    running = jnp.ones((), jnp.bool_)
     dims = hp.get("dims")
-    tx = optim.make_optimizer(opt_name, hp)
-    shuffle_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.epoch)
-    dropout_key = jax.random.fold_in(state.key, 2)
+    tx = make_tx(hp, state.step, state.plateau)
+    member_seed = seed_of(state.key)  # seeds by hashing (layers.derive): no threefry in the epoch
+    shuffle_seed = derive(derive(member_seed, 1), state.epoch)
+    dropout_seed = derive(member_seed, 2)
 
     def step_fn(carry, batch, x, y, lengths):
-      params, opt_state, ok_so_far, loss_sum, w_sum, step = carry
+      params, opt_state, ok, loss_sum, w_sum, step = carry
       idx, w = batch
       xb, yb, lb = x[idx], y[idx], None if lengths is None else lengths[idx]
 
       def loss_fn(p):
-        logits = logits_fn(p, xb, lb, dims, True, hp["dropout"], jax.random.fold_in(dropout_key, step))
+        logits = logits_fn(p, xb, lb, dims, use_dropout, hp["dropout"], derive(dropout_seed, step))
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
         return (ce * w).sum() / jnp.maximum(w.sum(), 1.0)
 
       loss, grads = jax.value_and_grad(loss_fn)(params)
-      lr = optim.learning_rate(schedule, hp, state.plateau, step, total_steps)
-      updates, new_opt = tx.update(grads, optim.with_learning_rate(opt_state, lr), params)
-      new_params = optax.apply_updates(params, updates)
-      finite = jnp.isfinite(loss) & _all_finite(new_params)
-      ok = ok_so_far & finite
-      params, opt_state = _where(ok, (new_params, new_opt), (params, opt_state))
-      loss_sum = loss_sum + jnp.where(ok, loss * w.sum(), 0.0)
-      w_sum = w_sum + jnp.where(ok, w.sum(), 0.0)
-      return (params, opt_state, ok, loss_sum, w_sum, step + ok.astype(jnp.int32)), None
+      updates, opt_state = tx.update(grads, opt_state, params)
+      params = optax.apply_updates(params, updates)
+      ok = ok & jnp.isfinite(loss)
+      return (params, opt_state, ok, loss_sum + loss * w.sum(), w_sum + w.sum(), step + 1), None
 
     carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step)
     for b, (x, y, lengths) in enumerate(train):
-      idx, w = _batches(jax.random.fold_in(shuffle_key, b), x.shape[0], batch_size)
+      idx, w = _batches(derive(shuffle_seed, b), x.shape[0], batch_size)
       carry, _ = jax.lax.scan(lambda c, bt: step_fn(c, bt, x, y, lengths), carry, (idx, w))
     params, opt_state, ok, loss_sum, w_sum, step = carry
-    diverged = running & ~ok
+    # the divergence guard, once per epoch: a member whose loss or parameters became non-finite keeps the
+    # parameters and optimizer state it had at the start of this epoch, and is marked diverged
+    ok = ok & _all_finite(params)
+    params, opt_state, step = _where(ok, (params, opt_state, step), (state.params, state.opt_state, state.step))
+    diverged = ~ok
     train_loss = jnp.where(diverged, jnp.nan, loss_sum / jnp.maximum(w_sum, 1.0))
 
     test_loss, test_acc, test_conf = evaluate(params, test, dims)
@@ -199,7 +212,6 @@ def make_program(config, spec, padded: bool = False) -> Program:
         best_confusion=jnp.where(improved, test_conf, state.best_confusion),
         best_epoch=jnp.where(improved, epoch_no, state.best_epoch),
         epoch=epoch_no, step=step, bad_epochs=bad, status=status, key=state.key)
-    new = _where(running, new, state)  # frozen members do not change at all
     lr_now = optim.learning_rate(schedule, hp, new.plateau, new.step, total_steps)
     metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
                "learning_rate": lr_now, "trained": running, "status": new.status, "epoch": new.epoch,

@@ -24,7 +24,8 @@ from mlexp.train.trainer import train_and_evaluate
 NUMBERS = ("epochs_run", "best_epoch", "final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy",
            "train_loss", "param_count")
 COLUMNS_AFTER_FIELDS = ["seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss", "best_test_loss",
-                        "test_accuracy", "final_test_accuracy", "train_loss", "wall_s", "param_count"]
+                        "test_accuracy", "final_test_accuracy", "train_loss", "wall_s", "compile_s", "param_count",
+                        "macro_f1"]
 LR = "optimizer.learning_rate"
 
 
