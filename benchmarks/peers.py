@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+from common import emit
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RAY_VENV = os.path.join(HERE, ".ray-venv")
@@ -53,12 +55,6 @@ def log(msg: str) -> None:
   print(f"[peers {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def emit(rec: dict, out_file) -> None:
-  line = json.dumps(rec)
-  print(line, flush=True)
-  if out_file:
-    out_file.write(line + "\n")
-    out_file.flush()
 
 
 def loadavg():

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from common import emit
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TORCH_VENV = os.path.join(HERE, ".torch-venv")
@@ -101,12 +103,6 @@ def mlexp_env(xla_flags: str) -> dict:
   return env
 
 
-def emit(rec: dict, out_file) -> None:
-  line = json.dumps(rec)
-  print(line, flush=True)
-  if out_file:
-    out_file.write(line + "\n")
-    out_file.flush()
 
 
 def main(argv=None):

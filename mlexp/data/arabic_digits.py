@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_MAX_ABS = float(np.finfo(np.float32).max)
+from mlexp.data.errors import finite_float
 CLASS_NAMES = tuple(f'{d}-{g}' for d in range(10) for g in ('male', 'female'))
 
 
@@ -19,16 +19,7 @@ def parse_blocks(text: str) -> list[np.ndarray]:
       continue
     if len(parts) != 13:
       raise ValueError(f'line {num}: expected 13 MFCC values, got {len(parts)}')
-    row = []
-    for p in parts:
-      try:
-        v = float(p)
-      except ValueError:
-        raise ValueError(f'line {num}: non-numeric value {p[:40]!r}') from None
-      if not np.isfinite(v) or abs(v) > _MAX_ABS:
-        raise ValueError(f'line {num}: value {p[:40]!r} is not a finite float32')
-      row.append(v)
-    rows.append(row)
+    rows.append([finite_float(p, num) for p in parts])
   if rows:
     blocks.append(np.array(rows, np.float32))
   return blocks

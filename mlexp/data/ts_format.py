@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_MAX_ABS = float(np.finfo(np.float32).max)  # larger values become inf as float32
+from mlexp.data.errors import finite_float
 
 
 def parse_ts(text: str) -> tuple[list[np.ndarray], list[str], dict]:
@@ -53,13 +53,7 @@ def _channels(fields: list[str], num: int) -> np.ndarray:
       if v in ('?', '') or v.lower() == 'nan':
         chan.append(np.nan)
         continue
-      try:
-        x = float(v)
-      except ValueError:
-        raise ValueError(f'line {num}: non-numeric value {v[:40]!r}') from None
-      if not np.isfinite(x) or abs(x) > _MAX_ABS:
-        raise ValueError(f'line {num}: value {v[:40]!r} is not a finite float32')
-      chan.append(x)
+      chan.append(finite_float(v, num))
     chans.append(chan)
   length = max(len(c) for c in chans)
   arr = np.full((length, len(chans)), np.nan, np.float64)
