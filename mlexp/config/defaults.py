@@ -165,7 +165,9 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   s.seed = 0  # seed of the random draws
   s.mode = mode  # asha (early stopping of bad trials) | full (every trial to the end; needed for heatmaps)
   s.metric = "test_loss"  # what ASHA ranks trials by: test_loss | test_accuracy
-  s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3})
+  # sync: every group to each rung, then one decision over the trials of all groups (sweep/sync.py);
+  # False: groups one after another, each ranked against the groups before it (asynchronous)
+  s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3, "sync": True})
   # widths and depth of different trials share padded programs: auto (the planner weighs compile time
   # against padded compute), none (one program per exact shape), max (one program per group key)
   s.padding = "auto"

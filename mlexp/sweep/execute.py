@@ -60,38 +60,56 @@ class AshaHook:
       return
     for i in self._cut(run, m, e):
       run.records.status[i], run.records.stopped_by[i] = CUT, "asha"
-    g = run.group
-    n_run = int(g.running(run.state).sum())
-    saved = (g.size - n_run) * (self.epochs - e) * dt / max(g.size, 1)
-    if 0 < n_run <= g.size // 2 and saved > 2 * g.compile_s:
-      run.drop_frozen(self.hooks, self.rebuild)
+    drop_if_worth_it(run, self.epochs, e, dt, self.hooks, self.rebuild)
 
   def _cut(self, run, m, epoch):
-    metric = "test_loss" if self.sw.metric == "test_loss" else "test_accuracy"
-    running = run.group.running(run.state)
-    by_trial: dict = {}
-    for j, i in enumerate(run.pos):
-      if running[j] and m["trained"][j]:
-        by_trial.setdefault(run.members[i].trial, []).append(float(m[metric][j]))
-    if not by_trial:
+    trials, vals = rung_values(run, self.sw.metric, m)
+    if not trials:
       return []
-    trials = sorted(by_trial)
-    vals = [float(np.mean(by_trial[t])) for t in trials]
     hist = self.history.setdefault(epoch, [])
-    keep = asha.keep(hist, vals, int(self.sw.asha.factor), "min" if metric == "test_loss" else "max")
+    keep = asha.keep(hist, vals, int(self.sw.asha.factor), "min" if self.sw.metric == "test_loss" else "max")
     hist.extend(v for v in vals if math.isfinite(v))
     self.rung_values[epoch] = vals
-    losers = {t for t, k in zip(trials, keep) if not k}
-    if not losers:
-      return []
-    status = np.asarray(run.state.status)[: run.group.size].copy()
-    cut = []
-    for j, i in enumerate(run.pos):
-      if run.members[i].trial in losers and status[j] == RUNNING:
-        status[j] = CUT
-        cut.append(i)
-    run.state = run.group.set_status(run.state, status)
-    return cut
+    return cut_trials(run, {t for t, k in zip(trials, keep) if not k})
+
+
+def rung_values(run, metric: str, m=None):
+  """(trials, mean metric over each trial's seeds) of the members that are running and trained the last
+  epoch (m: that epoch's metrics; None: the records' latest values)."""
+  key = "test_loss" if metric == "test_loss" else "test_accuracy"
+  running = run.group.running(run.state)
+  by_trial: dict = {}
+  for j, i in enumerate(run.pos):
+    if not running[j] or (m is not None and not m["trained"][j]):
+      continue
+    v = float(m[key][j]) if m is not None else float(
+        run.records.final_loss[i] if key == "test_loss" else run.records.final_acc[i])
+    by_trial.setdefault(run.members[i].trial, []).append(v)
+  trials = sorted(by_trial)
+  return trials, [float(np.mean(by_trial[t])) for t in trials]
+
+
+def cut_trials(run, losers: set) -> list:
+  """Stops every running member of the trials `losers` (status CUT, no recompile); returns their indices."""
+  if not losers:
+    return []
+  status = np.asarray(run.state.status)[: run.group.size].copy()
+  cut = []
+  for j, i in enumerate(run.pos):
+    if run.members[i].trial in losers and status[j] == RUNNING:
+      status[j] = CUT
+      cut.append(i)
+  run.state = run.group.set_status(run.state, status)
+  return cut
+
+
+def drop_if_worth_it(run, epochs: int, epoch: int, dt: float, hooks, rebuild) -> None:
+  """Continues with only the running members in a smaller group when that saves more than two recompiles."""
+  g = run.group
+  n_run = int(g.running(run.state).sum())
+  saved = (g.size - n_run) * (epochs - epoch) * dt / max(g.size, 1)
+  if 0 < n_run <= g.size // 2 and saved > 2 * g.compile_s:
+    run.drop_frozen(hooks, rebuild)
 
 
 class BestParamsHook:
@@ -117,18 +135,38 @@ def history_of(done: dict) -> dict:
   return hist
 
 
+class GroupRun:
+  """One group of a sweep in training: its Run, hooks (metrics, ASHA, extra tests, confusion, best
+  parameters) and epochs. `sync`: ASHA decisions are made by the caller across groups (sweep/sync.py)."""
+
+  def __init__(self, plan, prepared, sweep, data: loop.DataCache, history, metric_hooks, sync=False):
+    cfg = plan.config
+    ds, splits = data.get(cfg)
+    self.plan, self.epochs = plan, int(cfg.epochs)
+    self.run = loop.Run(*prepared, list(plan.members))
+    self.best = BestParamsHook()
+    self.leaving = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), self.best]
+    self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms)
+    self.ash = AshaHook(sweep.config.sweep, self.epochs, history, self.rebuild, self.leaving)
+    if sync:
+      self.ash.rung_epochs = []
+    self.hooks = [*metric_hooks(plan.gid), self.ash, *self.leaving]
+
+  def train(self, until=None):
+    loop.train(self.run, self.epochs, int(self.run.records.epochs_run.max()), self.hooks, until)
+
+
 def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks, tb, ckpt_name):
-  """Trains one group to the end; returns (rows, rung values, compile seconds, member-epochs trained)."""
-  cfg, sw = plan.config, sweep.config.sweep
-  ds, splits = data.get(cfg)
+  """Trains one group to the end; returns (rows, rung values, times, member-epochs trained)."""
+  gr = GroupRun(plan, prepared, sweep, data, history, metric_hooks)
+  gr.train()
+  return outcome_of(gr, sweep, tb, ckpt_name)
+
+
+def outcome_of(gr: GroupRun, sweep, tb, ckpt_name):
+  """The rows of a finished group (and its TensorBoard HParams, best-trial checkpoint)."""
+  plan, run, best, cfg = gr.plan, gr.run, gr.best, gr.plan.config
   members = list(plan.members)
-  group, state = prepared
-  run = loop.Run(group, state, members)
-  best = BestParamsHook()
-  hooks = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), best]
-  epochs = int(cfg.epochs)
-  ash = AshaHook(sw, epochs, history, lambda ms: loop.build_group(cfg, ds, splits, ms), hooks)
-  loop.train(run, epochs, 0, [*metric_hooks(plan.gid), ash, *hooks])
   run.records.add_compile_share(run.times["compile_s"], range(len(members)))
   rows = []
   for i, mem in enumerate(members):
@@ -144,7 +182,7 @@ def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks
   t = time.perf_counter()
   _save_best_params(sweep.workdir, ckpt_name, rows, best, plan, members)
   run.times["write_s"] += time.perf_counter() - t
-  return rows, ash.rung_values, run.times, run.used
+  return rows, gr.ash.rung_values, run.times, run.used
 
 
 def _save_best_params(workdir, name, rows, best, plan, members):

@@ -30,6 +30,8 @@ def check_sweep(config, trials) -> None:
       raise ConfigError(f"sweep.asha.{f}", sw.asha[f], f"must be an integer >= {lo}")
   if not isinstance(sw.compile_ahead, int) or sw.compile_ahead < 0:
     raise ConfigError("sweep.compile_ahead", sw.compile_ahead, "must be an integer >= 0")
+  if not isinstance(sw.asha.get("sync", True), bool):
+    raise ConfigError("sweep.asha.sync", sw.asha.sync, "must be True or False")
   if sw.padding not in buckets.PADDING_MODES:
     raise ConfigError("sweep.padding", sw.padding, "must be one of " + ", ".join(buckets.PADDING_MODES))
   if not isinstance(sw.max_group_size, int) or sw.max_group_size < 1:

@@ -13,7 +13,7 @@ from mlexp.config import ConfigError, validate_against_data
 from mlexp.io import workdir as wd
 from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
-from mlexp.sweep import execute
+from mlexp.sweep import buckets, execute, sync
 from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
 from mlexp.sweep.plan import describe, estimate, plan_sweep, unsharded
 from mlexp.train import loop
@@ -65,32 +65,49 @@ class SweepRunner:
     def metric_hooks(gid, epochs):
       return [loop.MetricsHook(jsonl, tb, epochs, lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", gid)]
 
+    n_done = [0]
+    epochs_of = {p.gid: int(p.config.epochs) for p in todo}
+
+    def group_done(p, rows, rung_values, times, wall_s, left=None):
+      t_write = time.perf_counter()
+      record = {"rows": rows, "rungs": rung_values, **times, "wall_s": wall_s, "device": device}
+      wd.write_group(workdir, p.gid, record)
+      done[p.gid] = record
+      all_rows = [r for d in done.values() for r in d["rows"]]
+      best = write_results(workdir, all_rows, plan.fields, plan.trials)
+      record["write_s"] += time.perf_counter() - t_write
+      n_done[0] += 1
+      elapsed = time.perf_counter() - t0
+      self.progress.times.append(wall_s)
+      self.say(f"[group {n_done[0]}/{len(todo)}] {len(p.members)} models, compile {times['compile_s']:.1f}s, "
+               f"{fmt_seconds(wall_s)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
+               f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
+               f"{fmt_seconds(elapsed)}" + ("" if left is None else f" | left ~{fmt_seconds(left)}"))
+
     try:
-      for k, p in enumerate(todo):
+      if sw.mode == "asha" and sw.asha.sync and todo:
+        # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
+        expect = sum(len(p.members) * buckets.expected_epochs(int(p.config.epochs), "asha", int(sw.asha.grace),
+                                                              int(sw.asha.factor)) for p in todo)
+
+        def segment(epoch, used):
+          elapsed = time.perf_counter() - t0
+          left = elapsed / max(used, 1) * max(expect - used, 0)
+          self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{expect:.0f} | elapsed "
+                   f"{fmt_seconds(elapsed)} | left ~{fmt_seconds(left)}")
+        sync.run_sync(todo, ahead, self, self.data, history,
+                      lambda gid: metric_hooks(gid, epochs_of[gid]), tb, ckpt_name,
+                      lambda p, rows, rv, times: group_done(p, rows, rv, times, sum(times.values())), segment)
+      for k, p in enumerate(todo if not (sw.mode == "asha" and sw.asha.sync) else []):
         tg = time.perf_counter()
         rows, rung_values, times, _ = execute.run_group(
             p, ahead.get(k), self, self.data, history, lambda gid: metric_hooks(gid, int(p.config.epochs)),
             tb, ckpt_name)
-        t_write = time.perf_counter()
-        record = {"rows": rows, "rungs": rung_values, **times, "wall_s": time.perf_counter() - tg, "device": device}
-        wd.write_group(workdir, p.gid, record)
-        done[p.gid] = record
-        all_rows = [r for d in done.values() for r in d["rows"]]
-        best = write_results(workdir, all_rows, plan.fields, plan.trials)
-        record["write_s"] += time.perf_counter() - t_write
-        dt = time.perf_counter() - tg
-        record["wall_s"] = dt
-        elapsed = time.perf_counter() - t0
         # time left: the planner's estimate of the groups to come, scaled by how its estimate of the groups
         # done so far compares with their measured time
         est_done += est[p.gid]
-        left = elapsed / max(est_done, 1e-9) * sum(est[q.gid] for q in todo[k + 1:])
-        self.progress.times.append(dt)
-        compile_s = times["compile_s"]
-        self.say(f"[group {k + 1}/{len(todo)}] {len(p.members)} models, compile {compile_s:.1f}s, "
-                 f"{fmt_seconds(dt)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
-                 f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
-                 f"{fmt_seconds(elapsed)} | left ~{fmt_seconds(left)}")
+        left = (time.perf_counter() - t0) / max(est_done, 1e-9) * sum(est[q.gid] for q in todo[k + 1:])
+        group_done(p, rows, rung_values, times, time.perf_counter() - tg, left)
     finally:
       ahead.close()
       jsonl.close()

@@ -152,6 +152,7 @@ class Run:
     self.records = records or Records(len(self.members))
     self.records.param_count[self.pos] = group.param_counts(state)
     self.used = 0  # member-epochs trained
+    self.finished = False
     # where the wall time goes: compile (every program of this run, rebuilds included), train (the
     # compiled epochs, each with its test evaluation), eval (extra test sets, confusion, best parameters of
     # leaving members), write (metrics.jsonl, TensorBoard, checkpoints, progress)
@@ -177,9 +178,11 @@ class Run:
     self.times["compile_s"] += self.group.compile_s
 
 
-def train(run: Run, epochs: int, start: int = 0, hooks=()) -> Run:
-  """Epochs start+1..epochs of every running member, then the members still in the group leave."""
-  for e in range(start + 1, epochs + 1):
+def train(run: Run, epochs: int, start: int = 0, hooks=(), until: int | None = None) -> Run:
+  """Epochs start+1..epochs (or ..until: a segment, for rung-synchronous sweeps) of every running member;
+  at the last epoch, or when no member runs any more, the members still in the group leave (`finish`)."""
+  stop = epochs if until is None else min(int(until), epochs)
+  for e in range(start + 1, stop + 1):
     if not run.group.running(run.state).any():
       break
     run.state, m, dt = run.group.epoch(run.state)
@@ -193,6 +196,14 @@ def train(run: Run, epochs: int, start: int = 0, hooks=()) -> Run:
         kind = getattr(h, "time_kind", "write_s")
         if kind in run.times:
           run.times[kind] += time.perf_counter() - t
+  if stop >= epochs or not run.group.running(run.state).any():
+    finish(run, hooks)
+  return run
+
+
+def finish(run: Run, hooks=()) -> Run:
+  """The end of a run: members still running are completed, and every member leaves the group."""
+  run.finished = True
   final = np.asarray(run.state.status)[: run.group.size]
   run.state = run.group.set_status(run.state, np.where(final == RUNNING, COMPLETED, final))
   run.leave(list(range(run.group.size)), hooks)
