@@ -138,13 +138,14 @@ def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks
                      {**{f: value_str(row[f]) for f in sweep.plan.fields}, "seed": mem.seed},
                      {"hparam/test_accuracy": row["test_accuracy"], "hparam/test_loss": row["best_test_loss"],
                       "hparam/wall_s": row["wall_s"]})
-  _save_best_params(sweep.workdir, ckpt_name, rows, best)
+  _save_best_params(sweep.workdir, ckpt_name, rows, best, cfg.model, members)
   return rows, ash.rung_values, run.group.compile_s, run.used
 
 
-def _save_best_params(workdir, name, rows, best):
+def _save_best_params(workdir, name, rows, best, group_model, members):
   """checkpoints/<name>: the best model of this group if it beats the one saved (each shard keeps its own
-  best_trial.shard<i>; merge keeps the best of them as best_trial)."""
+  best_trial.shard<i>; merge keeps the best of them as best_trial). The meta keeps what rebuilds its model
+  (mlexp.api): a member of a padded group has the group's (bucket) model and its own true `dims`."""
   if best.params is None:
     return
   prev = wd.best_trial_meta(workdir, name)
@@ -152,5 +153,7 @@ def _save_best_params(workdir, name, rows, best):
     return
   row = rows[best.member]
   d = save_params(wd.path(workdir, "checkpoints", name), best.params)
+  dims = dict(members[best.member].dims)
   wd.write_best_trial_meta(workdir, name, {"trial": row["trial"], "seed": row["seed"], "test_accuracy": best.acc,
-                                           "checkpoint": d})
+                                           "checkpoint": d, "model": group_model.to_dict() if dims else None,
+                                           "dims": {k: list(v) if isinstance(v, tuple) else v for k, v in dims.items()}})

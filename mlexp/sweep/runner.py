@@ -15,7 +15,7 @@ from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.sweep import execute
 from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
-from mlexp.sweep.plan import describe, plan_sweep, unsharded
+from mlexp.sweep.plan import describe, plan_sweep, plan_trials, unsharded
 from mlexp.train import loop
 
 
@@ -27,10 +27,27 @@ class SweepRunner:
     self.say = self.progress.line
     self.data = loop.DataCache(self.say)
     self.platform = loop.platform()
-    self.plan = plan_sweep(config, data=self._dataset, platform=self.platform)
+    self.search = None  # sweep.algorithm=tpe: the plan grows batch by batch (sweep/tpe.py)
+    if config.sweep.get("algorithm", "auto") == "tpe":
+      from mlexp.sweep.tpe import TpeSearch
+      self.search = TpeSearch(config, lambda trials: plan_trials(config, trials, self._dataset, self.platform),
+                              self.say)
+      self.plan = self.search.plan
+    else:
+      self.plan = plan_sweep(config, data=self._dataset, platform=self.platform)
 
   def _dataset(self, cfg):
     return self.data.get(cfg)[0]
+
+  def next_batch(self, done) -> list:
+    """TPE: the groups of the next batch (asked with every finished trial told); [] for random / grid."""
+    if self.search is None:
+      return []
+    groups = self.search.next_batch(done)
+    for p in groups:
+      validate_against_data(p.config, len(self.data.get(p.config)[0].train))
+    wd.write_sweep_spec(self.workdir, self.plan.spec(self.config))
+    return groups
 
   def run(self) -> dict:
     t0 = time.perf_counter()
@@ -44,7 +61,7 @@ class SweepRunner:
     done = wd.read_groups(workdir)
     history = execute.history_of(done)
     mine = [p for k, p in enumerate(plan.groups) if k % self.shard[1] == self.shard[0]]
-    todo = [p for p in mine if p.gid not in done]
+    todo = [p for p in mine if p.gid not in done] or self.next_batch(done)
     device = loop.device_description()
     n_members = sum(len(p.members) for p in plan.groups)
     self.say(f"sweep: {len(plan.trials)} trials x {cfg.seeds} seed(s) = {n_members} models in {len(plan.groups)} "
@@ -55,7 +72,8 @@ class SweepRunner:
     tb = TensorBoard(wd.path(workdir, "tensorboard"))
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
     self.progress.total = len(todo)
-    budget = sum(len(p.members) * int(p.config.epochs) for p in todo)
+    budget = sum(len(p.members) * int(p.config.epochs) for p in todo) + (
+        self.search.unplanned_member_epochs() if self.search else 0)
     spent = 0
     ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
 
@@ -82,6 +100,8 @@ class SweepRunner:
                  f"{fmt_seconds(dt)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
                  f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
                  f"{fmt_seconds(elapsed)} | left at most ~{fmt_seconds(left)}")
+        if k == len(todo) - 1:  # tpe: the next batch, asked now that this one is told (the loop goes on)
+          todo.extend(self.next_batch(done))
     finally:
       ahead.close()
       jsonl.close()
