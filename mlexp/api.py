@@ -86,6 +86,17 @@ def get_config(name_or_path, **variant_args) -> ml_collections.ConfigDict:
   return config
 
 
+def _config(d: dict) -> ml_collections.ConfigDict:
+  """A config read back from JSON (config.json, best_config.json), locked: lists as the tuples they were."""
+  def tuples(v):
+    if isinstance(v, dict):
+      return {k: tuples(x) for k, x in v.items()}
+    return tuple(tuples(x) for x in v) if isinstance(v, list) else v
+  c = ml_collections.ConfigDict(tuples(d))
+  c.lock()
+  return c
+
+
 def _jax_started() -> bool:
   if "jax" not in sys.modules:
     return False
@@ -117,14 +128,24 @@ def _prepare(config, want_sweep: bool):
   return config
 
 
+def _default_workdir(config) -> str:
+  """The CLI's runs/<name>-<time>, with -2, -3, ... when that exists (two runs within a second)."""
+  from mlexp import main as cli
+  base = cli.default_workdir(config)
+  out, n = base, 1
+  while os.path.exists(out):
+    n += 1
+    out = f"{base}-{n}"
+  return out
+
+
 def train(config, workdir=None) -> "Run":
   """A single run (config: a ConfigDict or a config name); resumes from the workdir's latest checkpoint.
   workdir: default runs/<name>-<time>, as the CLI's."""
-  from mlexp import main as cli
   from mlexp.io import progress
   from mlexp.train.trainer import train_and_evaluate
   config = _prepare(config, want_sweep=False)
-  workdir = os.fspath(workdir) if workdir else cli.default_workdir(config)
+  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
   with progress.use("bar"):
     train_and_evaluate(config, workdir)
   return Run(workdir)
@@ -132,11 +153,10 @@ def train(config, workdir=None) -> "Run":
 
 def sweep(config, workdir=None) -> "Sweep":
   """A sweep (a config with a sweep block); resumes the groups already done in the workdir."""
-  from mlexp import main as cli
   from mlexp.io import progress
   from mlexp.sweep.runner import run_sweep
   config = _prepare(config, want_sweep=True)
-  workdir = os.fspath(workdir) if workdir else cli.default_workdir(config)
+  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
   with progress.use("bar"):
     run_sweep(config, workdir)
   return Sweep(workdir)
@@ -187,9 +207,9 @@ class Run:
   def config(self) -> ml_collections.ConfigDict:
     if self._sweep is not None:
       from mlexp.sweep.space import trial_config
-      return trial_config(self._sweep.config, self._sweep.trials[self._trial])
+      return _config(trial_config(self._sweep.config, self._sweep.trials[self._trial]).to_dict())
     from mlexp import results
-    return ml_collections.ConfigDict(results.load_config(self.workdir))
+    return _config(results.load_config(self.workdir))
 
   @property
   def summary(self) -> dict:
@@ -277,7 +297,7 @@ class Sweep(Run):
   @property
   def config(self) -> ml_collections.ConfigDict:
     from mlexp import results
-    return ml_collections.ConfigDict(results.load_config(self.workdir))
+    return _config(results.load_config(self.workdir))
 
   @property
   def trials(self) -> list:
@@ -295,7 +315,7 @@ class Sweep(Run):
   def best_config(self) -> ml_collections.ConfigDict:
     """The best trial as a single-run config (best_config.json): mlexp.train(sweep.best_config)."""
     from mlexp.io import workdir as wd
-    return ml_collections.ConfigDict(wd.read_json(wd.path(self.workdir, "best_config.json")))
+    return _config(wd.read_json(wd.path(self.workdir, "best_config.json")))
 
   def trial(self, k: int) -> Run:
     k = int(k)
@@ -347,7 +367,7 @@ class TrialRun(Run):
     params = {"params": restore_saved(meta.get("checkpoint") or wd.path(self.workdir, "checkpoints", "best_trial"))}
     cfg = self.config
     if meta.get("dims"):
-      bucket = ml_collections.ConfigDict(meta["model"])
+      bucket = _config(meta["model"])
       dims = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["dims"].items()}
       return _apply(bucket, self._num_classes(), params, x, lengths, int(cfg.eval_batch_size), logits, dims=dims)
     return _apply(cfg.model, self._num_classes(), params, x, lengths, int(cfg.eval_batch_size), logits)
