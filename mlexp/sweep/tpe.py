@@ -14,7 +14,8 @@ Space kinds map to Optuna distributions: uniform -> FloatDistribution, logunifor
 randint -> IntDistribution, choice and grid -> CategoricalDistribution (over the indices of values that are
 not plain scalars, e.g. tuples), randint_tuple -> an IntDistribution for the length and one per element.
 
-Reproducible with `sweep.seed` (TPESampler(seed=...)). Group ids are `t<batch>-<gid>`: given the seed and the
+Reproducible with `sweep.seed` (TPESampler(seed=...)). The first batch is TPE's random start-up
+(n_startup_trials = tpe_batch, within 2..10): nothing has been told when it is asked. Group ids are `t<batch>-<gid>`: given the seed and the
 told values they are the same on every run, so a resumed sweep replays its finished batches from
 groups/<gid>.json (the same tells, hence the same asks) and goes on with the first unfinished group.
 """
@@ -132,8 +133,10 @@ class TpeSearch:
     self.specs = [_spec(s) for s in sw.space]
     check_sweep(config, corners(self.specs))
     self.metric, self.n_trials, self.batch_size = sw.metric, int(sw.num_trials), int(sw.tpe_batch)
+    # the first batch is asked with nothing told, so it is TPE's random start-up (at least 2, at most Optuna's 10)
+    sampler = optuna.samplers.TPESampler(seed=int(sw.seed), n_startup_trials=min(10, max(2, self.batch_size)))
     self.study = optuna.create_study(direction="minimize" if self.metric == "test_loss" else "maximize",
-                                     sampler=optuna.samplers.TPESampler(seed=int(sw.seed)))
+                                     sampler=sampler)
     self.asked = []  # the Optuna trial of every trial id
     self.plan = SweepPlan(trials=[], fields=field_names(config), groups=[])
     self.batch, self.batches, self.told = [], 0, {}
