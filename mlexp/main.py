@@ -258,6 +258,20 @@ def configure_cpu_devices(config) -> None:
                                "--xla_cpu_multi_thread_eigen=false").strip()
 
 
+def enable_compilation_cache() -> None:
+  """JAX's persistent compilation cache in ~/.cache/mlexp/jax (MLEXP_COMPILATION_CACHE: another folder, '' = off),
+  so compiled programs are reused by later runs of the same shapes; a cache set up already is kept."""
+  import jax
+  cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
+  if cache and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def default_workdir(config) -> str:
+  return os.path.join("runs", f"{config.get('name', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; options look like --config.model.hidden=128")
@@ -267,11 +281,7 @@ def main(argv):
   check_sweep_overrides(config, _ARGV or sys.argv)
   configure_cpu_devices(config)  # before jax is imported: XLA reads its flags once
   logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
-  import jax  # (after flag parsing, so --help is fast)
-  cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
-  if cache:  # compiled programs are reused by later runs of the same shapes
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  enable_compilation_cache()  # (imports jax after flag parsing, so --help is fast)
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
   from mlexp.io.workdir import WorkdirError
@@ -279,7 +289,7 @@ def main(argv):
     validate(config)
   except ConfigError as e:
     fail(str(e))
-  workdir = FLAGS.workdir or os.path.join("runs", f"{config.get('name', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
+  workdir = FLAGS.workdir or default_workdir(config)
   lock, created = open_workdir(workdir, config)
   _Signals.running = True
   try:

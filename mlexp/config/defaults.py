@@ -161,8 +161,13 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   """The `sweep` block of a sweep config (configs/sweeps/*.py). `space`: fields from mlexp.sweep.space."""
   s = ml_collections.ConfigDict()
   s.space = tuple(space)
-  s.num_trials = num_trials  # random draws (multiplied with the grid fields); 0 when the space is a pure grid
-  s.seed = 0  # seed of the random draws
+  s.num_trials = num_trials  # random draws (multiplied with the grid fields); 0 when the space is a pure grid;
+  #                             tpe: the number of trials
+  s.seed = 0  # seed of the random draws (and of TPE's sampler)
+  # auto (random when the space has random fields, else grid) | random | grid (grid and choice fields: their
+  # product) | tpe (Optuna's TPE, batches of tpe_batch trials asked with the finished ones told: sweep/tpe.py)
+  s.algorithm = "auto"
+  s.tpe_batch = 10  # trials per TPE batch (planned into groups together, so they share compiled programs)
   s.mode = mode  # asha (early stopping of bad trials) | full (every trial to the end; needed for heatmaps)
   s.metric = "test_loss"  # what ASHA ranks trials by: test_loss | test_accuracy
   # sync: every group to each rung, then one decision over the trials of all groups (sweep/sync.py);

@@ -112,3 +112,16 @@ def save_params(directory: str, params) -> str:
     mgr.save(step, args=ocp.args.StandardSave(params))
     mgr.wait_until_finished()
   return d
+
+
+def restore_saved(directory: str):
+  """The latest step of an Orbax checkpoint in directory, as saved (no template: arrays as the checkpoint
+  holds them): `save_params`' parameters, or a best/ checkpoint's dict (mlexp.api's predict)."""
+  d = os.path.abspath(directory)
+  if not os.path.isdir(d):
+    raise FileNotFoundError(f"{d} not found: no checkpoint there")
+  with ocp.CheckpointManager(d) as mgr:
+    step = mgr.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"{d} holds no checkpoint")
+    return mgr.restore(step, args=ocp.args.StandardRestore())

@@ -187,7 +187,8 @@ def outcome_of(gr: GroupRun, sweep, tb, ckpt_name):
 
 def _save_best_params(workdir, name, rows, best, plan, members):
   """checkpoints/<name>: the best model of this group if it beats the one saved (each shard keeps its own
-  best_trial.shard<i>; merge keeps the best of them as best_trial)."""
+  best_trial.shard<i>; merge keeps the best of them as best_trial). The meta keeps what rebuilds its model
+  (mlexp.api): a member of a padded group has the group's (bucket) model and its own true `dims`."""
   if best.params is None:
     return
   prev = wd.best_trial_meta(workdir, name)
@@ -199,5 +200,5 @@ def _save_best_params(workdir, name, rows, best, plan, members):
   # a padded group's parameters have the bucket's shapes: the model to rebuild them is the group's, with dims
   wd.write_best_trial_meta(workdir, name, {"trial": row["trial"], "seed": row["seed"], "test_accuracy": best.acc,
                                            "checkpoint": d, "padded": bool(dims),
-                                           "group_model": plan.config.model.to_dict() if dims else None,
+                                           "model": plan.config.model.to_dict() if dims else None,
                                            "dims": {k: list(v) if isinstance(v, tuple) else v for k, v in dims.items()}})

@@ -13,7 +13,7 @@ from mlexp.config import ConfigError
 from mlexp.io import workdir as wd
 from mlexp.io.progress import Progress
 from mlexp.outcome import best_trial, summarize
-from mlexp.sweep.space import expand, field_names, trial_config
+from mlexp.sweep.space import field_names, sweep_trials as listed_trials, trial_config
 
 BEST_CONFIG_PY = '''"""The best trial of this sweep as a single-run config (trial {trial}: {acc:.2f}% test accuracy).
 
@@ -30,6 +30,13 @@ def get_config(arg=None):
   with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "best_config.json")) as f:
     return ml_collections.ConfigDict(json.load(f))
 '''
+
+
+def sweep_trials(config, spec: dict | None = None) -> list:
+  """Trial id -> swept values: sweep.json's (a TPE search's sampled trials), else the space's listing."""
+  if spec and "trials" in spec:
+    return [{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()} for t in spec["trials"]]
+  return listed_trials(config.sweep)
 
 
 def write_results(workdir, rows, fields, trials) -> dict:
@@ -58,9 +65,9 @@ def merge(workdir: str, stream=None) -> dict:
   if "sweep" not in config:
     raise ConfigError("workdir", workdir, "holds a single run, not a sweep")
   say = Progress(1, stream=stream).line
-  sw = config.sweep
-  trials = expand(sw.space, int(sw.num_trials), int(sw.seed))
-  gids = wd.read_sweep_spec(workdir)["group_ids"]
+  spec = wd.read_sweep_spec(workdir)
+  trials = sweep_trials(config, spec)
+  gids = spec["group_ids"]
   done = wd.read_groups(workdir)
   missing = [g for g in gids if g not in done]
   rows = [r for g in gids if g in done for r in done[g]["rows"]]

@@ -12,7 +12,7 @@ from mlexp.config.hparams import VMAPPED_FIELDS
 from mlexp.models import MODELS
 from mlexp.sweep import buckets
 from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import expand, field_names, get_field, scale_of, trial_config
+from mlexp.sweep.space import ALGORITHMS, field_names, get_field, scale_of, sweep_trials, trial_config
 
 # input shapes of the memory estimate (a guess: planning happens before any data are loaded)
 PROBE_SHAPE = {"image": (1, 28, 28, 1), "sequence": (1, 32, 16)}
@@ -36,6 +36,18 @@ def check_sweep(config, trials) -> None:
     raise ConfigError("sweep.padding", sw.padding, "must be one of " + ", ".join(buckets.PADDING_MODES))
   if not isinstance(sw.max_group_size, int) or sw.max_group_size < 1:
     raise ConfigError("sweep.max_group_size", sw.max_group_size, "must be an integer >= 1")
+  alg = sw.get("algorithm", "auto")
+  if alg not in ALGORITHMS:
+    raise ConfigError("sweep.algorithm", alg, "must be one of " + ", ".join(ALGORITHMS))
+  if alg == "tpe":
+    if not isinstance(sw.tpe_batch, int) or sw.tpe_batch < 1:
+      raise ConfigError("sweep.tpe_batch", sw.tpe_batch, "must be an integer >= 1")
+    if not isinstance(sw.num_trials, int) or sw.num_trials < 1:
+      raise ConfigError("sweep.num_trials", sw.num_trials, "must be an integer >= 1 with sweep.algorithm=tpe "
+                        "(the number of trials TPE asks for)")
+    if int(sw.num_shards) != 1:
+      raise ConfigError("sweep.num_shards", sw.num_shards, "must be 1 with sweep.algorithm=tpe (each batch of "
+                        "trials is asked with the results of the one before)")
   if not trials:
     raise ConfigError("sweep.space", "()", "must define at least one field")
   for t, values in enumerate(trials):
@@ -85,23 +97,34 @@ class SweepPlan:
   def spec(self, config) -> dict:
     """sweep.json: what `merge` and the report need without the data or JAX."""
     sw = config.sweep
+    alg = sw.get("algorithm", "auto")
     return {"fields": [{"name": (s.to_dict() if hasattr(s, "to_dict") else dict(s))["field"], "scale": scale_of(s)}
                        for s in sw.space],
             "num_trials": len(self.trials), "seeds": int(config.seeds), "mode": sw.mode,
             "metric": sw.metric, "asha": sw.asha.to_dict(), "groups": len(self.groups),
-            "vmapped_fields": list(VMAPPED_FIELDS), "group_ids": [p.gid for p in self.groups]}
+            "vmapped_fields": list(VMAPPED_FIELDS), "group_ids": [p.gid for p in self.groups],
+            "algorithm": alg, **({"trials": self.trials} if alg == "tpe" else {})}
 
 
 def plan_sweep(config, data=None, platform: str = "cpu") -> SweepPlan:
-  """data(cfg) -> Dataset: what the bucket planner prices padded compute with (sweep.padding=auto)."""
-  sw = config.sweep
-  trials = expand(sw.space, int(sw.num_trials), int(sw.seed))
+  """data(cfg) -> Dataset: what the bucket planner prices padded compute with (sweep.padding=auto).
+  For the algorithms that list their trials before training (random, grid); tpe: mlexp/sweep/tpe.py."""
+  try:
+    trials = sweep_trials(config.sweep)
+  except ValueError as e:
+    raise ConfigError("sweep.algorithm", config.sweep.get("algorithm", "auto"), str(e)) from None
   check_sweep(config, trials)
+  return SweepPlan(trials, field_names(config), plan_trials(config, trials, data, platform))
+
+
+def plan_trials(config, trials, data=None, platform: str = "cpu") -> list:
+  """The GroupPlans of these trials (ids = their positions): grouped by static config, width buckets,
+  chunked by max_group_size and memory."""
+  sw = config.sweep
   cost = None if data is None else (lambda cfg: cost_model(cfg, data(cfg), platform))
-  groups = plan_groups(config, trials, int(config.seeds), int(sw.max_group_size),
-                       member_cap=lambda cfg: members_that_fit(cfg, float(sw.max_group_gb)),
-                       padding=sw.padding, cost=cost)
-  return SweepPlan(trials, field_names(config), groups)
+  return plan_groups(config, trials, int(config.seeds), int(sw.max_group_size),
+                     member_cap=lambda cfg: members_that_fit(cfg, float(sw.max_group_gb)),
+                     padding=sw.padding, cost=cost)
 
 
 def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:

@@ -15,7 +15,7 @@ from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.sweep import buckets, execute, sync
 from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
-from mlexp.sweep.plan import describe, estimate, plan_sweep, unsharded
+from mlexp.sweep.plan import describe, estimate, plan_sweep, plan_trials, unsharded
 from mlexp.train import loop
 
 
@@ -27,10 +27,27 @@ class SweepRunner:
     self.say = self.progress.line
     self.data = loop.DataCache(self.say)
     self.platform = loop.platform()
-    self.plan = plan_sweep(config, data=self._dataset, platform=self.platform)
+    self.search = None  # sweep.algorithm=tpe: the plan grows batch by batch (sweep/tpe.py)
+    if config.sweep.get("algorithm", "auto") == "tpe":
+      from mlexp.sweep.tpe import TpeSearch
+      self.search = TpeSearch(config, lambda trials: plan_trials(config, trials, self._dataset, self.platform),
+                              self.say)
+      self.plan = self.search.plan
+    else:
+      self.plan = plan_sweep(config, data=self._dataset, platform=self.platform)
 
   def _dataset(self, cfg):
     return self.data.get(cfg)[0]
+
+  def next_batch(self, done) -> list:
+    """TPE: the groups of the next batch (asked with every finished trial told); [] for random / grid."""
+    if self.search is None:
+      return []
+    groups = self.search.next_batch(done)
+    for p in groups:
+      validate_against_data(p.config, len(self.data.get(p.config)[0].train))
+    wd.write_sweep_spec(self.workdir, self.plan.spec(self.config))
+    return groups
 
   def run(self) -> dict:
     t0 = time.perf_counter()
@@ -44,7 +61,7 @@ class SweepRunner:
     done = wd.read_groups(workdir)
     history = execute.history_of(done)
     mine = [p for k, p in enumerate(plan.groups) if k % self.shard[1] == self.shard[0]]
-    todo = [p for p in mine if p.gid not in done]
+    todo = [p for p in mine if p.gid not in done] or self.next_batch(done)
     device = loop.device_description()
     n_members = sum(len(p.members) for p in plan.groups)
     self.say(f"sweep: {len(plan.trials)} trials x {cfg.seeds} seed(s) = {n_members} models in {len(plan.groups)} "
@@ -84,30 +101,40 @@ class SweepRunner:
                f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
                f"{fmt_seconds(elapsed)}" + ("" if left is None else f" | left ~{fmt_seconds(left)}"))
 
+    sync_mode = sw.mode == "asha" and bool(sw.asha.sync)
     try:
-      if sw.mode == "asha" and sw.asha.sync and todo:
-        # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
-        expect = sum(len(p.members) * buckets.expected_epochs(int(p.config.epochs), "asha", int(sw.asha.grace),
-                                                              int(sw.asha.factor)) for p in todo)
+      while todo:  # one batch (all groups of random / grid; a batch of TPE trials), then TPE's next one
+        if sync_mode:
+          # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
+          expect = sum(len(p.members) * buckets.expected_epochs(
+              int(p.config.epochs), "asha", int(sw.asha.grace), int(sw.asha.factor)) for p in todo)
+          t_batch = time.perf_counter()
 
-        def segment(epoch, used):
-          elapsed = time.perf_counter() - t0
-          left = elapsed / max(used, 1) * max(expect - used, 0)
-          self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{expect:.0f} | elapsed "
-                   f"{fmt_seconds(elapsed)} | left ~{fmt_seconds(left)}")
-        sync.run_sync(todo, ahead, self, self.data, history,
-                      lambda gid: metric_hooks(gid, epochs_of[gid]), tb, ckpt_name,
-                      lambda p, rows, rv, times: group_done(p, rows, rv, times, sum(times.values())), segment)
-      for k, p in enumerate(todo if not (sw.mode == "asha" and sw.asha.sync) else []):
-        tg = time.perf_counter()
-        rows, rung_values, times, _ = execute.run_group(
-            p, ahead.get(k), self, self.data, history, lambda gid: metric_hooks(gid, int(p.config.epochs)),
-            tb, ckpt_name)
-        # time left: the planner's estimate of the groups to come, scaled by how its estimate of the groups
-        # done so far compares with their measured time
-        est_done += est[p.gid]
-        left = (time.perf_counter() - t0) / max(est_done, 1e-9) * sum(est[q.gid] for q in todo[k + 1:])
-        group_done(p, rows, rung_values, times, time.perf_counter() - tg, left)
+          def segment(epoch, used):
+            elapsed = time.perf_counter() - t_batch
+            left = elapsed / max(used, 1) * max(expect - used, 0)
+            self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{expect:.0f} | elapsed "
+                     f"{fmt_seconds(time.perf_counter() - t0)} | left ~{fmt_seconds(left)}")
+          sync.run_sync(todo, ahead, self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]), tb,
+                        ckpt_name, lambda p, rows, rv, times: group_done(p, rows, rv, times, sum(times.values())),
+                        segment)
+        else:
+          for k, p in enumerate(todo):
+            tg = time.perf_counter()
+            rows, rung_values, times, _ = execute.run_group(
+                p, ahead.get(k), self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]),
+                tb, ckpt_name)
+            # time left: the planner's estimate of the groups to come, scaled by how its estimate of the
+            # groups done so far compares with their measured time
+            est_done += est.setdefault(p.gid, estimate(p, cfg, self._dataset, self.platform))
+            left = (time.perf_counter() - t0) / max(est_done, 1e-9) * sum(
+                est.setdefault(q.gid, estimate(q, cfg, self._dataset, self.platform)) for q in todo[k + 1:])
+            group_done(p, rows, rung_values, times, time.perf_counter() - tg, left)
+        todo = self.next_batch(done)  # tpe: the next batch, asked now that this one is told
+        if todo:
+          ahead.close()
+          ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
+          epochs_of.update({p.gid: int(p.config.epochs) for p in todo})
     finally:
       ahead.close()
       jsonl.close()

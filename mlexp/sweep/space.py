@@ -24,6 +24,8 @@ import numpy as np
 
 RANDOM_KINDS = ("uniform", "loguniform", "randint", "randint_tuple", "choice")
 KINDS = ("grid",) + RANDOM_KINDS
+# sweep.algorithm: auto = random when the space has random fields, else grid; tpe: mlexp/sweep/tpe.py
+ALGORITHMS = ("auto", "random", "grid", "tpe")
 
 
 def grid(field: str, *values) -> dict:
@@ -96,6 +98,21 @@ def expand(space, num_trials: int, seed: int = 0) -> list[dict]:
   if randoms:
     draws = [{s["field"]: _draw(s, rng) for s in randoms} for _ in range(int(num_trials))]
   return [{**g, **d} for g in grid_points for d in draws]
+
+
+def sweep_trials(sw) -> list[dict]:
+  """The trials of a sweep block whose algorithm lists them before training: random (grid fields x
+  `num_trials` draws of the random ones; also auto), grid (every field a grid or choice: their product)."""
+  alg = sw.get("algorithm", "auto")
+  if alg == "tpe":
+    raise ValueError("sweep.algorithm=tpe samples its trials while the sweep runs (mlexp/sweep/tpe.py)")
+  if alg == "grid":
+    specs = [_spec(s) for s in sw.space]
+    bad = [f"{s['field']} ({s['kind']})" for s in specs if s["kind"] not in ("grid", "choice")]
+    if bad:
+      raise ValueError(f"sweep.algorithm=grid needs grid or choice fields only, not {', '.join(bad)}")
+    return expand([{**s, "kind": "grid"} for s in specs], 0)
+  return expand(sw.space, int(sw.num_trials), int(sw.seed))
 
 
 def _draw(s: dict, rng) -> Any:

@@ -1,0 +1,171 @@
+"""The Python API, for notebooks and scripts: no absl flags, errors are exceptions, progress is one bar.
+
+  import mlexp
+  config = mlexp.get_config("gru", smoke=True)      # configs/gru.py with get_config("smoke")
+  run = mlexp.train(config)                          # -> Run (validated as the CLI does; ConfigError / DataError)
+  run.summary, run.metrics, run.report(), run.predict(x, lengths)
+  search = mlexp.sweep(mlexp.get_config("sweeps/gru", smoke=True))   # -> Sweep
+  search.results, search.best, search.best_config, search.trial(3)
+  mlexp.load("runs/gru-20261125-120000")             # -> Run | Sweep
+
+The work is the CLI's (train/trainer.py, sweep/runner.py); this module only wires it and reads the workdir.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import sys
+
+import ml_collections
+
+from mlexp.config import ConfigError
+from mlexp.runs import Run, Sweep, TrialRun  # noqa: F401 (the objects of the API)
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _error(msg: str) -> ConfigError:
+  """A ConfigError whose message is `msg` as it is (not about one config field)."""
+  e = ConfigError("", None, msg)
+  e.args = (msg,)
+  return e
+
+
+def config_dirs() -> list:
+  """Where short config names are looked up: configs/ next to the mlexp package, then in the working folder."""
+  dirs = [os.path.join(PACKAGE_ROOT, "configs"), os.path.join(os.getcwd(), "configs")]
+  return [d for i, d in enumerate(dirs) if os.path.isdir(d) and d not in dirs[:i]]
+
+
+def _resolve(name: str) -> str:
+  tries = [name] + [os.path.join(r, name) for r in (PACKAGE_ROOT, *config_dirs())]
+  for t in tries:
+    for p in (t, t + ".py"):
+      if os.path.isfile(p):
+        return p
+  known = sorted(os.path.relpath(p, d)[:-3] for d in config_dirs() for p in glob.glob(os.path.join(d, "**", "*.py"),
+                                                                                       recursive=True))
+  raise _error(f"no config {name!r}: not a file, nor a name in {', '.join(config_dirs()) or 'configs/'}; "
+               f"names: {', '.join(known)}")
+
+
+def _arg_string(args: dict) -> str:
+  parts = []
+  for k, v in args.items():
+    s = str(v).lower() if isinstance(v, bool) else str(v)
+    if "," in s or "=" in s:
+      raise _error(f"config argument {k}={v!r}: values cannot contain ',' or '='")
+    parts.append(f"{k}={s}")
+  return ",".join(parts)
+
+
+def get_config(name_or_path, **variant_args) -> ml_collections.ConfigDict:
+  """The config of a file ("configs/gru.py") or short name ("gru", "sweeps/gru", "gru:smoke"), built by its
+  get_config(arg) with the variant arguments as arg ("smoke=true,..."). Locked: setting a field that does
+  not exist raises (as --config.x=y does). Unknown arguments raise ConfigError naming them."""
+  name = os.fspath(name_or_path)
+  arg = ""
+  if ":" in name and not os.path.exists(name):
+    name, _, arg = name.partition(":")
+  path = _resolve(name)
+  arg = ",".join(filter(None, [arg, _arg_string(variant_args)]))
+  spec = importlib.util.spec_from_file_location(f"mlexp_config_{abs(hash(os.path.abspath(path)))}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise _error(f"{path} has no get_config(arg): not an mlexp config file")
+  try:
+    config = module.get_config(arg or None)
+  except ConfigError:
+    raise
+  except ValueError as e:  # mlexp.config.parse_arg: an unknown argument or a value of the wrong type
+    raise _error(f"{path}: {e}") from None
+  config.lock()
+  return config
+
+
+def _jax_started() -> bool:
+  if "jax" not in sys.modules:
+    return False
+  try:
+    from jax._src import xla_bridge
+    return bool(xla_bridge._backends)
+  except (ImportError, AttributeError):
+    return True
+
+
+def _prepare(config, want_sweep: bool):
+  """What the CLI does before any work (mlexp/main.py): CPU devices (only before JAX has started: XLA reads
+  its flags once), logging, the compilation cache, validation."""
+  from absl import logging
+  from mlexp import main as cli
+  from mlexp.config import validate
+  if isinstance(config, (str, os.PathLike)):
+    config = get_config(config)
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise TypeError(f"config must be an ml_collections.ConfigDict (mlexp.get_config), got {type(config).__name__}")
+  if ("sweep" in config) != want_sweep:
+    raise _error("this config has a sweep block: use mlexp.sweep(config)" if want_sweep is False else
+                 "this config has no sweep block: use mlexp.train(config), or a config of configs/sweeps/")
+  if not _jax_started():
+    cli.configure_cpu_devices(config)
+  logging.set_verbosity(logging.WARNING)
+  cli.enable_compilation_cache()
+  validate(config)
+  return config
+
+
+def _default_workdir(config) -> str:
+  """The CLI's runs/<name>-<time>, with -2, -3, ... when that exists (two runs within a second)."""
+  from mlexp import main as cli
+  base = cli.default_workdir(config)
+  out, n = base, 1
+  while os.path.exists(out):
+    n += 1
+    out = f"{base}-{n}"
+  return out
+
+
+def train(config, workdir=None) -> Run:
+  """A single run (config: a ConfigDict or a config name); resumes from the workdir's latest checkpoint.
+  workdir: default runs/<name>-<time>, as the CLI's."""
+  from mlexp.io import progress
+  from mlexp.train.trainer import train_and_evaluate
+  config = _prepare(config, want_sweep=False)
+  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
+  with progress.use("bar"):
+    train_and_evaluate(config, workdir)
+  return Run(workdir)
+
+
+def sweep(config, workdir=None) -> Sweep:
+  """A sweep (a config with a sweep block); resumes the groups already done in the workdir."""
+  from mlexp.io import progress
+  from mlexp.sweep.runner import run_sweep
+  config = _prepare(config, want_sweep=True)
+  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
+  with progress.use("bar"):
+    run_sweep(config, workdir)
+  return Sweep(workdir)
+
+
+def load(workdir) -> Run | Sweep:
+  """The Run or Sweep an mlexp workdir holds."""
+  from mlexp import results
+  workdir = os.fspath(workdir)
+  config = results.load_config(workdir)  # FileNotFoundError with one line when it is no workdir
+  return Sweep(workdir) if "sweep" in config else Run(workdir)
+
+
+def compare(*runs) -> "pd.DataFrame":
+  """One row per run: workdir, model, data set, mean ± std test accuracy of its best trial, best test loss,
+  wall seconds."""
+  import pandas as pd
+  rows = []
+  for r in runs:
+    s = r.summary
+    rows.append({"workdir": r.workdir, "kind": s.get("kind"), "model": s.get("model"), "dataset": s.get("dataset"),
+                 "test_accuracy": s["mean"]["test_accuracy"], "test_accuracy_std": s["std"]["test_accuracy"],
+                 "best_test_loss": s["mean"].get("best_test_loss"), "wall_s": s.get("wall_s")})
+  return pd.DataFrame(rows)
