@@ -47,3 +47,11 @@ def test_missing_file_message(tmp_path):
     R.load(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="not a directory"):
     R.load(str(tmp_path / "nope"))
+
+
+def test_report_header_splits_the_wall_time():
+  from mlexp.report import render
+  h = render.header({"kind": "sweep", "wall_s": 100.0, "times": {"compile_s": 20.0, "train_s": 70.0,
+                                                                  "eval_s": 2.0, "write_s": 1.0}}, {}, None, ".")
+  total = dict(h["facts"])["Total time"]
+  assert "compile 20" in total and "training 70" in total and "evaluation 2" in total and "writing 1" in total
