@@ -32,7 +32,7 @@ SHARDED = textwrap.dedent("""
       super().__init__(*a, devices=devices, **k)
     def init(self):
       state = super().init()
-      used.append(len(state.params[next(iter(state.params))]["kernel"].sharding.device_set))
+      used.append(len(jax.tree.leaves(state.params)[0].sharding.device_set))
       return state
 
   loop.Group = Recording

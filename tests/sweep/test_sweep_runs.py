@@ -91,15 +91,38 @@ ASHA_LRS = (0.01, 0.05, 0.2, 0.1, 0.3, 0.02)
 def asha_sweeps(lr_sweeps, tmp_path_factory):
   """6 learning rates in 2 groups of 3 (the program of lr_sweeps' 3-member group), mode asha and full."""
   out = {}
-  for mode in ("asha", "full"):
-    cfg = u.lr_sweep(ASHA_LRS, **{"sweep.mode": mode, "sweep.max_group_size": 3})
-    wd = tmp_path_factory.mktemp(f"asha_{mode}") / "w"
+  for name, mode, sync in (("asha", "asha", False), ("asha_sync", "asha", True), ("full", "full", True)):
+    cfg = u.lr_sweep(ASHA_LRS, **{"sweep.mode": mode, "sweep.max_group_size": 3, "sweep.asha.sync": sync})
+    wd = tmp_path_factory.mktemp(f"asha_{name}") / "w"
     u.run(cfg, wd)
-    out[mode] = {"config": cfg, "workdir": str(wd), "rows": u.read_csv(wd / "results.csv")}
+    out[name] = {"config": cfg, "workdir": str(wd), "rows": u.read_csv(wd / "results.csv")}
   return out
 
 
+def test_synchronous_asha_decides_over_all_groups_at_once(asha_sweeps):
+  """sweep.asha.sync: both groups train to the rung, then one decision over all 6 trials keeps the top
+  third (2), whichever group they are in; those continue exactly as in full mode."""
+  sw = asha_sweeps["asha_sync"]
+  rows = sw["rows"]
+  metrics = [json.loads(l) for l in open(os.path.join(sw["workdir"], "metrics.jsonl"))]
+  epoch1 = {m["trial"]: m["test_loss"] for m in metrics if m["epoch"] == 1}
+  assert sorted(epoch1) == list(range(6))
+  keep = asha.keep([], [epoch1[t] for t in range(6)], 3, "min")
+  expect = {t for t in range(6) if keep[t]}
+  assert len(expect) == 2
+  completed = {int(r["trial"]) for r in rows if r["status"] == "completed"}
+  assert completed == expect
+  assert all(r["stopped_by"] == "asha" and r["epochs_run"] == "1" for r in rows if int(r["trial"]) not in expect)
+  full = by_lr(asha_sweeps["full"]["rows"])
+  for r in rows:
+    if int(r["trial"]) in expect:
+      for col in NUMBERS:
+        assert r[col] == full[float(r[LR])][col], col
+  assert sum(int(r["epochs_run"]) for r in rows) == 6 + 2 * 2  # successive halving's budget exactly
+
+
 def test_asha_stops_the_worst_trials_at_the_rung(asha_sweeps):
+  """sweep.asha.sync=False: groups one after another, each ranked against the groups before it."""
   sw = asha_sweeps["asha"]
   cfg, rows = sw["config"], sw["rows"]
   assert (cfg.sweep.asha.grace, cfg.sweep.asha.factor, cfg.epochs) == (1, 3, 3)
