@@ -11,3 +11,13 @@ def emit(rec: dict, out_file=None) -> None:
   if out_file:
     out_file.write(line + "\n")
     out_file.flush()
+
+
+def kill_group(proc) -> None:
+  """Kills a child started with start_new_session=True, and everything it started."""
+  import os
+  import signal
+  try:
+    os.killpg(proc.pid, signal.SIGKILL)
+  except ProcessLookupError:
+    pass

@@ -27,13 +27,12 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from common import emit
+from common import emit, kill_group
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -76,10 +75,7 @@ def run_child(cmd, log_path: str, timeout: float, env=None, cwd=REPO) -> dict:
     try:
       rc = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-      try:
-        os.killpg(proc.pid, signal.SIGKILL)
-      except ProcessLookupError:
-        pass
+      kill_group(proc)
       proc.wait()
       return {"wall_s": time.perf_counter() - t, "rc": None, "log": log_path, "loadavg_before": load,
               "error": f"timeout after {timeout:.0f} s"}

@@ -20,12 +20,11 @@ import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
 
-from common import emit
+from common import emit, kill_group
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -76,10 +75,7 @@ def run_child(cmd, timeout: float, env=None) -> dict:
   try:
     out, err = proc.communicate(timeout=timeout)
   except subprocess.TimeoutExpired:
-    try:
-      os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-      pass
+    kill_group(proc)
     proc.communicate()
     log(f"timeout after {timeout:.0f}s: {' '.join(cmd[-6:])}")
     return {"error": "timeout", "timeout_s": timeout}

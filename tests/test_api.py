@@ -15,6 +15,7 @@ from mlexp.config import ConfigError, validate
 from mlexp.data import DataError
 from mlexp.io import progress
 from mlexp.sweep.space import grid
+from mlexp.sweep.space import set_field
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,11 +31,7 @@ def tiny(name: str = "mlp", **fields):
   c.data.max_train, c.data.max_test, c.eval.transforms = 64, 64, ()
   c.model.units, c.batch_size, c.epochs = (8,), 32, 2
   for key, value in fields.items():
-    *path, last = key.split(".")
-    node = c
-    for p in path:
-      node = node[p]
-    node[last] = value
+    set_field(c, key, value)
   return c
 
 

@@ -108,11 +108,11 @@ class SweepRunner:
           # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
           expect = sum(len(p.members) * buckets.expected_epochs(
               int(p.config.epochs), "asha", int(sw.asha.grace), int(sw.asha.factor)) for p in todo)
-          t_batch = time.perf_counter()
 
-          def segment(epoch, used):
-            elapsed = time.perf_counter() - t_batch
-            left = elapsed / max(used, 1) * max(expect - used, 0)
+          def segment(epoch, used, work_s):
+            # time left: the member-epochs still expected (successive halving's budget) at the rate measured
+            # so far; compiling is over after the first rung (every group has been built by then)
+            left = work_s / max(used, 1) * max(expect - used, 0)
             self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{expect:.0f} | elapsed "
                      f"{fmt_seconds(time.perf_counter() - t0)} | left ~{fmt_seconds(left)}")
           sync.run_sync(todo, ahead, self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]), tb,

@@ -26,7 +26,7 @@ def segments(grace: int, factor: int, epochs: int) -> list:
 
 def run_sync(todo, ahead, sweep, data, history, metric_hooks, tb, ckpt_name, on_done, on_segment=None):
   """Trains the groups `todo` rung by rung; on_done(plan, rows, rung_values, times) as each finishes,
-  on_segment(epoch, member-epochs trained so far) after each segment."""
+  on_segment(epoch, member-epochs trained so far, their seconds) after each segment."""
   sw = sweep.config.sweep
   factor, mode = int(sw.asha.factor), "min" if sw.metric == "test_loss" else "max"
   max_epochs = max(int(p.config.epochs) for p in todo)
@@ -41,8 +41,9 @@ def run_sync(todo, ahead, sweep, data, history, metric_hooks, tb, ckpt_name, on_
         gr.train(until=stop)
     if stop in rungs:
       _decide(runs, stop, history, factor, mode, sw.metric)
-    if on_segment is not None:
-      on_segment(stop, sum(gr.run.used for gr in runs.values()))
+    if on_segment is not None:  # member-epochs so far, and the seconds they took (compile not counted)
+      on_segment(stop, sum(gr.run.used for gr in runs.values()),
+                 sum(gr.run.times[k] for gr in runs.values() for k in ("train_s", "eval_s", "write_s")))
     for p in todo:  # groups whose members have all stopped are done
       gr = runs.get(p.gid)
       if gr is not None and gr.run.finished and not getattr(gr, "written", False):

@@ -6,7 +6,7 @@ import importlib.util
 import io
 import os
 
-from mlexp.sweep.space import grid
+from mlexp.sweep.space import grid, set_field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPOCHS = 3
@@ -43,11 +43,7 @@ def tiny_sweep(space, **overrides):
   c.sweep.num_trials = 0
   c.sweep.mode = "full"
   for key, value in overrides.items():
-    *path, last = key.split(".")
-    node = c
-    for p in path:
-      node = node[p]
-    node[last] = value
+    set_field(c, key, value)
   return c
 
 
