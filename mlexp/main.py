@@ -202,13 +202,13 @@ def _os_error_in(e: BaseException) -> OSError | None:
 
 def open_workdir(workdir: str, config):
   """Creates the workdir if needed and takes its lock: (lock, created). One line and exit 2/4/5 on failure."""
-  from mlexp.io.lock import WorkdirBusy, WorkdirLock, lock_name
+  from mlexp.io.lock import WorkdirBusy, acquire, lock_name
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     fail(f"--workdir={workdir} is a file; give a folder (a new one, or the workdir of a run to resume)")
   created = not os.path.exists(workdir)
   try:
     os.makedirs(workdir, exist_ok=True)
-    lock = WorkdirLock(workdir, lock_name(config)).acquire()
+    lock = acquire(workdir, lock_name(config))
   except WorkdirBusy as e:
     fail(str(e), EXIT_BUSY)
   except OSError as e:

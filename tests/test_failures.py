@@ -130,6 +130,22 @@ def test_shards_of_one_sweep_take_one_lock_each(tmp_path):
   b.release()
 
 
+def test_a_whole_run_and_the_shards_of_a_sweep_keep_each_other_off_one_workdir(tmp_path):
+  from mlexp.io.lock import acquire
+  wd = str(tmp_path)
+  shard = acquire(wd, ".lock.shard0")
+  with pytest.raises(WorkdirBusy, match="a shard of a sweep"):  # a whole run while a shard runs
+    acquire(wd, ".lock")
+  other = acquire(wd, ".lock.shard1")  # the other shard is welcome
+  shard.release()
+  other.release()
+  run = acquire(wd, ".lock")
+  with pytest.raises(WorkdirBusy, match="a run"):  # a shard while the whole run runs
+    acquire(wd, ".lock.shard0")
+  run.release()
+  acquire(wd, ".lock.shard0").release()  # and once the run is gone, the shard can start
+
+
 def test_a_second_process_on_a_locked_workdir_exits_at_once(tmp_path):
   wd = tmp_path / "run"
   wd.mkdir()

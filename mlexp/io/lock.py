@@ -83,6 +83,18 @@ class WorkdirLock:
     self.release()
 
 
+def acquire(workdir: str, name: str = ".lock") -> WorkdirLock:
+  """The lock `name` of workdir, and none of the conflicting ones held: a whole run (.lock) and the shards of a
+  sweep (.lock.shard<i>) keep each other off one workdir; shards do not exclude each other."""
+  lock = WorkdirLock(workdir, name).acquire()
+  other = holder(workdir, exclude=name, shards=(name == ".lock"))
+  if other is not None:
+    lock.release()
+    raise WorkdirBusy(f"{workdir} is in use by {other} ({'a shard of a sweep' if name == '.lock' else 'a run'}); "
+                      "wait for it to finish or use another --workdir")
+  return lock
+
+
 def lock_name(config) -> str:
   """.lock, or .lock.shard<i> for shard i of a sweep run as several processes (they share the workdir)."""
   sweep = config.get("sweep") if hasattr(config, "get") else None
@@ -91,10 +103,12 @@ def lock_name(config) -> str:
   return ".lock"
 
 
-def holder(workdir: str) -> str | None:
-  """"process PID on host HOST" of a live process holding a lock of workdir (the run's or a shard's), else None."""
+def holder(workdir: str, exclude: str | None = None, shards: bool | None = None) -> str | None:
+  """"process PID on host HOST" of a live process holding a lock of workdir (the run's or a shard's), else None.
+  exclude: a lock file not to look at; shards: only the shards' (True) or only the run's (False) lock."""
   try:
-    names = sorted(n for n in os.listdir(workdir) if n == ".lock" or n.startswith(".lock.shard"))
+    names = sorted(n for n in os.listdir(workdir) if (n == ".lock" or n.startswith(".lock.shard")) and n != exclude
+                   and (shards is None or n.startswith(".lock.shard") == shards))
   except OSError:
     return None
   for name in names:
