@@ -1,7 +1,8 @@
 """GRU / LSTM classifiers for variable-length sequences, with an optional Conv1d front end.
 
-The recurrent layer is written out (not flax's nn.RNN) for speed on CPU: the input projections of all
-steps are one matmul before the time scan, and the scan is unrolled `unroll` steps. Gate equations
+The recurrent layer is written out (not flax's nn.RNN) for speed on CPU: the layers run time-major, the
+input projections of all steps are computed before the time scan (one matmul per gate, each gate its own
+array: see gru_scan), and the scan is unrolled `unroll` steps. Gate equations
 follow PyTorch's nn.GRU / nn.LSTM. Padded steps never change the carry, so the carry after the scan is
 the one at the last valid step, and padding never changes a prediction.
 
@@ -24,28 +25,31 @@ GATES = {"gru": 3, "lstm": 4}
 
 
 def _gru_forward(xi, w_h, b_h, valid, h0, unroll):
-  """The GRU recurrence over xi [T, B, 3H] (input projections of every step); returns (ys, h_last, residuals)."""
+  """The GRU recurrence over xi = (xr, xz, xn), each [T, B, H] (the input projections of every step, one
+  array per gate); returns (ys, h_last, residuals)."""
   def step(h, inp):
-    x_t, ok = inp
+    xr, xz, xn, ok = inp
     hh = h @ w_h + b_h
-    xr, xz, xn = jnp.split(x_t, 3, axis=-1)
     hr, hz, hn = jnp.split(hh, 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
     z = jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * hn)
     h_new = jnp.where(ok, n + z * (h - n), h)
     return h_new, (h_new, (r, z, n, hn))
-  h_last, (ys, res) = jax.lax.scan(step, h0, (xi, valid), unroll=unroll)
+  h_last, (ys, res) = jax.lax.scan(step, h0, (*xi, valid), unroll=unroll)
   return ys, h_last, res
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def gru_scan(xi, w_h, b_h, valid, h0, unroll=1):
   """(ys [T, B, H], h_last [B, H]) of a GRU layer (PyTorch's gate equations) over the input projections
-  xi [T, B, 3H], with a step held (carry unchanged) where valid [T, B, 1] is False.
+  xi = (xr, xz, xn), each [T, B, H], with a step held (carry unchanged) where valid [T, B, 1] is False.
 
-  Its hand-written backward pass runs one matmul per time step (dh @ W^T); the recurrent weight gradient
-  is one large matmul over all steps after the loop instead of a small one inside it.
+  The gates come as separate arrays, not one [T, B, 3H] array split inside the loop: XLA:CPU emits slow
+  scalar code for a fusion that slices the step's dynamic slice (measured 3.5x slower per step,
+  benchmarks/README.md). Its hand-written backward pass runs one matmul per time step (dh @ W^T); the
+  recurrent weight gradient is one large matmul over all steps after the loop instead of a small one
+  inside it.
   """
   ys, h_last, _ = _gru_forward(xi, w_h, b_h, valid, h0, unroll)
   return ys, h_last
@@ -70,44 +74,41 @@ def _gru_scan_bwd(unroll, saved, cts):
     dz = dhc * (h - n) * z * (1.0 - z)
     dr = dn * hn * r * (1.0 - r)
     dhh = jnp.concatenate([dr, dz, dn * r], axis=-1)
-    dxi = jnp.concatenate([dr, dz, dn], axis=-1)
     dh_prev = jnp.where(ok, dhc * z, dh) + dhh @ w_t
-    return dh_prev, (dxi, dhh)
+    return dh_prev, (dr, dz, dn, dhh)
 
-  dh0, (dxi, dhh) = jax.lax.scan(step, g_last, (g_ys, valid, h_prev, r, z, n, hn), reverse=True, unroll=unroll)
+  dh0, (dr, dz, dn, dhh) = jax.lax.scan(step, g_last, (g_ys, valid, h_prev, r, z, n, hn), reverse=True,
+                                        unroll=unroll)
   dw = jnp.einsum("tbh,tbk->hk", h_prev, dhh)
   db = dhh.sum(axis=(0, 1))
-  return dxi, dw, db, None, dh0
+  return (dr, dz, dn), dw, db, None, dh0
 
 
 gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)
 
 
-def recurrent(cell: str, x, lengths, w_in, b_in, w_h, b_h, unroll: int):
-  """One recurrent layer over x [B, T, F] with kernels w_in [F, g, H], w_h [H, g, H], biases [g, H]
-  -> (outputs [B, T, H], last valid hidden state [B, H])."""
+def recurrent(cell: str, xt, valid, w_in, b_in, w_h, b_h, unroll: int):
+  """One recurrent layer over time-major xt [T, B, F] with kernels w_in [F, g, H], w_h [H, g, H], biases
+  [g, H], a step held where valid [T, B, 1] is False -> (outputs [T, B, H], last valid hidden state [B, H])."""
   h_size, g = w_h.shape[0], GATES[cell]
-  xi = x @ w_in.reshape(w_in.shape[0], g * h_size) + b_in.reshape(-1)  # input projections of all steps at once
+  # the input projections of all steps at once, one array per gate (see gru_scan)
+  xs = tuple(xt @ w_in[:, k] + b_in[k] for k in range(g))
   w_h, b_h = w_h.reshape(h_size, g * h_size), b_h.reshape(-1)
-  batch, steps = x.shape[0], x.shape[1]
-  valid = jnp.swapaxes(time_mask(lengths, steps, jnp.bool_), 0, 1)[..., None]  # [T, B, 1]
-  xs = jnp.swapaxes(xi, 0, 1)
-  zeros = jnp.zeros((batch, h_size), xi.dtype)
+  zeros = jnp.zeros((xt.shape[1], h_size), xt.dtype)
   if cell == "gru":
-    ys, h_last = gru_scan(xs, w_h, b_h, valid, zeros, int(unroll))
-  else:
-    def step(carry, inp):
-      h, c = carry
-      x_t, ok = inp
-      gates = x_t + h @ w_h + b_h
-      i, f, gg, o = jnp.split(gates, 4, axis=-1)
-      c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
-      h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
-      c_new = jnp.where(ok, c_new, c)
-      h_new = jnp.where(ok, h_new, h)
-      return (h_new, c_new), h_new
-    (h_last, _), ys = jax.lax.scan(step, (zeros, zeros), (xs, valid), unroll=int(unroll))
-  return jnp.swapaxes(ys, 0, 1), h_last
+    return gru_scan(xs, w_h, b_h, valid, zeros, int(unroll))
+
+  def step(carry, inp):
+    h, c = carry
+    xi_t, xf_t, xg_t, xo_t, ok = inp
+    hi, hf, hg, ho = jnp.split(h @ w_h + b_h, 4, axis=-1)
+    c_new = jax.nn.sigmoid(xf_t + hf) * c + jax.nn.sigmoid(xi_t + hi) * jnp.tanh(xg_t + hg)
+    h_new = jax.nn.sigmoid(xo_t + ho) * jnp.tanh(c_new)
+    c_new = jnp.where(ok, c_new, c)
+    h_new = jnp.where(ok, h_new, h)
+    return (h_new, c_new), h_new
+  (h_last, _), ys = jax.lax.scan(step, (zeros, zeros), (*xs, valid), unroll=int(unroll))
+  return ys, h_last
 
 
 def conv1d_same(x, kernel, bias):
@@ -160,6 +161,10 @@ class RNNClassifier(nn.Module):
               stable_kernel(k_h, w, (g, w), h_true, h_mask, h_mask, kind="uniform"),
               jnp.zeros((g, w), jnp.float32))
 
+    # time-major from here on: the recurrent layers scan over time, and every layer reads its input's steps
+    # as contiguous [B, F] slices (one transpose here instead of one per layer)
+    x = jnp.swapaxes(x, 0, 1)
+    valid = jnp.swapaxes(time_mask(lengths, x.shape[0], jnp.bool_), 0, 1)[..., None]  # [T, B, 1]
     if in_w <= w:
       # every layer in one scan over stacked parameters (one copy of the recurrence in the compiled program):
       # the input is zero-padded to the hidden width, layer 0's kernel rows past the true input are zero
@@ -171,10 +176,10 @@ class RNNClassifier(nn.Module):
         p = layer_params(derive(base, l), w, jnp.where(l == 0, in_true, h_true), jnp.where(l == 0, in_mask_w, hm))
         return jax.tree.map(lambda a: a * (l < depth), p)
       stack = param(self, "rnn", lambda: jax.vmap(stacked)(jnp.arange(n_layers)))
-      first_layer, h_last = 0, jnp.zeros((x.shape[0], w), x.dtype)
+      first_layer, h_last = 0, jnp.zeros((x.shape[1], w), x.dtype)
     else:  # inputs wider than the hidden state: the first layer apart
       first = param(self, "rnn0", lambda: layer_params(layer_key(base, 0), in_w, in_true, in_mask))
-      x, h_last = recurrent(self.cell, x, lengths, *first, self.unroll)
+      x, h_last = recurrent(self.cell, x, valid, *first, self.unroll)
       first_layer = 1
       if n_layers > 1:
         stack = param(self, "rnn_stack", lambda: jax.vmap(
@@ -186,12 +191,14 @@ class RNNClassifier(nn.Module):
 
         def run(c):
           y = c[0]
-          if train:  # dropout between layers (as torch.nn.GRU's), not before the first
-            y = jnp.where(l > 0, dropout(y, dropout_rate, derive(dkey, l), train), y)
-          return recurrent(self.cell, y, lengths, *p, self.unroll)
+          if train:  # dropout between layers (as torch.nn.GRU's), not before the first; the mask is drawn
+            # over (batch, time, unit) indices as for a batch-major array
+            dropped = jnp.swapaxes(dropout(jnp.swapaxes(y, 0, 1), dropout_rate, derive(dkey, l), train), 0, 1)
+            y = jnp.where(l > 0, dropped, y)
+          return recurrent(self.cell, y, valid, *p, self.unroll)
         return jax.lax.cond(l < depth, run, lambda c: c, carry), None
       (x, h_last), _ = jax.lax.scan(layer, (x, h_last), (jnp.arange(first_layer, n_layers), stack))
-    feats = h_last if self.readout == "last" else masked_mean(x, lengths)
+    feats = h_last if self.readout == "last" else masked_mean(jnp.swapaxes(x, 0, 1), lengths)
     head_k = param(self, "head_kernel", lambda: stable_kernel(layer_key(base, HEAD), w, (self.num_classes,),
                                                                h_true, h_mask))
     head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))
