@@ -104,7 +104,11 @@ class SweepRunner:
     sync_mode = sw.mode == "asha" and bool(sw.asha.sync)
     try:
       while todo:  # one batch (all groups of random / grid; a batch of TPE trials), then TPE's next one
-        if sync_mode:
+        if sw.get("backend", "local") == "ray":  # the groups as Ray tasks (sweep/ray_backend.py)
+          from mlexp.sweep.ray_backend import RayDriver
+          RayDriver(self, jsonl, tb, ckpt_name, history, lambda p, rows, rv, times: group_done(
+              p, rows, rv, times, sum(times.values()))).run(todo)
+        elif sync_mode:
           # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
           expect = sum(len(p.members) * buckets.expected_epochs(
               int(p.config.epochs), "asha", int(sw.asha.grace), int(sw.asha.factor)) for p in todo)
