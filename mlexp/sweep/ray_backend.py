@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import types
+import uuid
 
 from mlexp.config import ConfigError
 from mlexp.sweep import segment, sync
@@ -112,7 +113,8 @@ class RayDriver:
     ray, started = connect(self.sw, self.say)
     try:
       r = self.runner
-      ctx = segment.Context(r.config, list(r.plan.trials), list(r.plan.fields), r.data.datasets())
+      ctx = segment.Context(r.config, list(r.plan.trials), list(r.plan.fields), r.data.datasets(),
+                            run_id=uuid.uuid4().hex)
       self.ctx = ray.put(ctx)
       cpus = int(self.sw.get("ray_cpus_per_group", 1))
       gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0  # one group per GPU

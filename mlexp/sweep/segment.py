@@ -21,7 +21,7 @@ import sys
 import time
 import types
 
-_LIVE: dict = {}  # gid -> (seq, GroupRun): this worker process's groups, compiled and on the device
+_LIVE: dict = {}  # (run id, gid) -> (seq, GroupRun): this worker process's groups, compiled and on the device
 _DATA: list = []  # this worker process's DataCache (one)
 FAULT_ENV = "MLEXP_RAY_FAULT"  # tests only: a file "GID EPOCH"; the worker reaching that epoch dies (lost worker)
 
@@ -33,6 +33,7 @@ class Context:
   trials: list  # trial id -> swept values
   fields: list  # the swept fields (result columns)
   datasets: dict  # DataCache key -> Dataset (loaded by the driver)
+  run_id: str = ""  # this driver's run: groups kept live from another (a killed driver's) are not reused
 
 
 @dataclasses.dataclass
@@ -128,7 +129,9 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
   from mlexp.sweep.execute import GroupRun
   from mlexp.train import loop
   seq = 0 if snap is None else snap.seq
-  live = _LIVE.pop(plan.gid, None)
+  for key in [k for k in _LIVE if k[0] != ctx.run_id]:  # another driver's groups: gone
+    del _LIVE[key]
+  live = _LIVE.pop((ctx.run_id, plan.gid), None)
   if live is not None and live[0] == seq:
     return live[1]
   data = _data()
@@ -148,7 +151,8 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
     group = loop.build_group(plan.config, ds, splits, [members[i] for i in snap.pos])
     state = group.adopt(jax.tree.map(jnp.asarray, snap.state))
     group.compile(state)
-    prepared = loop.Run(group, state, members, records=snap.records, pos=snap.pos)
+    # (arrays from Ray's object store are read-only: the records are copied)
+    prepared = loop.Run(group, state, members, records=copy.deepcopy(snap.records), pos=snap.pos)
     prepared.used, compile_s = snap.used, group.compile_s
     prepared.times = dict(snap.times)
     prepared.times["compile_s"] += compile_s  # this worker's rebuild is a compile too
@@ -194,7 +198,7 @@ def run_segment(ctx: Context, plan, snap: Snapshot | None, until: int | None, de
       out["rung"] = rung_values(gr.run, ctx.config.sweep.metric)
     seq = (0 if snap is None else snap.seq) + 1
     out["snapshot"] = _snapshot(gr, seq)
-    _LIVE[plan.gid] = (seq, gr)
+    _LIVE[(ctx.run_id, plan.gid)] = (seq, gr)
   out["calls"] = gr.recorder.take()
   out["segment_s"] = time.perf_counter() - t0
   return out
