@@ -42,7 +42,7 @@ def side(name, config, trials, extra, timeout, tmp):
     rows = sorted(csv.DictReader(f), key=lambda r: (int(r["trial"]), int(r["seed"])))
   out = {"side": name, "wall_s": round(wall, 1), "groups": summary.get("groups"),
          "compile_s": round(float(summary.get("compile_s") or 0.0), 1), "rows": len(rows),
-         "best_trial": summary["best"]["trial"], "best_accuracy": summary["best"]["mean_acc"]}
+         "best_trial": summary["best"]["trial"], "best_accuracy": summary["best"]["test_accuracy"]}
   print(json.dumps(out), flush=True)
   return out, rows
 

@@ -148,14 +148,19 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
     group.compile(state)
     prepared = (group, state)
   else:
-    group = loop.build_group(plan.config, ds, splits, [members[i] for i in snap.pos])
-    state = group.adopt(jax.tree.map(jnp.asarray, snap.state))
-    group.compile(state)
+    if live is not None and list(live[1].run.pos) == list(snap.pos):  # compiled here for these members: reused
+      group, compile_s = live[1].run.group, 0.0
+      state = group.adopt(jax.tree.map(jnp.asarray, snap.state))
+    else:
+      group = loop.build_group(plan.config, ds, splits, [members[i] for i in snap.pos])
+      state = group.adopt(jax.tree.map(jnp.asarray, snap.state))
+      group.compile(state)
+      compile_s = group.compile_s  # this worker's rebuild is a compile too
     # (arrays from Ray's object store are read-only: the records are copied)
     prepared = loop.Run(group, state, members, records=copy.deepcopy(snap.records), pos=snap.pos)
-    prepared.used, compile_s = snap.used, group.compile_s
+    prepared.used = snap.used
     prepared.times = dict(snap.times)
-    prepared.times["compile_s"] += compile_s  # this worker's rebuild is a compile too
+    prepared.times["compile_s"] += compile_s
   gr = GroupRun(plan, prepared, _sweep_view(ctx), data, board if board is not None else {}, hooks, sync=sync)
   gr.recorder = gr_rec
   gr.hooks.append(_FaultHook(plan.gid))
