@@ -107,31 +107,37 @@ class RayDriver:
     self.runner, self.jsonl, self.tb, self.ckpt_name = runner, jsonl, tb, ckpt_name
     self.history, self.on_done, self.say = history, on_done, runner.say
     self.sw = runner.config.sweep
+    self.ray, self.started = None, False
+
+  def close(self) -> None:
+    """Stops the local Ray this driver started (a cluster it connected to keeps running)."""
+    if self.started:
+      self.ray.shutdown()
+    self.ray, self.started = None, False
 
   def run(self, todo) -> None:
+    """The groups `todo` (all of a random / grid sweep; a batch of TPE's) to their end."""
     from mlexp.sweep.plan import estimate
-    ray, started = connect(self.sw, self.say)
-    try:
-      r = self.runner
-      ctx = segment.Context(r.config, list(r.plan.trials), list(r.plan.fields), r.data.datasets(),
-                            run_id=uuid.uuid4().hex)
-      self.ctx = ray.put(ctx)
-      cpus = int(self.sw.get("ray_cpus_per_group", 1))
-      gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0  # one group per GPU
-      self.cpus = cpus
-      self.remote = ray.remote(_task).options(num_cpus=0 if gpus else cpus, num_gpus=gpus,
-                                              max_retries=int(self.sw.get("ray_max_retries", 3)))
-      est = {p.gid: estimate(p, r.config, r._dataset, r.platform) for p in todo}
-      order = biggest_first(todo, lambda p: est[p.gid])
-      self.say(f"ray: {len(order)} group(s), biggest first (planner's estimate "
-               f"{est[order[0].gid]:.0f}s .. {est[order[-1].gid]:.0f}s); {cpus if not gpus else 'a GPU'} per group")
-      if self.sw.mode == "asha" and bool(self.sw.asha.sync):
-        self._run_sync(ray, todo, order)
-      else:
-        self._run_whole(ray, order)
-    finally:
-      if started:
-        ray.shutdown()
+    if self.ray is None:
+      self.ray, self.started = connect(self.sw, self.say)
+    ray = self.ray
+    r = self.runner
+    ctx = segment.Context(r.config, list(r.plan.trials), list(r.plan.fields), r.data.datasets(),
+                          run_id=uuid.uuid4().hex)
+    self.ctx = ray.put(ctx)
+    cpus = int(self.sw.get("ray_cpus_per_group", 1))
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0  # one group per GPU
+    self.cpus = cpus
+    self.remote = ray.remote(_task).options(num_cpus=0 if gpus else cpus, num_gpus=gpus,
+                                            max_retries=int(self.sw.get("ray_max_retries", 3)))
+    est = {p.gid: estimate(p, r.config, r._dataset, r.platform) for p in todo}
+    order = biggest_first(todo, lambda p: est[p.gid])
+    self.say(f"ray: {len(order)} group(s), biggest first (planner's estimate "
+             f"{est[order[0].gid]:.0f}s .. {est[order[-1].gid]:.0f}s); {f'{cpus} CPU(s)' if not gpus else 'a GPU'} per group")
+    if self.sw.mode == "asha" and bool(self.sw.asha.sync):
+      self._run_sync(ray, todo, order)
+    else:
+      self._run_whole(ray, order)
 
   def _submit(self, p, snap, until, decision, board):
     return self.remote.remote(self.ctx, p, snap, until, decision, board, self.cpus)

@@ -89,7 +89,8 @@ def test_ray_sweep_equals_one_process_row_by_row(ray_cluster, asha_reference, tm
   rows = u.read_csv(wd / "results.csv")
   assert_same_rows(rows, ref)
   # the rung decision was over both groups: 2 of 8 trials went on, from either group
-  assert sum(r["stopped_by"] == "asha" for r in ref) == 6 and "ray: 2 group(s), biggest first" in text
+  assert sum(r["stopped_by"] == "asha" for r in ref) == 6
+  assert "ray: 2 group(s), biggest first" in text and "1 CPU(s) per group" in text
   assert metric_lines(wd) == metric_lines(asha_reference["workdir"])
   assert sorted(os.listdir(wd / "groups")) == asha_reference["groups"]
   with open(wd / "checkpoints" / "best_trial_meta.json") as f, \
