@@ -132,8 +132,9 @@ class RayDriver:
                                             max_retries=int(self.sw.get("ray_max_retries", 3)))
     est = {p.gid: estimate(p, r.config, r._dataset, r.platform) for p in todo}
     order = biggest_first(todo, lambda p: est[p.gid])
+    per = f"{cpus} CPU(s)" if not gpus else "a GPU"
     self.say(f"ray: {len(order)} group(s), biggest first (planner's estimate "
-             f"{est[order[0].gid]:.0f}s .. {est[order[-1].gid]:.0f}s); {f'{cpus} CPU(s)' if not gpus else 'a GPU'} per group")
+             f"{est[order[0].gid]:.0f}s .. {est[order[-1].gid]:.0f}s); {per} per group")
     if self.sw.mode == "asha" and bool(self.sw.asha.sync):
       self._run_sync(ray, todo, order)
     else:
@@ -192,4 +193,5 @@ class RayDriver:
         per_group = {p.gid: at_rung[p.gid] for p in todo if p.gid in at_rung}  # plan order, as one process
         for gid, (vs, losers) in sync.decide(per_group, stop, self.history, factor, mode).items():
           decision[gid] = (stop, vs, sorted(losers))
-      self.say(f"[rung epoch {stop}] {len(active)} group(s) still running; {sum(used.values())} model-epochs trained so far")
+      self.say(f"[rung epoch {stop}] {len(active)} group(s) still running; {sum(used.values())} model-epochs "
+               "trained so far")
