@@ -201,3 +201,27 @@ def test_backend_is_validated_and_ray_missing_is_one_line(monkeypatch):
   monkeypatch.setattr(ray_backend.importlib.util, "find_spec", lambda name: None)
   with pytest.raises(ConfigError, match=r'pip install -e "\.\[ray\]"'):
     ray_backend.check(asha_sweep(**{"sweep.backend": "ray"}).sweep)
+
+
+def test_asynchronous_asha_on_ray_shares_the_rung_values_across_groups(ray_cluster, tmp_path):
+  """asha.sync=False: whole-group tasks that ask the RungBoard actor. Both groups run at once; whichever
+  reported its rung first, the other was ranked against its values too: the cuts are those of one board
+  fed the two groups in one of the two orders (a group alone would keep floor(4 / 3) = 1 trial)."""
+  wd = tmp_path / "w"
+  u.run(asha_sweep(**{"sweep.backend": "ray", "sweep.asha.sync": False}), wd)
+  rows = u.read_csv(wd / "results.csv")
+  groups = {}
+  for name in os.listdir(wd / "groups"):
+    with open(wd / "groups" / name) as f:
+      d = json.load(f)
+    trials = sorted({int(r["trial"]) for r in d["rows"]})
+    groups[name] = (trials, d["rungs"]["1"])
+  assert len(groups) == 2 and len(rows) == 8
+  cut = {int(r["trial"]) for r in rows if r["stopped_by"] == "asha"}
+  outcomes = []
+  for first, second in (list(groups.values()), list(groups.values())[::-1]):
+    board = asha.LocalBoard()
+    kept = [t for (trials, vals) in (first, second)
+            for t, k in zip(trials, board.report_and_keep(1, vals, 3, "min")) if k]
+    outcomes.append(set(range(8)) - set(kept))
+  assert cut in outcomes
