@@ -38,6 +38,9 @@ def check(sw) -> None:
     raise ConfigError("sweep.backend", backend, "must be one of local, ray")
   if backend != "ray":
     return
+  if int(sw.get("num_shards", 1)) != 1:
+    raise ConfigError("sweep.num_shards", sw.num_shards, "must be 1 with sweep.backend=ray (Ray places the groups; "
+                      "shards are the way without Ray)")
   for f in ("ray_cpus_per_group", "ray_num_cpus", "ray_max_retries"):
     lo = 1 if f == "ray_cpus_per_group" else 0
     if not isinstance(sw.get(f, lo), int) or sw.get(f, lo) < lo:

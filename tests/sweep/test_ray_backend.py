@@ -198,6 +198,8 @@ def test_backend_is_validated_and_ray_missing_is_one_line(monkeypatch):
   cfg = asha_sweep(**{"sweep.backend": "spark"})
   with pytest.raises(ConfigError, match=r"sweep.backend='spark'.*local, ray"):
     ray_backend.check(cfg.sweep)
+  with pytest.raises(ConfigError, match=r"sweep.num_shards=2.*must be 1 with sweep.backend=ray"):
+    ray_backend.check(asha_sweep(**{"sweep.backend": "ray", "sweep.num_shards": 2}).sweep)
   monkeypatch.setattr(ray_backend.importlib.util, "find_spec", lambda name: None)
   with pytest.raises(ConfigError, match=r'pip install -e "\.\[ray\]"'):
     ray_backend.check(asha_sweep(**{"sweep.backend": "ray"}).sweep)
