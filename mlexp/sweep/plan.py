@@ -64,13 +64,13 @@ def check_sweep(config, trials) -> None:
 
 
 def unsharded(config):
-  """The config with sweep.shard_index / num_shards at their defaults (0 / 1): what config.json holds."""
+  """The config with sweep.shard_index / num_shards at their defaults (0 / 1) and without the backend fields:
+  what config.json holds."""
   c = ml_collections.ConfigDict(config.to_dict())
   c.sweep.shard_index, c.sweep.num_shards = 0, 1
-  for f, v in (("backend", "local"), ("ray_address", ""), ("ray_num_cpus", 0), ("ray_cpus_per_group", 1),
-               ("ray_max_retries", 3)):  # where it runs is not what it is: a sweep resumes on either backend
-    if f in c.sweep:
-      c.sweep[f] = v
+  for f in ("backend", "ray_address", "ray_num_cpus", "ray_cpus_per_group", "ray_max_retries"):
+    if f in c.sweep:  # where it runs is not what it is: a sweep resumes on either backend (and as before them)
+      del c.sweep[f]
   return c
 
 
