@@ -1,9 +1,10 @@
-"""Merges the shards of a sweep: results.csv, summary.json, best_config.* from WORKDIR/groups/*.json,
-metrics.shard*.jsonl appended to metrics.jsonl, the best shard's best-trial checkpoint.
+"""Merges the shards of a sweep run without Ray (sweep.shard_index / num_shards over a shared folder, see
+launch/README.md): results.csv, summary.json, best_config.* from WORKDIR/groups/*.json, metrics.shard*.jsonl
+appended to metrics.jsonl, the best shard's best-trial checkpoint. (The Ray backend needs no merge.)
 
   python launch/merge.py WORKDIR        (or: python -m launch.merge WORKDIR)
 
-Run it when every shard is done (launch/local.sh does); run early, it merges the groups done so far
+Run it when every shard is done; run early, it merges the groups done so far
 and names the missing ones. Merging twice gives the same files.
 """
 from __future__ import annotations

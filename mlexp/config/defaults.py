@@ -181,6 +181,12 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   s.compile_ahead = 2  # groups compiled in worker threads while the current one trains (0 = none)
   s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
   s.num_shards = 1
+  # local (this process) | ray: each group a Ray task (sweep/ray_backend.py; pip install -e ".[ray]")
+  s.backend = "local"
+  s.ray_address = ""  # a Ray cluster to connect to (host:port or auto); "" starts a local Ray here
+  s.ray_num_cpus = 0  # the local Ray's cores (0 = all)
+  s.ray_cpus_per_group = 1  # cores a group's task declares (on GPU: one GPU per group)
+  s.ray_max_retries = 3  # retries of a group's task whose worker was lost
   return s
 
 

@@ -38,3 +38,25 @@ def keep(history: Sequence[float], values: Sequence[float], factor: int, mode: s
   n_keep = max(1, int(math.floor(allv.size / factor)))
   cutoff = ranked[n_keep - 1]
   return finite & (sign * values <= cutoff)
+
+
+class LocalBoard:
+  """The values recorded at each rung (rung epoch -> finite values) and the decisions made on them: one
+  process's ASHA state. `report_and_keep` is `keep` against everything reported before, then records the
+  values. A report under a key already seen (a retried task reporting its rung again) gets the same
+  answer and records nothing. The Ray backend shares one of these through an actor (sweep/ray_backend.py),
+  so every group in flight sees every value reported so far."""
+
+  def __init__(self, history: dict | None = None):
+    self.history = history if history is not None else {}
+    self._answers: dict = {}
+
+  def report_and_keep(self, epoch: int, values, factor: int, mode: str, key=None) -> list:
+    if key is not None and (key, epoch) in self._answers:
+      return self._answers[(key, epoch)]
+    hist = self.history.setdefault(epoch, [])
+    kept = [bool(k) for k in keep(hist, values, factor, mode)]
+    hist.extend(float(v) for v in values if math.isfinite(v))
+    if key is not None:
+      self._answers[(key, epoch)] = kept
+    return kept

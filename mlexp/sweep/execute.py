@@ -46,12 +46,14 @@ class CompileAhead:
 
 class AshaHook:
   """At the rungs grace * factor**k: stops the trials (all their seeds) whose metric is not in the top
-  1/factor of all values seen at that rung (`history`: this group's and earlier ones'); then drops the
-  frozen members when that saves more than two recompiles."""
+  1/factor of all values seen at that rung (`history`: this group's and earlier ones', a dict or a board
+  with `report_and_keep`: asha.LocalBoard, or the Ray backend's shared one); then drops the frozen members
+  when that saves more than two recompiles."""
   time_kind = "other"  # (a rebuild's compile is counted by the run)
 
-  def __init__(self, sw, epochs, history, rebuild, hooks):
-    self.sw, self.epochs, self.history, self.rebuild, self.hooks = sw, epochs, history, rebuild, hooks
+  def __init__(self, sw, epochs, history, rebuild, hooks, gid=None):
+    self.sw, self.epochs, self.rebuild, self.hooks, self.gid = sw, epochs, rebuild, hooks, gid
+    self.board = history if hasattr(history, "report_and_keep") else asha.LocalBoard(history)
     self.rung_epochs = asha.rungs(int(sw.asha.grace), int(sw.asha.factor), epochs) if sw.mode == "asha" else []
     self.rung_values = {}
 
@@ -66,9 +68,8 @@ class AshaHook:
     trials, vals = rung_values(run, self.sw.metric, m)
     if not trials:
       return []
-    hist = self.history.setdefault(epoch, [])
-    keep = asha.keep(hist, vals, int(self.sw.asha.factor), "min" if self.sw.metric == "test_loss" else "max")
-    hist.extend(v for v in vals if math.isfinite(v))
+    keep = self.board.report_and_keep(epoch, vals, int(self.sw.asha.factor),
+                                      "min" if self.sw.metric == "test_loss" else "max", key=self.gid)
     self.rung_values[epoch] = vals
     return cut_trials(run, {t for t, k in zip(trials, keep) if not k})
 
@@ -143,11 +144,12 @@ class GroupRun:
     cfg = plan.config
     ds, splits = data.get(cfg)
     self.plan, self.epochs = plan, int(cfg.epochs)
-    self.run = loop.Run(*prepared, list(plan.members))
+    # prepared: (group, state), or a Run already built (a group restored on a Ray worker: sweep/segment.py)
+    self.run = prepared if isinstance(prepared, loop.Run) else loop.Run(*prepared, list(plan.members))
     self.best = BestParamsHook()
     self.leaving = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), self.best]
     self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms)
-    self.ash = AshaHook(sweep.config.sweep, self.epochs, history, self.rebuild, self.leaving)
+    self.ash = AshaHook(sweep.config.sweep, self.epochs, history, self.rebuild, self.leaving, gid=plan.gid)
     if sync:
       self.ash.rung_epochs = []
     self.hooks = [*metric_hooks(plan.gid), self.ash, *self.leaving]
@@ -189,7 +191,7 @@ def _save_best_params(workdir, name, rows, best, plan, members):
   """checkpoints/<name>: the best model of this group if it beats the one saved (each shard keeps its own
   best_trial.shard<i>; merge keeps the best of them as best_trial). The meta keeps what rebuilds its model
   (mlexp.api): a member of a padded group has the group's (bucket) model and its own true `dims`."""
-  if best.params is None:
+  if best.params is None or name is None:  # name None: a Ray worker; the driver saves (sweep/ray_backend.py)
     return
   prev = wd.best_trial_meta(workdir, name)
   if best.acc <= (prev or {}).get("test_accuracy", -1.0):

@@ -48,6 +48,8 @@ def check_sweep(config, trials) -> None:
     if int(sw.num_shards) != 1:
       raise ConfigError("sweep.num_shards", sw.num_shards, "must be 1 with sweep.algorithm=tpe (each batch of "
                         "trials is asked with the results of the one before)")
+  from mlexp.sweep.ray_backend import check as check_backend
+  check_backend(sw)
   if not trials:
     raise ConfigError("sweep.space", "()", "must define at least one field")
   for t, values in enumerate(trials):
@@ -62,9 +64,13 @@ def check_sweep(config, trials) -> None:
 
 
 def unsharded(config):
-  """The config with sweep.shard_index / num_shards at their defaults (0 / 1): what config.json holds."""
+  """The config with sweep.shard_index / num_shards at their defaults (0 / 1) and without the backend fields:
+  what config.json holds."""
   c = ml_collections.ConfigDict(config.to_dict())
   c.sweep.shard_index, c.sweep.num_shards = 0, 1
+  for f in ("backend", "ray_address", "ray_num_cpus", "ray_cpus_per_group", "ray_max_retries"):
+    if f in c.sweep:  # where it runs is not what it is: a sweep resumes on either backend (and as before them)
+      del c.sweep[f]
   return c
 
 

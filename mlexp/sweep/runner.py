@@ -102,9 +102,15 @@ class SweepRunner:
                f"{fmt_seconds(elapsed)}" + ("" if left is None else f" | left ~{fmt_seconds(left)}"))
 
     sync_mode = sw.mode == "asha" and bool(sw.asha.sync)
+    ray_driver = None  # backend=ray: one connection for every batch (sweep/ray_backend.py)
     try:
       while todo:  # one batch (all groups of random / grid; a batch of TPE trials), then TPE's next one
-        if sync_mode:
+        if sw.get("backend", "local") == "ray":  # the groups as Ray tasks (sweep/ray_backend.py)
+          from mlexp.sweep.ray_backend import RayDriver
+          ray_driver = ray_driver or RayDriver(self, jsonl, tb, ckpt_name, history, lambda p, rows, rv, times:
+                                               group_done(p, rows, rv, times, sum(times.values())))
+          ray_driver.run(todo)
+        elif sync_mode:
           # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
           expect = sum(len(p.members) * buckets.expected_epochs(
               int(p.config.epochs), "asha", int(sw.asha.grace), int(sw.asha.factor)) for p in todo)
@@ -137,6 +143,8 @@ class SweepRunner:
           epochs_of.update({p.gid: int(p.config.epochs) for p in todo})
     finally:
       ahead.close()
+      if ray_driver is not None:
+        ray_driver.close()
       jsonl.close()
       tb.close()
     all_rows = [r for d in done.values() for r in d["rows"]]

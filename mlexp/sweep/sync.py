@@ -57,25 +57,38 @@ def _decide(runs: dict, epoch: int, history: dict, factor: int, mode: str, metri
   """One ASHA decision at `epoch` over the trials of every group still running there."""
   per_group = {gid: rung_values(gr.run, metric) for gid, gr in runs.items()
                if not gr.run.finished and int(gr.run.records.epochs_run.max()) == epoch}
+  for gid, (vs, losers) in decide(per_group, epoch, history, factor, mode).items():
+    apply_decision(runs[gid], epoch, vs, losers)
+
+
+def decide(per_group: dict, epoch: int, history: dict, factor: int, mode: str) -> dict:
+  """The decision alone (pure but for `history`, which gets the rung's values): per_group gid -> (trials,
+  values at the rung) -> gid -> (values, losing trials). The Ray backend makes it on the values its workers
+  ship back (sweep/ray_backend.py), so its decisions are this process's."""
   vals = [v for trials, vs in per_group.values() for v in vs]
   if not vals:
-    return
+    return {}
   hist = history.setdefault(epoch, [])
   keep = asha.keep(hist, vals, factor, mode)
   hist.extend(v for v in vals if math.isfinite(v))
-  k = 0
+  out, k = {}, 0
   for gid, (trials, vs) in per_group.items():
-    gr = runs[gid]
-    gr.ash.rung_values[epoch] = vs
-    losers = {t for t, kept in zip(trials, keep[k:k + len(trials)]) if not kept}
+    out[gid] = (vs, {t for t, kept in zip(trials, keep[k:k + len(trials)]) if not kept})
     k += len(trials)
-    for i in cut_trials(gr.run, losers):
-      gr.run.records.status[i], gr.run.records.stopped_by[i] = CUT, "asha"
-    if not gr.run.group.running(gr.run.state).any():
-      loop.finish(gr.run, gr.leaving)
-    else:
-      last = max(gr.run.times["train_s"] / max(epoch, 1), 1e-9)
-      drop_if_worth_it(gr.run, gr.epochs, epoch, last, gr.leaving, gr.rebuild)
+  return out
+
+
+def apply_decision(gr, epoch: int, vs, losers: set) -> None:
+  """A decision's cuts on one group: losers stopped; the group finished when none runs, else shrunk when
+  that is worth a recompile."""
+  gr.ash.rung_values[epoch] = vs
+  for i in cut_trials(gr.run, losers):
+    gr.run.records.status[i], gr.run.records.stopped_by[i] = CUT, "asha"
+  if not gr.run.group.running(gr.run.state).any():
+    loop.finish(gr.run, gr.leaving)
+  else:
+    last = max(gr.run.times["train_s"] / max(epoch, 1), 1e-9)
+    drop_if_worth_it(gr.run, gr.epochs, epoch, last, gr.leaving, gr.rebuild)
 
 
 def _release(gr) -> None:

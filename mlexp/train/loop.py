@@ -54,8 +54,20 @@ class DataCache:
   def __init__(self, say=None):
     self._data, self.say = {}, say
 
+  @staticmethod
+  def key(cfg) -> str:
+    return cfg.data.to_json_best_effort(sort_keys=True) + cfg.eval.to_json_best_effort(sort_keys=True)
+
+  def datasets(self) -> dict:
+    """key -> Dataset of every data set loaded (the Ray backend ships them to its workers)."""
+    return {k: ds for k, (ds, _) in self._data.items()}
+
+  def put(self, key: str, dataset) -> None:
+    """A data set loaded elsewhere (a Ray worker gets the driver's)."""
+    self._data.setdefault(key, (dataset, {}))
+
   def get(self, cfg):
-    key = cfg.data.to_json_best_effort(sort_keys=True) + cfg.eval.to_json_best_effort(sort_keys=True)
+    key = self.key(cfg)
     if key not in self._data:
       ds = load_data(cfg)
       if self.say:
@@ -146,9 +158,10 @@ class Records:
 class Run:
   """One group in training: its compiled Group, state, members and their records."""
 
-  def __init__(self, group, state, members, records=None):
+  def __init__(self, group, state, members, records=None, pos=None):
     self.group, self.state, self.members = group, state, list(members)
-    self.pos = list(range(len(self.members)))  # group position -> member index
+    # group position -> member index (pos: a group restored with only some members, sweep/segment.py)
+    self.pos = list(range(len(self.members))) if pos is None else list(pos)
     self.records = records or Records(len(self.members))
     self.records.param_count[self.pos] = group.param_counts(state)
     self.used = 0  # member-epochs trained
