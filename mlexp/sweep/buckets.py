@@ -5,11 +5,12 @@ shapes; depth (MLP and RNN layers) is data inside a program (mlexp.models). Tria
 everything else are sorted by width and cut into contiguous buckets; a bucket is one compiled program
 whose sizes are the maxima of its members, each member keeping its own true sizes (`Member.dims`).
 
-The cut is chosen by dynamic programming to minimise the estimated wall time
+The cut is chosen by dynamic programming to minimise the estimated time
   (number of programs) x compile seconds  +  sum over members of padded training seconds,
 with padded work priced by the device: on CPU members run one after another, so padding costs its
 FLOPs (and layers past a member's depth cost nothing: they are skipped); on GPU/TPU members are vmapped
-and padding is nearly free. `sweep.padding`: auto (this optimum), none (one program per exact shape),
+and padding is nearly free. The CPU compile seconds are calibrated on a 2-core x86 machine
+(COMPILE_S_CPU). `sweep.padding`: auto (this optimum), none (one program per exact shape),
 max (one padded program per group key).
 """
 from __future__ import annotations
@@ -21,7 +22,12 @@ PADDING_MODES = ("auto", "none", "max")
 # rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program
 CPU_FLOPS = 20e9
 ACCEL_FLOPS = 2e12
-COMPILE_S = {"cpu": 4.0, "gpu": 6.0, "tpu": 10.0}
+COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
+# On CPU, by model kind: building one program (trace, lower, XLA compile of init + epoch) takes ~5 CPU seconds
+# for an MLP and ~9-10 for a GRU (cold cache), and all programs must be built before the first ASHA rung.
+# Fitted on the course GRU search timed cold at 6, 4, 3 and 1 programs (benchmarks/README.md, "Planner
+# costs"): one more program cost ~11 s of wall time, one estimated training second ~1 s.
+COMPILE_S_CPU = {"linear": 3.0, "mlp": 6.0, "cnn": 10.0, "gru": 12.0, "lstm": 12.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,11 +126,16 @@ class CostModel:
   steps: int = 1  # sequence length (1 for images)
   epochs: float = 10.0  # expected epochs per member (ASHA cuts most trials early)
   platform: str = "cpu"
-  compile_s: float = 0.0  # 0 = the default of the platform
+  compile_s: float = 0.0  # 0 = the default of the platform (and model kind on CPU)
+  kind: str = ""  # the model kind of the group
 
   @property
   def compile_seconds(self) -> float:
-    return self.compile_s or COMPILE_S.get(self.platform, 4.0)
+    if self.compile_s:
+      return self.compile_s
+    if self.platform == "cpu":
+      return COMPILE_S_CPU.get(self.kind, COMPILE_S["cpu"])
+    return COMPILE_S.get(self.platform, COMPILE_S["cpu"])
 
   def train_seconds(self, model, padded) -> float:
     """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes."""

@@ -141,7 +141,7 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
   lengths = ds.train.lengths
   return buckets.CostModel(feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes),
                            n_train=len(ds.train), steps=1 if lengths is None else int(np.max(lengths)),
-                           epochs=epochs, platform=platform)
+                           epochs=epochs, platform=platform, kind=str(cfg.model.kind))
 
 
 def estimate(group, config, data, platform: str) -> float:
