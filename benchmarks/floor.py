@@ -136,21 +136,22 @@ def floor_model(config, num_classes, x0):
     x = x * valid[..., None]
     valid_t = jnp.swapaxes(valid, 0, 1)[..., None]
     h = None
+    x = jnp.swapaxes(x, 0, 1)  # time-major, as mlexp's model
     for w_i, b_i, w_h, b_h in layers_p:
-      xi = jnp.swapaxes(x @ w_i + b_i, 0, 1)  # [T, B, 3H]
+      # the input projections, one array per gate (a split inside the step compiles to slow code on
+      # XLA:CPU: see models/rnn.py)
+      xs = tuple(x @ w_i[:, g * hidden:(g + 1) * hidden] + b_i[g * hidden:(g + 1) * hidden] for g in range(3))
 
       def step(h, inp):
-        x_t, ok = inp
+        xr, xz, xn, ok = inp
         hh = h @ w_h + b_h
-        xr, xz, xn = jnp.split(x_t, 3, axis=-1)
         hr, hz, hn = jnp.split(hh, 3, axis=-1)
         r = jax.nn.sigmoid(xr + hr)
         z = jax.nn.sigmoid(xz + hz)
         n = jnp.tanh(xn + r * hn)
         h_new = jnp.where(ok, n + z * (h - n), h)
         return h_new, h_new
-      h, ys = jax.lax.scan(step, jnp.zeros((x.shape[0], hidden)), (xi, valid_t))
-      x = jnp.swapaxes(ys, 0, 1)
+      h, x = jax.lax.scan(step, jnp.zeros((x.shape[1], hidden)), (*xs, valid_t))
     return h @ wo + bo
   return init, apply
 

@@ -9,7 +9,8 @@ Writes config.json, metrics.jsonl, TensorBoard runs (tensorboard --logdir WORKDI
 and summary.json into --workdir, and resumes from its latest checkpoint when run again.
 Bad config values stop before any work with one line and exit status 2. Exit statuses: 0 done, 1 bad data,
 2 bad config / flag / --workdir, 3 hang, 4 workdir in use by another process, 5 workdir not writable or
-disk full, 130 Ctrl-C, 143 SIGTERM (BUILD.md "Failure modes").
+disk full, 6 a sweep group failed on Ray (sweep.backend=ray), 130 Ctrl-C, 143 SIGTERM (BUILD.md "Failure
+modes").
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ EXIT_CONFIG = 2  # a bad config file, config value, flag or --workdir
 EXIT_HANG = 3  # a compiled call made no progress (mlexp.io.watchdog)
 EXIT_BUSY = 4  # another process holds the workdir's lock
 EXIT_IO = 5  # the workdir cannot be written: read-only, permission denied, disk full
+EXIT_REMOTE = 6  # sweep.backend=ray: a group raised on a worker, or lost its worker past the retries
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM
 
@@ -285,6 +287,7 @@ def main(argv):
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
   from mlexp.io.workdir import WorkdirError
+  from mlexp.sweep.ray_backend import GroupFailed  # (imports no Ray)
   try:
     validate(config)
   except ConfigError as e:
@@ -309,6 +312,8 @@ def main(argv):
     sig = _Signals.received[0] if _Signals.received else signal.SIGINT
     fail(f"{_signal_words(sig)}; {interrupted_message(workdir, config)}", _signal_status(sig))
   except Exception as e:  # noqa: BLE001
+    if isinstance(e, GroupFailed):
+      fail(str(e), EXIT_REMOTE)
     os_err = _os_error_in(e)
     if os_err is None:
       raise

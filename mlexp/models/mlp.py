@@ -1,7 +1,7 @@
 """Multilayer perceptron: flatten, then one Dense layer per entry of `units`, then a linear head.
 
 `stacked=True` (a padded sweep group) runs the layers after the first as a `lax.scan` over stacked
-parameters of one width: every member's widths (`dims["units"]`) and depth (`dims["layers"]`) are data,
+parameters of one width (the first layer has a width of its own): every member's widths (`dims["units"]`) and depth (`dims["layers"]`) are data,
 layers past a member's depth pass their input through (a `lax.cond`, skipped work when members run
 one after another), so MLPs of any depth and widths up to the bucket share one compiled program.
 """
@@ -16,6 +16,12 @@ import jax.numpy as jnp
 from mlexp.models.layers import ACTIVATIONS, derive, dropout, layer_key, param, seeds, stable_kernel, unit_mask
 
 HEAD = 1000  # the head's init key index: the same whatever the depth
+
+
+def _fit(x, width: int):
+  """x [B, F] zero-padded or cut to [B, width]."""
+  f = x.shape[-1]
+  return jnp.pad(x, ((0, 0), (0, width - f))) if f < width else x[:, :width]
 
 
 class MLP(nn.Module):
@@ -57,19 +63,21 @@ class MLP(nn.Module):
       x = hidden(dense(f"dense{l}", l, x, in_w, in_true, in_mask, units[l], mask(l)), l, mask(l))
       in_w, in_true, in_mask = units[l], width(l), mask(l)
     if self.stacked and len(units) > 1:
-      w = units[0]
-      if any(u != w for u in units):
-        raise ValueError(f"a stacked MLP needs one width, got units={units}")
+      # the first layer has its own padded width w0, the later ones share the stack width ws; the first
+      # layer's output is zero-padded (or cut: members that go on have a first width <= ws) to ws
+      w0, ws = units[0], units[1]
+      if any(u != ws for u in units[1:]):
+        raise ValueError(f"a stacked MLP needs one width after the first layer, got units={units}")
       ls = jnp.arange(1, len(units))
-      t = jnp.full((len(units),), w, jnp.int32) if true is None else jnp.asarray(true, jnp.int32)
+      t = jnp.asarray(units, jnp.int32) if true is None else jnp.asarray(true, jnp.int32)
       ks = param(self, "stack_kernel", lambda: jax.vmap(
-          lambda l: stable_kernel(derive(base, l), w, (w,), jnp.maximum(t[l - 1], 1),
-                                  unit_mask(t[l - 1], w), unit_mask(t[l], w)))(ls))
-      bs = param(self, "stack_bias", lambda: jnp.zeros((len(units) - 1, w), jnp.float32))
+          lambda l: stable_kernel(derive(base, l), ws, (ws,), jnp.maximum(t[l - 1], 1),
+                                  unit_mask(t[l - 1], ws), unit_mask(t[l], ws)))(ls))
+      bs = param(self, "stack_bias", lambda: jnp.zeros((len(units) - 1, ws), jnp.float32))
 
       def layer(h, inp):
         l, k, b = inp
-        m = unit_mask(t[l], w)
+        m = unit_mask(t[l], ws)
 
         def run(h):
           y = h @ k + b
@@ -78,9 +86,13 @@ class MLP(nn.Module):
             y = dropout(y, dropout_rate, derive(dkey, l), train)
           return y
         return jax.lax.cond(l < depth, run, lambda h: h, h), None
-      x, _ = jax.lax.scan(layer, x, (ls, ks, bs))
+      first = x
+      x, _ = jax.lax.scan(layer, _fit(first, ws), (ls, ks, bs))
+      # the head reads the last layer a member has: the stack's output, or the first layer's (depth 1)
+      in_w = max(w0, ws)
+      x = jnp.where(depth > 1, _fit(x, in_w), _fit(first, in_w))
       last = jnp.maximum(depth, 1) - 1
-      in_w, in_true, in_mask = w, t[last], unit_mask(t[last], w)
+      in_true, in_mask = t[last], unit_mask(t[last], in_w)
     head_k = param(self, "head_kernel", lambda: stable_kernel(layer_key(base, HEAD), in_w, (self.num_classes,),
                                                                in_true, in_mask))
     head_b = param(self, "head_bias", lambda: jnp.zeros((self.num_classes,), jnp.float32))

@@ -19,15 +19,18 @@ import dataclasses
 import math
 
 PADDING_MODES = ("auto", "none", "max")
-# rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program
+# rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program; on CPU an
+# MLP's larger matmuls run faster (measured 0.29-0.36 s per member-epoch where 20e9 says 0.5-0.8)
 CPU_FLOPS = 20e9
+CPU_FLOPS_KIND = {"mlp": 35e9}
 ACCEL_FLOPS = 2e12
 COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
 # On CPU, by model kind: building one program (trace, lower, XLA compile of init + epoch) takes ~5 CPU seconds
 # for an MLP and ~9-10 for a GRU (cold cache), and all programs must be built before the first ASHA rung.
-# Fitted on the course GRU search timed cold at 6, 4, 3 and 1 programs (benchmarks/README.md, "Planner
-# costs"): one more program cost ~11 s of wall time, one estimated training second ~1 s.
-COMPILE_S_CPU = {"linear": 3.0, "mlp": 6.0, "cnn": 10.0, "gru": 12.0, "lstm": 12.0}
+# Fitted on the course GRU search timed cold at 6, 4, 3 and 1 programs: one more program cost ~11 s of wall
+# time, one estimated training second ~1 s (BUILD.md, "The planner"); the MLP price by the same ratio to its
+# compile CPU seconds, checked on configs/sweeps/mlp_course.py.
+COMPILE_S_CPU = {"linear": 3.0, "mlp": 10.0, "cnn": 10.0, "gru": 12.0, "lstm": 12.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +61,17 @@ def sort_width(model) -> int:
 
 
 def bucket_model(models: list) -> dict:
-  """The padded model fields of a bucket: the maximum of every width; MLP layers share one width and
-  the deepest member's depth (depth is data); RNN the largest hidden, layers and front end."""
+  """The padded model fields of a bucket: the maximum of every width; MLP: the first layer its own width, the
+  later layers one shared width, the deepest member's depth (depth is data); RNN the largest hidden, layers
+  and front end."""
   k = models[0].kind
-  if k == "mlp":
-    w = max(max((int(u) for u in m.units), default=0) for m in models)
+  if k == "mlp":  # the first layer's own width, then one width for the stack (inputs to it included)
     depth = max(len(m.units) for m in models)
-    return {"units": (w,) * depth}
+    w0 = max(int(m.units[0]) for m in models)
+    if depth == 1:
+      return {"units": (w0,)}
+    ws = max(int(u) for m in models for u in (m.units if len(m.units) > 1 else ()))
+    return {"units": (w0,) + (ws,) * (depth - 1)}
   if k in ("gru", "lstm"):
     return {"hidden": max(int(m.hidden) for m in models), "layers": max(int(m.layers) for m in models),
             "conv_filters": max(int(m.conv_filters) for m in models)}
@@ -139,7 +146,7 @@ class CostModel:
 
   def train_seconds(self, model, padded) -> float:
     """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes."""
-    rate = CPU_FLOPS if self.platform == "cpu" else ACCEL_FLOPS
+    rate = CPU_FLOPS_KIND.get(model.kind, CPU_FLOPS) if self.platform == "cpu" else ACCEL_FLOPS
     if self.platform != "cpu" and padded and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
       model = _with(model, padded)
     return 3.0 * flops(model, padded, self.feature_shape, self.num_classes, self.steps) * self.n_train \

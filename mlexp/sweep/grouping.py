@@ -62,6 +62,16 @@ def _buckets(items, padding: str, cost) -> list:
   return out
 
 
+def spread_order(n: int) -> list:
+  """The positions 0..n-1 in bit-reversed order. A group's members come sorted by width, and its member axis
+  is split over the devices in contiguous blocks (CPU cores: mlexp.train.group); in this order both halves
+  (and every quarter, eighth, ... when n is a power of two) hold narrow and wide members alike, so the devices get similar work, and
+  after an ASHA cut the survivors (mostly the wider models) stay spread over the devices instead of all
+  running on one while the others wait."""
+  bits = max(1, (n - 1).bit_length())
+  return sorted(range(n), key=lambda i: int(format(i, f"0{bits}b")[::-1], 2))
+
+
 def _plain(v):
   return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else int(v)
 
@@ -87,6 +97,7 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
         chunk = bucket[c0:c0 + per_chunk]
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims)
                         for t, cfg, dims in chunk for s in range(int(seeds)))
+        members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{c0 // per_chunk}", config=gcfg, members=members,
                                trials=tuple(t for t, _, _ in chunk)))
   return plans

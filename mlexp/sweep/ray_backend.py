@@ -31,6 +31,26 @@ from mlexp.sweep import segment, sync
 INSTALL = 'needs Ray, an optional extra: pip install -e ".[ray]" (or pip install "ray==2.60.0")'
 
 
+class GroupFailed(Exception):
+  """A group could not be run on Ray: its code raised on a worker, or its worker was lost more often than
+  sweep.ray_max_retries allows. mlexp.main prints it as one line (exit status 6); finished groups are kept."""
+
+
+def failure(ray, err, gid: str, sw):
+  """The exception to raise for a failed task `err` of group `gid`: the worker's own ConfigError / DataError
+  as it is (one line and its exit status, as in one process), anything else a GroupFailed naming the group."""
+  from mlexp.data import DataError
+  cause = getattr(err, "cause", None)
+  if isinstance(cause, (ConfigError, DataError)):
+    return cause
+  again = "finished groups are kept: rerun the same command to resume"
+  if isinstance(err, ray.exceptions.RayTaskError):
+    what = f"{type(cause).__name__}: {cause}" if cause is not None else str(err).splitlines()[0]
+    return GroupFailed(f"group {gid} failed on a Ray worker: {what}; {again}")
+  return GroupFailed(f"group {gid} lost its Ray worker more often than sweep.ray_max_retries="
+                     f"{int(sw.get('ray_max_retries', 3))} allows ({type(err).__name__}); {again}")
+
+
 def check(sw) -> None:
   """Config validation of the backend fields (before any work)."""
   backend = sw.get("backend", "local")
@@ -159,7 +179,10 @@ class RayDriver:
     while refs:
       ready, _ = ray.wait(list(refs), num_returns=1)
       p = refs.pop(ready[0])
-      out = ray.get(ready[0])
+      try:
+        out = ray.get(ready[0])
+      except ray.exceptions.RayError as e:  # a Python error on the worker, or retries used up
+        raise failure(ray, e, p.gid, self.sw) from None
       segment.replay(out["calls"], self.jsonl, self.tb)
       yield p, out
 

@@ -32,6 +32,14 @@ CASES = {
              "optimizer.learning_rate": 0.01, "optimizer.weight_decay": 0.05, "batch_size": 8},
             {"units": (8, 8, 8)},
             [{"units": (5,)}, {"units": (8, 3)}, {"units": (2, 7, 8)}]),
+    # the first layer wider than the stack (a 1-layer member reads its head from it) and narrower
+    "mlp_wide_first": ({"model.dropout": 0.1, "optimizer.name": "adamw", "optimizer.weight_decay": 0.05,
+                        "batch_size": 8},
+                       {"units": (10, 6, 6)},
+                       [{"units": (10,)}, {"units": (5, 6)}, {"units": (3, 2, 6)}]),
+    "mlp_narrow_first": ({"optimizer.name": "adam", "batch_size": 8},
+                         {"units": (4, 9)},
+                         [{"units": (4,)}, {"units": (3, 9)}]),
     "cnn": ({"model.dropout": 0.2, "model.activation": "tanh"},
             {"filters": (4,), "dense": (6,)},
             [{"filters": (2,), "dense": (6,)}, {"filters": (4,), "dense": (3,)}]),
@@ -39,7 +47,7 @@ CASES = {
 
 
 def _kind(case):
-  return {"lstm_conv": "lstm"}.get(case, case)
+  return {"lstm_conv": "lstm", "mlp_wide_first": "mlp", "mlp_narrow_first": "mlp"}.get(case, case)
 
 
 def _run(cfg, members, epochs=EPOCHS):

@@ -227,3 +227,34 @@ def test_asynchronous_asha_on_ray_shares_the_rung_values_across_groups(ray_clust
             for t, k in zip(trials, board.report_and_keep(1, vals, 3, "min")) if k]
     outcomes.append(set(range(8)) - set(kept))
   assert cut in outcomes
+
+
+def test_a_group_that_cannot_finish_on_ray_is_one_error_naming_it(ray_cluster, asha_reference, tmp_path):
+  """Past sweep.ray_max_retries (0 here) a lost worker ends the sweep with GroupFailed (mlexp.main: one line,
+  exit 6) naming the group; the finished groups' files are kept."""
+  from mlexp.sweep.ray_backend import GroupFailed
+  gid = next(r["group"] for r in asha_reference["rows"] if int(r["epochs_run"]) == 3)
+  with open(ray_cluster["fault"], "w") as f:
+    f.write(f"{gid} 2")
+  with pytest.raises(GroupFailed) as e:
+    u.run(asha_sweep(**{"sweep.backend": "ray", "sweep.ray_max_retries": 0}), tmp_path / "w")
+  msg = str(e.value)
+  assert "\n" not in msg and gid in msg and "sweep.ray_max_retries=0" in msg and "rerun the same command" in msg
+
+
+def test_a_worker_error_keeps_its_kind_and_others_name_the_group():
+  """failure(): the worker's DataError / ConfigError is raised as it is (its own one line and exit status);
+  any other exception becomes GroupFailed with the group and the cause in one line."""
+  ray = pytest.importorskip("ray")
+  from mlexp.config import ConfigError
+  from mlexp.data import DataError
+  from mlexp.sweep.ray_backend import GroupFailed, failure
+  sw = {"ray_max_retries": 3}
+  bad = DataError("labels out of range in train.csv line 7: 12")
+  assert failure(ray, ray.exceptions.RayTaskError("_task", "tb", bad), "g1", sw) is bad
+  cfg = ConfigError("model.hidden", 0, "must be >= 1")
+  assert failure(ray, ray.exceptions.RayTaskError("_task", "tb", cfg), "g1", sw) is cfg
+  other = failure(ray, ray.exceptions.RayTaskError("_task", "tb", RuntimeError("boom")), "g7", sw)
+  assert isinstance(other, GroupFailed) and str(other).startswith("group g7 failed on a Ray worker: RuntimeError: boom")
+  lost = failure(ray, ray.exceptions.WorkerCrashedError(), "g2", sw)
+  assert isinstance(lost, GroupFailed) and "sweep.ray_max_retries=3" in str(lost) and "WorkerCrashedError" in str(lost)

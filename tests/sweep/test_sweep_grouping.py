@@ -121,3 +121,22 @@ def test_memory_cap_splits_groups_and_scales_with_model_size():
   assert member_bytes(big) > 4 * member_bytes(small)
   assert members_that_fit(big, 1e-6) == 1  # never zero: one member always runs
   assert members_that_fit(small, 1.0) > members_that_fit(big, 1.0)
+
+
+def test_spread_order_deals_sorted_members_evenly_over_contiguous_device_blocks():
+  """A group's members come sorted by width and are split over the devices in contiguous blocks: in
+  spread_order every block of a split into 2 (or 4, n a power of two) holds narrow and wide members alike."""
+  from mlexp.sweep.grouping import spread_order
+  for n in range(1, 65):
+    order = spread_order(n)
+    assert sorted(order) == list(range(n))
+    for k in (2, 4):  # two devices (this project's CPU machines) for every n; four for powers of two
+      if n < 2 * k or (k == 4 and n & (n - 1)):
+        continue
+      size = -(-n // k)
+      blocks = [order[j * size:(j + 1) * size] for j in range(k)]
+      means = [sum(b) / len(b) for b in blocks if b]
+      # at most half the spread of the block means of the sorted order (~n(k-1)/k)
+      assert max(means) - min(means) <= n * (k - 1) / (2 * k), (n, k, blocks)
+      if n % k == 0 and n & (n - 1) == 0:  # a power of two: block j holds exactly the ranks = j' (mod k)
+        assert sorted({r % k for r in blocks[0]}) == [0] and all(len({r % k for r in b}) == 1 for b in blocks)
