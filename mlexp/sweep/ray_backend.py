@@ -21,9 +21,11 @@ Ray is imported only here, and only with backend=ray; it is the optional extra `
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import types
 import uuid
+import warnings
 
 from mlexp.config import ConfigError
 from mlexp.sweep import segment, sync
@@ -69,6 +71,15 @@ def check(sw) -> None:
     raise ConfigError("sweep.backend", backend, INSTALL)
 
 
+@contextlib.contextmanager
+def quiet_fork():
+  """Ray starts its processes with subprocess (fork, then exec at once), which JAX's fork hook warns about as
+  if the child went on running Python with JAX's threads: silenced around ray.init only."""
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+    yield
+
+
 def biggest_first(plans, seconds) -> list:
   """The plans in the order to submit them: the planner's biggest estimate first (longest-processing-time
   first: the big groups do not start last and leave the other workers idle); ties in plan order."""
@@ -87,7 +98,8 @@ def connect(sw, say):
     return ray, False
   addr = sw.get("ray_address", "") or None
   kw = {} if addr else {"num_cpus": int(sw.get("ray_num_cpus", 0)) or None}
-  ray.init(address=addr, include_dashboard=False, log_to_driver=True, configure_logging=False, **kw)
+  with quiet_fork():
+    ray.init(address=addr, include_dashboard=False, log_to_driver=True, configure_logging=False, **kw)
   res = ray.cluster_resources()
   say(f"ray: {'connected to ' + addr if addr else 'local Ray started'}: {int(res.get('CPU', 0))} CPU(s), "
       f"{int(res.get('GPU', 0))} GPU(s), {len(ray.nodes())} node(s)")

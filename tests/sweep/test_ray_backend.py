@@ -64,7 +64,9 @@ def ray_cluster(tmp_path_factory):
   old = {k: os.environ.get(k) for k in ("MLEXP_RAY_FAULT", "MLEXP_COMPILATION_CACHE")}
   os.environ["MLEXP_RAY_FAULT"] = str(base / "fault")
   os.environ["MLEXP_COMPILATION_CACHE"] = str(base / "jax_cache")
-  ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+  from mlexp.sweep.ray_backend import quiet_fork
+  with quiet_fork():
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
   yield {"ray": ray, "fault": str(base / "fault"), "address": ray.get_runtime_context().gcs_address}
   ray.shutdown()
   for k, v in old.items():
