@@ -22,7 +22,11 @@ PADDING_MODES = ("auto", "none", "max")
 # rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program; on CPU an
 # MLP's larger matmuls run faster (measured 0.29-0.36 s per member-epoch where 20e9 says 0.5-0.8)
 CPU_FLOPS = 20e9
-CPU_FLOPS_KIND = {"mlp": 35e9}
+# An MLP on CPU: matmul FLOPs at ~180 GFLOP/s per core plus 4 ns per parameter per optimizer step (Adam's
+# passes over the parameters and the small batch's slower matmuls): fitted on mlp_course's groups at batch
+# 32 / 64 / 128 (0.52 / 0.77 / 1.27 CPU s per member-epoch of a 2.0M-parameter member, 4000 examples).
+CPU_FLOPS_KIND = {"mlp": 180e9}
+STEP_PARAM_S_CPU = {"mlp": 4e-9}
 ACCEL_FLOPS = 2e12
 COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
 # On CPU, by model kind: building one program (trace, lower, XLA compile of init + epoch) takes ~5 CPU seconds
@@ -31,6 +35,10 @@ COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
 # time, one estimated training second ~1 s (BUILD.md, "The planner"); the MLP price by the same ratio to its
 # compile CPU seconds, checked on configs/sweeps/mlp_course.py.
 COMPILE_S_CPU = {"linear": 3.0, "mlp": 10.0, "cnn": 10.0, "gru": 12.0, "lstm": 12.0}
+# Batch size as data (CPU): one program holds the training loop of each batch size of its members, and the
+# rest once (evaluation, bookkeeping, init); one more batch size costs this share of a program's compile (measured: 3 batch sizes
+# of mlp_course in one program 13.6 CPU s to build, each alone 7.5-8.7).
+BRANCH_SHARE = 0.35
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,13 +152,17 @@ class CostModel:
       return COMPILE_S_CPU.get(self.kind, COMPILE_S["cpu"])
     return COMPILE_S.get(self.platform, COMPILE_S["cpu"])
 
-  def train_seconds(self, model, padded) -> float:
-    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes."""
+  def train_seconds(self, model, padded, batch: int = 0) -> float:
+    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes;
+    on CPU an MLP's optimizer step also costs per parameter (STEP_PARAM_S_CPU x its batches, `batch`)."""
     rate = CPU_FLOPS_KIND.get(model.kind, CPU_FLOPS) if self.platform == "cpu" else ACCEL_FLOPS
     if self.platform != "cpu" and padded and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
       model = _with(model, padded)
-    return 3.0 * flops(model, padded, self.feature_shape, self.num_classes, self.steps) * self.n_train \
-        * self.epochs / rate
+    f = flops(model, padded, self.feature_shape, self.num_classes, self.steps)
+    per_step = STEP_PARAM_S_CPU.get(model.kind, 0.0) if self.platform == "cpu" and batch else 0.0
+    steps = -(-self.n_train // batch) if batch else 0
+    # an MLP's forward FLOPs per example are ~2x its parameters
+    return (3.0 * f * self.n_train / rate + per_step * steps * f / 2.0) * self.epochs
 
 
 def _with(model, padded):
@@ -174,39 +186,49 @@ def expected_epochs(epochs: int, mode: str, grace: int, factor: int) -> float:
   return total
 
 
-def partition(models: list, padding: str, cost: CostModel) -> list[list[int]]:
-  """Indices of `models` (configs sharing a group key) cut into buckets, each sorted by width."""
+def partition(models: list, padding: str, cost: CostModel, batches=None) -> list[list[int]]:
+  """Indices of `models` (configs sharing a group key) cut into buckets, each sorted by width. batches:
+  each model's batch size when they may differ inside a program (a program's compile grows by BRANCH_SHARE
+  per extra batch size)."""
+  return partition_cost(models, padding, cost, batches)[1]
+
+
+def partition_cost(models: list, padding: str, cost: CostModel, batches=None) -> tuple[float, list[list[int]]]:
+  """(estimated seconds, buckets): the cut of `partition` and what it costs (compile + padded training)."""
   order = sorted(range(len(models)), key=lambda i: (sort_width(models[i]), i))
   n = len(order)
+
+  def bucket_cost(idx):  # these members in one program
+    ms = [models[i] for i in idx]
+    padded = bucket_model(ms) if len({shape_of(m) for m in ms}) > 1 else None
+    branches = len({batches[i] for i in idx}) if batches else 1
+    return cost.compile_seconds * (1.0 + BRANCH_SHARE * (branches - 1)) + sum(
+        cost.train_seconds(models[i], padded, batches[i] if batches else 0) for i in idx)
+
   if padding == "max" or n <= 1:
-    return [order]
+    return bucket_cost(order), [order]
   if padding == "none":
     by_shape: dict = {}
     for i in order:
       by_shape.setdefault(shape_of(models[i]), []).append(i)
-    return list(by_shape.values())
-
-  def bucket_cost(a, b):  # members order[a:b] in one program
-    ms = [models[i] for i in order[a:b]]
-    padded = bucket_model(ms)
-    return cost.compile_seconds + sum(cost.train_seconds(m, padded) for m in ms)
-
+    return sum(bucket_cost(b) for b in by_shape.values()), list(by_shape.values())
   best = [0.0] + [math.inf] * n
   cut = [0] * (n + 1)
   for b in range(1, n + 1):
     for a in range(b):
-      c = best[a] + bucket_cost(a, b)
+      c = best[a] + bucket_cost(order[a:b])
       if c < best[b]:
         best[b], cut[b] = c, a
   out, b = [], n
   while b > 0:
     out.append(order[cut[b]:b])
     b = cut[b]
-  return out[::-1]
+  return best[n], out[::-1]
 
 
-def overhead(models: list, padded: dict, cost: CostModel) -> float:
+def overhead(models: list, padded: dict, cost: CostModel, batches=None) -> float:
   """Padded training time over the members' exact training time, minus 1 (0.25 = 25% more compute)."""
-  exact = sum(cost.train_seconds(m, None) for m in models)
-  pad = sum(cost.train_seconds(m, padded) for m in models)
+  b = batches or [0] * len(models)
+  exact = sum(cost.train_seconds(m, None, bi) for m, bi in zip(models, b))
+  pad = sum(cost.train_seconds(m, padded, bi) for m, bi in zip(models, b))
   return pad / exact - 1.0 if exact > 0 else 0.0

@@ -29,12 +29,14 @@ class GroupPlan:
 
 def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
-  are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end."""
+  are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
+  nor is the batch size (`_batch_parts`)."""
   c = config.to_dict()
   for f in VMAPPED_FIELDS:
     a, b = f.split(".")
     c[a][b] = None
   if padded:
+    c["batch_size"] = None
     m = c["model"]
     for f in PADDED_FIELDS.get(m["kind"], ()):
       v = m[f]
@@ -43,21 +45,41 @@ def static_key(config, padded: bool = False) -> str:
   return json.dumps(c, sort_keys=True, default=str)
 
 
+def _batch_parts(items, padding: str, cost) -> list:
+  """[items]: the trials of one static key (batch size not in it) cut into the parts that may share
+  programs: all of them on CPU, where a program runs each member's own batch size (a real branch,
+  mlexp.train.program); one part per batch size with padding none, without a cost model, or on GPU / TPU
+  (vmapped, every member would run every branch)."""
+  by_batch: dict = {}
+  for it in items:
+    by_batch.setdefault(int(it[1].batch_size), []).append(it)
+  if len(by_batch) == 1 or padding == "none" or cost is None or cost(items[0][1]).platform != "cpu":
+    return list(by_batch.values())
+  return [items]
+
+
 def _buckets(items, padding: str, cost) -> list:
-  """[(group config, [(trial, cfg, dims)])] for the trials of one static key."""
+  """[(group config, [(trial, cfg, dims)])] for the trials of one static key and batch part. When a
+  bucket's trials differ in batch size, its config's batch_size is the largest (what memory is estimated
+  with); each member keeps its own (`Member.batch_size`)."""
   if padding == "none" or cost is None:
     return [(items[0][1], [(t, cfg, ()) for t, cfg in items])]
   out = []
-  for idx in buckets.partition([cfg.model for _, cfg in items], padding, cost(items[0][1])):
+  for idx in buckets.partition([cfg.model for _, cfg in items], padding, cost(items[0][1]),
+                               [int(cfg.batch_size) for _, cfg in items]):
     chunk = [items[i] for i in idx]
     fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
     true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
-    if len(set(true)) == 1:  # every member has the same shape: the exact program, nothing padded
+    sizes = {int(cfg.batch_size) for _, cfg in chunk}
+    if len(set(true)) == 1 and len(sizes) == 1:  # every member has the same shape: the exact program
       out.append((chunk[0][1], [(t, cfg, ()) for t, cfg in chunk]))
       continue
-    gcfg = trial_config(chunk[0][1], {})
-    for f, v in buckets.bucket_model([cfg.model for _, cfg in chunk]).items():
-      gcfg.model[f] = v
+    gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes)})
+    if len(set(true)) > 1:
+      for f, v in buckets.bucket_model([cfg.model for _, cfg in chunk]).items():
+        gcfg.model[f] = v
+    else:
+      true = [()] * len(chunk)
     out.append((gcfg, [(t, cfg, d) for (t, cfg), d in zip(chunk, true)]))
   return out
 
@@ -87,15 +109,19 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     by_key.setdefault(static_key(cfg, padded), []).append((t, cfg))
   plans = []
   for key, items in by_key.items():
-    for gcfg, bucket in _buckets(items, padding, cost):
+    for gcfg, bucket in (b for part in _batch_parts(items, padding, cost) for b in _buckets(part, padding, cost)):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
       per_chunk = max(1, cap // max(1, int(seeds)))
       # the id: the group config's exact static key (the bucket sizes), marked when members are padded
       padded_bucket = any(d for _, _, d in bucket)
-      h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "")).encode()).hexdigest()[:10]
+      sizes = sorted({int(cfg.batch_size) for _, cfg, _ in bucket})
+      mixed = len(sizes) > 1  # batch size as data: each member keeps its own
+      h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
+                        (f"|batches{sizes}" if mixed else "")).encode()).hexdigest()[:10]
       for c0 in range(0, len(bucket), per_chunk):
         chunk = bucket[c0:c0 + per_chunk]
-        members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims)
+        members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims,
+                               batch_size=int(cfg.batch_size) if mixed else 0)
                         for t, cfg, dims in chunk for s in range(int(seeds)))
         members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{c0 // per_chunk}", config=gcfg, members=members,

@@ -74,9 +74,10 @@ def unsharded(config):
   return c
 
 
-def member_bytes(cfg, num_classes: int = 20, input_shape=None) -> int:
+def member_bytes(cfg, num_classes: int = 20, input_shape=None, split: bool = False):
   """A generous estimate of one member's memory in a group: parameters x 6 (params, grads, two optimizer
-  moments, best params, update) plus activations of one batch (x 3 for the backward pass)."""
+  moments, best params, update) plus activations of one batch (x 3 for the backward pass). split: the two
+  apart, (state bytes, activation bytes)."""
   import jax  # (imported where used)
   from mlexp.models import build_model
   model = build_model(cfg.model, num_classes)
@@ -86,12 +87,18 @@ def member_bytes(cfg, num_classes: int = 20, input_shape=None) -> int:
   shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, lengths)
   n_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
   width = max([n_params // 1000, 1])  # activations scale with layer widths; a rough proxy
-  return 4 * (6 * n_params + 3 * int(cfg.batch_size) * width * 64)
+  state, act = 4 * 6 * n_params, 4 * 3 * int(cfg.batch_size) * width * 64
+  return (state, act) if split else state + act
 
 
-def members_that_fit(cfg, budget_gb: float) -> int:
-  """How many members of this config fit in `budget_gb` (sweep.max_group_gb) at once."""
-  return max(1, int(budget_gb * 2**30 // member_bytes(cfg)))
+def members_that_fit(cfg, budget_gb: float, platform: str = "gpu") -> int:
+  """How many members of this config fit in `budget_gb` (sweep.max_group_gb) at once. On CPU members
+  train one after another (lax.map; one per device at a time): only their states add up."""
+  budget = budget_gb * 2**30
+  if platform == "cpu":
+    state, act = member_bytes(cfg, split=True)
+    return max(1, int((budget - 2 * act) // max(state, 1)))
+  return max(1, int(budget // member_bytes(cfg)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +136,7 @@ def plan_trials(config, trials, data=None, platform: str = "cpu") -> list:
   sw = config.sweep
   cost = None if data is None else (lambda cfg: cost_model(cfg, data(cfg), platform))
   return plan_groups(config, trials, int(config.seeds), int(sw.max_group_size),
-                     member_cap=lambda cfg: members_that_fit(cfg, float(sw.max_group_gb)),
+                     member_cap=lambda cfg: members_that_fit(cfg, float(sw.max_group_gb), platform),
                      padding=sw.padding, cost=cost)
 
 
@@ -144,12 +151,18 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
                            epochs=epochs, platform=platform, kind=str(cfg.model.kind))
 
 
+def _compile_seconds(cost, members) -> float:
+  """The planner's compile price of a program: more with each extra batch size it holds."""
+  return cost.compile_seconds * (1.0 + buckets.BRANCH_SHARE * (len({m.batch_size for m in members}) - 1))
+
+
 def estimate(group, config, data, platform: str) -> float:
   """The planner's estimate of a group's seconds: one compile plus its members' padded training."""
   from mlexp.train.group import member_model
   cost = cost_model(group.config, data(group.config), platform, config.sweep)
-  return cost.compile_seconds + sum(
-      cost.train_seconds(member_model(group.config.model, m.dims), group.config.model.to_dict() if m.dims else None)
+  return _compile_seconds(cost, group.members) + sum(
+      cost.train_seconds(member_model(group.config.model, m.dims), group.config.model.to_dict() if m.dims else None,
+                         m.batch_size or int(group.config.batch_size))
       for m in group.members)
 
 
@@ -160,11 +173,12 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   exact = padded = compile_s = 0.0
   for p in plan.groups:
     cost = cost_model(p.config, data(p.config), platform, config.sweep)
-    compile_s += cost.compile_seconds
+    compile_s += _compile_seconds(cost, p.members)
     for m in p.members:
       true = member_model(p.config.model, m.dims)
-      exact += cost.train_seconds(true, None)
-      padded += cost.train_seconds(true, p.config.model.to_dict() if m.dims else None)
+      b = m.batch_size or int(p.config.batch_size)
+      exact += cost.train_seconds(true, None, b)
+      padded += cost.train_seconds(true, p.config.model.to_dict() if m.dims else None, b)
   sizes = [len(p.members) for p in plan.groups]
   over = 100.0 * (padded / exact - 1.0) if exact else 0.0
   shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")

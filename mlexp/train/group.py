@@ -28,6 +28,7 @@ class Member:
   hparams: dict  # the float knobs (optim.HPARAMS) of this member
   trial: int = 0
   dims: tuple = ()  # (field, value) pairs of this member's true shape knobs (widths, depth) when its group pads them
+  batch_size: int = 0  # its own batch size when the group's members differ in it (0: the group's batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +63,20 @@ def put_split(split):
            None if split.lengths is None else jnp.asarray(split.lengths, jnp.int32)),)
 
 
+def batch_sizes(members: Sequence[Member]):
+  """The sorted distinct batch sizes of the members when they differ (batch size as data), else None."""
+  sizes = sorted({int(m.batch_size) for m in members})
+  return tuple(sizes) if len(sizes) > 1 else None
+
+
 def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
   """The members' float knobs as [M] arrays; with model_cfg (a padded group's bucket sizes), also
-  hp["dims"]: each member's true widths and depth as int arrays (mlexp.models.member_dims)."""
+  hp["dims"]: each member's true widths and depth as int arrays (mlexp.models.member_dims); when the
+  members' batch sizes differ, hp["batch_index"]: each member's own, as an index into batch_sizes()."""
   hp = {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
+  sizes = batch_sizes(members)
+  if sizes is not None:
+    hp["batch_index"] = jnp.asarray([sizes.index(int(m.batch_size)) for m in members], jnp.int32)
   if model_cfg is not None:
     dims = [member_dims(model_cfg, dict(m.dims)) for m in members]
     hp["dims"] = {k: jnp.asarray(np.stack([d[k] for d in dims]), jnp.int32) for k in dims[0]}
@@ -105,7 +116,8 @@ class Group:
     # padded: members of different widths / depths share this program (config.model = bucket sizes)
     self.width_padded = any(m.dims for m in self.members)
     self.program = make_program(config, spec, padded=self.width_padded,
-                                use_dropout=any(float(m.hparams["dropout"]) > 0 for m in self.members))
+                                use_dropout=any(float(m.hparams["dropout"]) > 0 for m in self.members),
+                                batch_sizes=batch_sizes(self.members))
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)

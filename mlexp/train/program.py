@@ -18,6 +18,7 @@ influence each other.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable
 
@@ -78,25 +79,32 @@ def _all_finite(tree):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def make_program(config, spec, padded: bool = False, use_dropout: bool = True) -> Program:
+def make_program(config, spec, padded: bool = False, use_dropout: bool = True, batch_sizes=None) -> Program:
   """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket).
 
   padded: the group holds members of different widths / depths (config.model holds the bucket sizes,
   `hp["dims"]` each member's true ones; see mlexp.sweep.buckets). use_dropout: False when no member has
-  dropout (no mask is drawn: the same results, less compile and work)."""
+  dropout (no mask is drawn: the same results, less compile and work).
+
+  batch_sizes: the sorted batch sizes of a group whose members differ in batch size (batch size as data):
+  the epoch's training loop is compiled once per batch size and each member takes its own (a `lax.switch`
+  on `hp["batch_index"]`): the same program otherwise (evaluation, bookkeeping, init), and every member
+  trains exactly as its own config (its batches, dropout masks and schedule). A real branch when members
+  run one after another (lax.map, CPU); vmapped, every branch runs for every member."""
   model = build_model(config.model, spec.num_classes, stacked=padded)
-  batch_size = int(config.batch_size)
+  sizes = tuple(int(b) for b in batch_sizes) if batch_sizes else (int(config.batch_size),)
   eval_batch = int(config.eval_batch_size)
-  steps_per_epoch = sum(-(-n // batch_size) for n in spec.train_sizes)
-  total_steps = steps_per_epoch * int(config.epochs)
+  steps_of = {b: sum(-(-n // b) for n in spec.train_sizes) for b in sizes}
+  steps_per_epoch = steps_of[sizes[0]] if len(sizes) == 1 else None
   schedule = config.schedule
   es_patience = int(config.early_stopping.patience)
   es_delta = float(config.early_stopping.min_delta)
   plateau = optim.make_plateau(int(schedule.patience))
   opt_name = config.optimizer.name
 
-  def make_tx(hp, state_step, plateau_state=None):
+  def make_tx(hp, state_step, plateau_state=None, batch_size=sizes[0]):
     """The member's optimizer for one epoch: constant / plateau lr as an array, cosine as a schedule."""
+    total_steps = steps_of[batch_size] * int(config.epochs)
     if schedule.name == "cosine":
       return optim.make_optimizer(opt_name, hp, lambda count: optim.learning_rate(schedule, hp, None, count,
                                                                                      total_steps))
@@ -162,12 +170,11 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True) -
     """The epoch of a running member (the caller's lax.cond freezes the others)."""
     running = jnp.ones((), jnp.bool_)
     dims = hp.get("dims")
-    tx = make_tx(hp, state.step, state.plateau)
     member_seed = seed_of(state.key)  # seeds by hashing (layers.derive): no threefry in the epoch
     shuffle_seed = derive(derive(member_seed, 1), state.epoch)
     dropout_seed = derive(member_seed, 2)
 
-    def step_fn(carry, batch, x, y, lengths):
+    def step_fn(carry, batch, x, y, lengths, tx):
       params, opt_state, ok, loss_sum, w_sum, step = carry
       idx, w = batch
       xb, yb, lb = x[idx], y[idx], None if lengths is None else lengths[idx]
@@ -183,10 +190,19 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True) -
       ok = ok & jnp.isfinite(loss)
       return (params, opt_state, ok, loss_sum + loss * w.sum(), w_sum + w.sum(), step + 1), None
 
+    def train_loop(carry, batch_size):
+      tx = make_tx(hp, state.step, state.plateau, batch_size)
+      for b, (x, y, lengths) in enumerate(train):
+        idx, w = _batches(derive(shuffle_seed, b), x.shape[0], batch_size)
+        carry, _ = jax.lax.scan(lambda c, bt: step_fn(c, bt, x, y, lengths, tx), carry, (idx, w))
+      return carry
+
     carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step)
-    for b, (x, y, lengths) in enumerate(train):
-      idx, w = _batches(derive(shuffle_seed, b), x.shape[0], batch_size)
-      carry, _ = jax.lax.scan(lambda c, bt: step_fn(c, bt, x, y, lengths), carry, (idx, w))
+    if len(sizes) == 1:
+      carry = train_loop(carry, sizes[0])
+    else:  # batch size as data: each member runs the loop of its own batch size
+      carry = jax.lax.switch(hp["batch_index"], [functools.partial(train_loop, batch_size=b) for b in sizes],
+                             carry)
     params, opt_state, ok, loss_sum, w_sum, step = carry
     # the divergence guard, once per epoch: a member whose loss or parameters became non-finite keeps the
     # parameters and optimizer state it had at the start of this epoch, and is marked diverged
@@ -212,7 +228,9 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True) -
         best_confusion=jnp.where(improved, test_conf, state.best_confusion),
         best_epoch=jnp.where(improved, epoch_no, state.best_epoch),
         epoch=epoch_no, step=step, bad_epochs=bad, status=status, key=state.key)
-    lr_now = optim.learning_rate(schedule, hp, new.plateau, new.step, total_steps)
+    lr_of = lambda b: optim.learning_rate(schedule, hp, new.plateau, new.step, steps_of[b] * int(config.epochs))
+    lr_now = lr_of(sizes[0]) if len(sizes) == 1 or schedule.name != "cosine" else jax.lax.switch(
+        hp["batch_index"], [functools.partial(lr_of, b) for b in sizes])
     metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
                "learning_rate": lr_now, "trained": running, "status": new.status, "epoch": new.epoch,
                "best_epoch": new.best_epoch, "best_loss": new.best_loss, "best_accuracy": new.best_accuracy}
