@@ -72,6 +72,22 @@ def config(kind: str, **overrides):
   return override(c, **overrides)
 
 
+def run_group(cfg, members, epochs: int):
+  """A Group of `members` on the tiny data of cfg's model kind, trained `epochs` epochs:
+  (group, final state on the host, [per-epoch metrics])."""
+  import jax
+  from mlexp.train.group import Group, device_splits
+  ds = dataset_for(cfg.model.kind)
+  train, test = device_splits(ds, 1)
+  group = Group(cfg, train, test, ds.num_classes, members)
+  state = group.init()
+  metrics = []
+  for _ in range(epochs):
+    state, m, _ = group.epoch(state)
+    metrics.append(m)
+  return group, jax.device_get(state), metrics
+
+
 def events(run_dir: str):
   """Every Event in the TFRecord event files under run_dir (read without TensorFlow)."""
   from tensorboardX.proto import event_pb2

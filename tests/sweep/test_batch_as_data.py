@@ -12,7 +12,7 @@ from mlexp.sweep import buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import choice, expand, randint_tuple
 from mlexp.train import optim
-from mlexp.train.group import Group, Member, batch_sizes, device_splits
+from mlexp.train.group import Member, batch_sizes
 
 EPOCHS = 3
 SIZES = (3, 6, 16, 3)  # 16 = all of tiny's training examples; 3 and 6 leave a wrapped-around last batch
@@ -26,15 +26,7 @@ CASES = {  # name -> (kind, config overrides)
 
 
 def _run(cfg, members):
-  ds = tiny.dataset_for(cfg.model.kind)
-  train, test = device_splits(ds, 1)
-  group = Group(cfg, train, test, ds.num_classes, members)
-  state = group.init()
-  metrics = []
-  for _ in range(EPOCHS):
-    state, m, _ = group.epoch(state)
-    metrics.append(m)
-  return group, jax.device_get(state), metrics
+  return tiny.run_group(cfg, members, EPOCHS)
 
 
 @pytest.fixture(scope="module", params=list(CASES))

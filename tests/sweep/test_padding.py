@@ -13,7 +13,7 @@ from mlexp.sweep import buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import randint
 from mlexp.train import optim
-from mlexp.train.group import Group, Member, device_splits
+from mlexp.train.group import Member
 from mlexp.train.program import param_count
 
 EPOCHS = 2
@@ -51,15 +51,7 @@ def _kind(case):
 
 
 def _run(cfg, members, epochs=EPOCHS):
-  ds = tiny.dataset_for(cfg.model.kind)
-  train, test = device_splits(ds, 1)
-  group = Group(cfg, train, test, ds.num_classes, members)
-  state = group.init()
-  ms = []
-  for _ in range(epochs):
-    state, m, _ = group.epoch(state)
-    ms.append(m)
-  return group, jax.device_get(state), ms
+  return tiny.run_group(cfg, members, epochs)
 
 
 @pytest.fixture(scope="module", params=list(CASES))
