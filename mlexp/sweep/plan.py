@@ -182,5 +182,7 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   sizes = [len(p.members) for p in plan.groups]
   over = 100.0 * (padded / exact - 1.0) if exact else 0.0
   shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
-  return (f"plan (padding {config.sweep.padding}): {len(plan.groups)} program(s) of {shown} model(s); padded "
-          f"compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")
+  mixed = sum(1 for p in plan.groups if len({m.batch_size for m in p.members}) > 1)
+  batches = f"; {mixed} of them run several batch sizes" if mixed else ""
+  return (f"plan (padding {config.sweep.padding}): {len(plan.groups)} program(s) of {shown} model(s){batches}; "
+          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tiny
+from mlexp.config import sweep_block
 from mlexp.sweep import buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import choice, expand, randint_tuple
@@ -57,9 +58,8 @@ def test_a_member_trains_exactly_as_its_config_alone(mixed_and_alone):
 
 def _space_base(platform_sizes=(32, 64, 128)):
   c = tiny.config("mlp")
-  import ml_collections
-  c.sweep = ml_collections.ConfigDict({"space": (randint_tuple("model.units", 4, 40, 1, 2), choice("batch_size", *platform_sizes)),
-                                       "num_trials": 12})
+  c.sweep = sweep_block((randint_tuple("model.units", 4, 40, 1, 2), choice("batch_size", *platform_sizes)),
+                        num_trials=12)
   return c, expand(c.sweep.space, 12, 0)
 
 
@@ -109,3 +109,12 @@ def test_an_extra_batch_size_is_priced_as_a_share_of_a_compile():
   one, _ = buckets.partition_cost(models, "auto", cost(base), [32, 64])
   assert one == pytest.approx(10.0 * (1 + buckets.BRANCH_SHARE) + sum(
       cost(base).train_seconds(m, None, b) for m, b in zip(models, (32, 64))))
+
+
+def test_the_printed_plan_says_which_programs_run_several_batch_sizes():
+  from mlexp.sweep.plan import SweepPlan, describe
+  base, trials = _space_base()
+  base.sweep.padding = "max"
+  plans = plan_groups(base, trials, 1, 64, padding="max", cost=_cost())
+  line = describe(SweepPlan(trials, [], plans), base, lambda cfg: tiny.dataset_for("mlp"), "cpu")
+  assert "1 program(s) of 12 model(s); 1 of them run several batch sizes" in line
