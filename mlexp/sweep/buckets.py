@@ -36,9 +36,13 @@ COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
 # compile CPU seconds, checked on configs/sweeps/mlp_course.py.
 COMPILE_S_CPU = {"linear": 3.0, "mlp": 10.0, "cnn": 10.0, "gru": 12.0, "lstm": 12.0}
 # Batch size as data (CPU): one program holds the training loop of each batch size of its members, and the
-# rest once (evaluation, bookkeeping, init); one more batch size costs this share of a program's compile (measured: 3 batch sizes
-# of mlp_course in one program 13.6 CPU s to build, each alone 7.5-8.7).
-BRANCH_SHARE = 0.35
+# rest once (evaluation, bookkeeping, init); one more batch size costs this share of a program's compile, by
+# model kind (measured: mlp_course's 3 batch sizes in one program 13.6 CPU s to build, each alone 7.5-8.7;
+# an LSTM with a Conv1d front end on 3 length buckets 48.7 against 19.3-23.1: the training loop is most of it).
+BRANCH_SHARE = {"linear": 0.35, "mlp": 0.35, "cnn": 0.5, "gru": 0.65, "lstm": 0.65}
+# Each more length bucket of a sequence data set (one more training scan and evaluation loop) adds this share
+# of a program's CPU compile (the LSTM above: ~21 CPU s on 3 buckets, a GRU of the course ~10 on 1).
+LENGTH_BUCKET_SHARE = 0.45
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,13 +147,18 @@ class CostModel:
   platform: str = "cpu"
   compile_s: float = 0.0  # 0 = the default of the platform (and model kind on CPU)
   kind: str = ""  # the model kind of the group
+  length_buckets: int = 1  # train length buckets (sequences): one training scan each
+
+  def program_seconds(self, batch_sizes: int = 1) -> float:
+    """The compile price of one program holding `batch_sizes` training loops."""
+    return self.compile_seconds * (1.0 + BRANCH_SHARE.get(self.kind, 0.5) * (batch_sizes - 1))
 
   @property
   def compile_seconds(self) -> float:
     if self.compile_s:
       return self.compile_s
     if self.platform == "cpu":
-      return COMPILE_S_CPU.get(self.kind, COMPILE_S["cpu"])
+      return COMPILE_S_CPU.get(self.kind, COMPILE_S["cpu"]) * (1.0 + LENGTH_BUCKET_SHARE * (self.length_buckets - 1))
     return COMPILE_S.get(self.platform, COMPILE_S["cpu"])
 
   def train_seconds(self, model, padded, batch: int = 0) -> float:
@@ -202,7 +211,7 @@ def partition_cost(models: list, padding: str, cost: CostModel, batches=None) ->
     ms = [models[i] for i in idx]
     padded = bucket_model(ms) if len({shape_of(m) for m in ms}) > 1 else None
     branches = len({batches[i] for i in idx}) if batches else 1
-    return cost.compile_seconds * (1.0 + BRANCH_SHARE * (branches - 1)) + sum(
+    return cost.program_seconds(branches) + sum(
         cost.train_seconds(models[i], padded, batches[i] if batches else 0) for i in idx)
 
   if padding == "max" or n <= 1:

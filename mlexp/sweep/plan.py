@@ -145,15 +145,17 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
   sw = sweep if sweep is not None else cfg.get("sweep")
   epochs = int(cfg.epochs) if sw is None else buckets.expected_epochs(int(cfg.epochs), sw.mode, int(sw.asha.grace),
                                                                      int(sw.asha.factor))
+  from mlexp.train.group import auto_buckets
   lengths = ds.train.lengths
   return buckets.CostModel(feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes),
                            n_train=len(ds.train), steps=1 if lengths is None else int(np.max(lengths)),
-                           epochs=epochs, platform=platform, kind=str(cfg.model.kind))
+                           epochs=epochs, platform=platform, kind=str(cfg.model.kind),
+                           length_buckets=1 if lengths is None else auto_buckets(ds, int(cfg.data.num_buckets)))
 
 
 def _compile_seconds(cost, members) -> float:
   """The planner's compile price of a program: more with each extra batch size it holds."""
-  return cost.compile_seconds * (1.0 + buckets.BRANCH_SHARE * (len({m.batch_size for m in members}) - 1))
+  return cost.program_seconds(len({m.batch_size for m in members}))
 
 
 def estimate(group, config, data, platform: str) -> float:

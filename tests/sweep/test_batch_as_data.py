@@ -107,7 +107,7 @@ def test_an_extra_batch_size_is_priced_as_a_share_of_a_compile():
   assert len(plan_groups(base, trials, 1, 64, padding="auto", cost=cost)) == 1
   models = [base.model for _ in trials]
   one, _ = buckets.partition_cost(models, "auto", cost(base), [32, 64])
-  assert one == pytest.approx(10.0 * (1 + buckets.BRANCH_SHARE) + sum(
+  assert one == pytest.approx(10.0 * (1 + buckets.BRANCH_SHARE["mlp"]) + sum(
       cost(base).train_seconds(m, None, b) for m, b in zip(models, (32, 64))))
 
 
