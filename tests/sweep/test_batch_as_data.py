@@ -65,7 +65,8 @@ def _space_base(platform_sizes=(32, 64, 128)):
 
 def _cost(platform="cpu", compile_s=5.0):
   return lambda cfg: buckets.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
-                                       n_train=1000, epochs=3, platform=platform, compile_s=compile_s)
+                                       n_train=1000, epochs=3, platform=platform, compile_s=compile_s,
+                                       kind=str(cfg.model.kind))
 
 
 def test_cpu_plans_trials_of_different_batch_sizes_into_one_program():
