@@ -119,3 +119,14 @@ def test_the_printed_plan_says_which_programs_run_several_batch_sizes():
   plans = plan_groups(base, trials, 1, 64, padding="max", cost=_cost())
   line = describe(SweepPlan(trials, [], plans), base, lambda cfg: tiny.dataset_for("mlp"), "cpu")
   assert "1 program(s) of 12 model(s); 1 of them run several batch sizes" in line
+
+
+def test_compile_price_grows_with_length_buckets_and_batch_sizes():
+  one = buckets.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm")
+  three = buckets.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm", length_buckets=3)
+  assert one.compile_seconds == buckets.COMPILE_S_CPU["lstm"]
+  assert three.compile_seconds == pytest.approx(one.compile_seconds * (1 + 2 * buckets.LENGTH_BUCKET_SHARE))
+  assert three.program_seconds(3) == pytest.approx(three.compile_seconds * (1 + 2 * buckets.BRANCH_SHARE["lstm"]))
+  gpu = buckets.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm", length_buckets=3,
+                          platform="gpu")
+  assert gpu.compile_seconds == buckets.COMPILE_S["gpu"]
