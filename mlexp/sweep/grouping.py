@@ -48,12 +48,13 @@ def static_key(config, padded: bool = False) -> str:
 def _batch_parts(items, padding: str, cost) -> list:
   """[items]: the trials of one static key (batch size not in it) cut into the parts that may share
   programs: all of them on CPU, where a program runs each member's own batch size (a real branch,
-  mlexp.train.program); one part per batch size with padding none, without a cost model, or on GPU / TPU
-  (vmapped, every member would run every branch)."""
+  mlexp.train.program); one part per batch size with padding none, without a cost model, on GPU / TPU or
+  with member_loop=vmap (vmapped, every member would run every branch)."""
   by_batch: dict = {}
   for it in items:
     by_batch.setdefault(int(it[1].batch_size), []).append(it)
-  if len(by_batch) == 1 or padding == "none" or cost is None or cost(items[0][1]).platform != "cpu":
+  vmapped = items[0][1].get("member_loop", "auto") == "vmap"
+  if len(by_batch) == 1 or padding == "none" or cost is None or vmapped or cost(items[0][1]).platform != "cpu":
     return list(by_batch.values())
   return [items]
 

@@ -91,6 +91,14 @@ def test_batch_sizes_stay_apart_without_padding_or_off_cpu(padding, platform):
     assert p.config.batch_size == trials[p.trials[0]]["batch_size"]
 
 
+def test_member_loop_vmap_keeps_batch_sizes_apart_on_cpu():
+  base, trials = _space_base()
+  base.member_loop = "vmap"
+  plans = plan_groups(base, trials, 1, 64, padding="auto", cost=_cost("cpu", compile_s=1e6))
+  assert len(plans) == len({t["batch_size"] for t in trials})
+  assert all(m.batch_size == 0 for p in plans for m in p.members)
+
+
 def test_group_ids_differ_by_the_batch_sizes_they_hold():
   base, trials = _space_base()
   one = plan_groups(base, trials, 1, 64, padding="max", cost=_cost())
