@@ -43,6 +43,11 @@ BRANCH_SHARE = {"linear": 0.35, "mlp": 0.35, "cnn": 0.5, "gru": 0.65, "lstm": 0.
 # Each more length bucket of a sequence data set (one more training scan and evaluation loop) adds this share
 # of a program's CPU compile (the LSTM above: ~21 CPU s on 3 buckets, a GRU of the course ~10 on 1).
 LENGTH_BUCKET_SHARE = 0.45
+# Widths as data (CPU): inside a program, members of these kinds may train at narrower padded sizes, a branch
+# each (mlexp.train.program; a branch's parameters are the leading blocks of the program's). The program runs
+# RNN branches too (tested), but the planner leaves them off: a GRU branch costs 0.65 of a compile, and the
+# course search's buckets never gained from one.
+BRANCH_KINDS = ("mlp",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,17 +77,17 @@ def sort_width(model) -> int:
   return max(s.widths + s.extra, default=0)
 
 
-def bucket_model(models: list) -> dict:
+def bucket_model(models: list, depth: int = 0) -> dict:
   """The padded model fields of a bucket: the maximum of every width; MLP: the first layer its own width, the
-  later layers one shared width, the deepest member's depth (depth is data); RNN the largest hidden, layers
-  and front end."""
+  later layers one shared width, the deepest member's depth (depth is data; `depth`: at least that many
+  layers, as a branch of a deeper program has); RNN the largest hidden, layers and front end."""
   k = models[0].kind
   if k == "mlp":  # the first layer's own width, then one width for the stack (inputs to it included)
-    depth = max(len(m.units) for m in models)
+    depth = max([len(m.units) for m in models] + [depth])
     w0 = max(int(m.units[0]) for m in models)
     if depth == 1:
       return {"units": (w0,)}
-    ws = max(int(u) for m in models for u in (m.units if len(m.units) > 1 else ()))
+    ws = max([int(u) for m in models for u in (m.units if len(m.units) > 1 else ())], default=1)
     return {"units": (w0,) + (ws,) * (depth - 1)}
   if k in ("gru", "lstm"):
     return {"hidden": max(int(m.hidden) for m in models), "layers": max(int(m.layers) for m in models),
@@ -233,6 +238,33 @@ def partition_cost(models: list, padding: str, cost: CostModel, batches=None) ->
     out.append(order[cut[b]:b])
     b = cut[b]
   return best[n], out[::-1]
+
+
+def branch_cut(models: list, idx: list, cost: CostModel, batches=None) -> list[list[int]]:
+  """The members `idx` of one program (sorted by width) cut into contiguous branches, each trained at the
+  padded sizes of its own members (bucket_model at the program's depth): minimises BRANCH_SHARE of a compile
+  per extra branch (one per batch size in it) plus the members' training at their branch's sizes."""
+  n = len(idx)
+  depth = max((len(models[i].units) for i in idx), default=0) if models[idx[0]].kind == "mlp" else 0
+  share = BRANCH_SHARE.get(cost.kind, 0.5) * cost.compile_seconds
+
+  def sub_cost(a, b):
+    ms = [models[i] for i in idx[a:b]]
+    padded = bucket_model(ms, depth)
+    nb = len({batches[i] for i in idx[a:b]}) if batches else 1
+    return share * nb + sum(cost.train_seconds(models[i], padded, batches[i] if batches else 0) for i in idx[a:b])
+
+  best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+  for b in range(1, n + 1):
+    for a in range(b):
+      c = best[a] + sub_cost(a, b)
+      if c < best[b]:
+        best[b], cut[b] = c, a
+  out, b = [], n
+  while b > 0:
+    out.append(list(idx[cut[b]:b]))
+    b = cut[b]
+  return out[::-1]
 
 
 def overhead(models: list, padded: dict, cost: CostModel, batches=None) -> float:

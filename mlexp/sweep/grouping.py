@@ -53,36 +53,72 @@ def _batch_parts(items, padding: str, cost) -> list:
   by_batch: dict = {}
   for it in items:
     by_batch.setdefault(int(it[1].batch_size), []).append(it)
-  vmapped = items[0][1].get("member_loop", "auto") == "vmap"
-  if len(by_batch) == 1 or padding == "none" or cost is None or vmapped or cost(items[0][1]).platform != "cpu":
+  if len(by_batch) == 1 or not _branching(items, padding, cost):
     return list(by_batch.values())
   return [items]
 
 
-def _buckets(items, padding: str, cost) -> list:
-  """[(group config, [(trial, cfg, dims)])] for the trials of one static key and batch part. When a
+def _branching(items, padding: str, cost) -> bool:
+  """Whether a program of these trials may hold branches (a training loop per batch size or narrower padded
+  sizes): on CPU with a cost model, where members run one after another (vmapped, every member would run
+  every branch)."""
+  vmapped = items[0][1].get("member_loop", "auto") == "vmap"
+  return padding != "none" and cost is not None and not vmapped and cost(items[0][1]).platform == "cpu"
+
+
+def _buckets(items, padding: str, cost, sweep=None) -> list:
+  """[(group config, [(trial, cfg, dims, branch)])] for the trials of one static key and batch part. When a
   bucket's trials differ in batch size, its config's batch_size is the largest (what memory is estimated
-  with); each member keeps its own (`Member.batch_size`)."""
+  with); each member keeps its own (`Member.batch_size`). On CPU (padding auto) an MLP program's members may
+  train at narrower padded sizes than the program's (`Member.branch`, buckets.branch_cut), priced at the epochs
+  a trial is expected to train under the sweep's early stopping (`sweep`: the sweep block)."""
   if padding == "none" or cost is None:
-    return [(items[0][1], [(t, cfg, ()) for t, cfg in items])]
+    return [(items[0][1], [(t, cfg, (), ()) for t, cfg in items])]
+  models, batches = [cfg.model for _, cfg in items], [int(cfg.batch_size) for _, cfg in items]
+  costs = cost(items[0][1])
   out = []
-  for idx in buckets.partition([cfg.model for _, cfg in items], padding, cost(items[0][1]),
-                               [int(cfg.batch_size) for _, cfg in items]):
+  for idx in buckets.partition(models, padding, costs, batches):
     chunk = [items[i] for i in idx]
     fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
     true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
     sizes = {int(cfg.batch_size) for _, cfg in chunk}
     if len(set(true)) == 1 and len(sizes) == 1:  # every member has the same shape: the exact program
-      out.append((chunk[0][1], [(t, cfg, ()) for t, cfg in chunk]))
+      out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk]))
       continue
     gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes)})
+    branch = [()] * len(chunk)
     if len(set(true)) > 1:
-      for f, v in buckets.bucket_model([cfg.model for _, cfg in chunk]).items():
+      full = buckets.bucket_model([cfg.model for _, cfg in chunk])
+      for f, v in full.items():
         gcfg.model[f] = v
+      if padding == "auto" and gcfg.model.kind in buckets.BRANCH_KINDS and _branching(chunk, padding, cost):
+        branch = _branches_of(models, batches, idx, _expected(costs, sweep), full)
     else:
       true = [()] * len(chunk)
-    out.append((gcfg, [(t, cfg, d) for (t, cfg), d in zip(chunk, true)]))
+    out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)]))
   return out
+
+
+def _expected(cost, sweep):
+  """The cost model with the epochs a trial trains on average under the sweep's ASHA (all of them without)."""
+  if sweep is None or sweep.get("mode", "full") != "asha":
+    return cost
+  return dataclasses.replace(cost, epochs=buckets.expected_epochs(int(round(cost.epochs)), "asha",
+                                                                   int(sweep.asha.grace), int(sweep.asha.factor)))
+
+
+def _branches_of(models, batches, idx, cost, full: dict) -> list:
+  """Each member's narrower padded sizes inside its program (as (field, value) pairs; () = the program's)."""
+  cuts = buckets.branch_cut(models, list(idx), cost, batches)
+  if len(cuts) == 1:
+    return [()] * len(idx)
+  depth = len(full["units"]) if "units" in full else 0
+  of = {}
+  for part in cuts:
+    sizes = buckets.bucket_model([models[i] for i in part], depth)
+    for i in part:
+      of[i] = () if sizes == full else tuple((f, _plain(v)) for f, v in sorted(sizes.items()))
+  return [of[i] for i in idx]
 
 
 def spread_order(n: int) -> list:
@@ -110,23 +146,25 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     by_key.setdefault(static_key(cfg, padded), []).append((t, cfg))
   plans = []
   for key, items in by_key.items():
-    for gcfg, bucket in (b for part in _batch_parts(items, padding, cost) for b in _buckets(part, padding, cost)):
+    for gcfg, bucket in (b for part in _batch_parts(items, padding, cost) for b in _buckets(part, padding, cost, base.get("sweep"))):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
       per_chunk = max(1, cap // max(1, int(seeds)))
       # the id: the group config's exact static key (the bucket sizes), marked when members are padded
-      padded_bucket = any(d for _, _, d in bucket)
-      sizes = sorted({int(cfg.batch_size) for _, cfg, _ in bucket})
+      padded_bucket = any(d for _, _, d, _ in bucket)
+      sizes = sorted({int(cfg.batch_size) for _, cfg, _, _ in bucket})
       mixed = len(sizes) > 1  # batch size as data: each member keeps its own
+      narrower = sorted({b for _, _, _, b in bucket if b})  # widths as data: the narrower branches
       h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
-                        (f"|batches{sizes}" if mixed else "")).encode()).hexdigest()[:10]
+                        (f"|batches{sizes}" if mixed else "") +
+                        (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
       for c0 in range(0, len(bucket), per_chunk):
         chunk = bucket[c0:c0 + per_chunk]
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims,
-                               batch_size=int(cfg.batch_size) if mixed else 0)
-                        for t, cfg, dims in chunk for s in range(int(seeds)))
+                               batch_size=int(cfg.batch_size) if mixed else 0, branch=branch)
+                        for t, cfg, dims, branch in chunk for s in range(int(seeds)))
         members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{c0 // per_chunk}", config=gcfg, members=members,
-                               trials=tuple(t for t, _, _ in chunk)))
+                               trials=tuple(t for t, _, _, _ in chunk)))
   return plans
 
 

@@ -154,8 +154,13 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
 
 
 def _compile_seconds(cost, members) -> float:
-  """The planner's compile price of a program: more with each extra batch size it holds."""
-  return cost.program_seconds(len({m.batch_size for m in members}))
+  """The planner's compile price of a program: more with each extra branch (batch size, narrower sizes)."""
+  return cost.program_seconds(len({(m.batch_size, m.branch) for m in members}))
+
+
+def _padded(group_model, m):
+  """The padded sizes a member trains at: its branch's, else its group's (None: an exact program)."""
+  return {**group_model.to_dict(), **dict(m.branch)} if m.dims else None
 
 
 def estimate(group, config, data, platform: str) -> float:
@@ -163,7 +168,7 @@ def estimate(group, config, data, platform: str) -> float:
   from mlexp.train.group import member_model
   cost = cost_model(group.config, data(group.config), platform, config.sweep)
   return _compile_seconds(cost, group.members) + sum(
-      cost.train_seconds(member_model(group.config.model, m.dims), group.config.model.to_dict() if m.dims else None,
+      cost.train_seconds(member_model(group.config.model, m.dims), _padded(group.config.model, m),
                          m.batch_size or int(group.config.batch_size))
       for m in group.members)
 
@@ -180,11 +185,13 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
       true = member_model(p.config.model, m.dims)
       b = m.batch_size or int(p.config.batch_size)
       exact += cost.train_seconds(true, None, b)
-      padded += cost.train_seconds(true, p.config.model.to_dict() if m.dims else None, b)
+      padded += cost.train_seconds(true, _padded(p.config.model, m), b)
   sizes = [len(p.members) for p in plan.groups]
   over = 100.0 * (padded / exact - 1.0) if exact else 0.0
   shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
   mixed = sum(1 for p in plan.groups if len({m.batch_size for m in p.members}) > 1)
+  narrow = sum(1 for p in plan.groups if any(m.branch for m in p.members))
   batches = f"; {mixed} of them run several batch sizes" if mixed else ""
+  batches += f"; {narrow} of them run narrower widths for some models" if narrow else ""
   return (f"plan (padding {config.sweep.padding}): {len(plan.groups)} program(s) of {shown} model(s){batches}; "
           f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")

@@ -29,6 +29,7 @@ class Member:
   trial: int = 0
   dims: tuple = ()  # (field, value) pairs of this member's true shape knobs (widths, depth) when its group pads them
   batch_size: int = 0  # its own batch size when the group's members differ in it (0: the group's batch_size)
+  branch: tuple = ()  # (field, value) pairs of narrower padded sizes it trains at inside its group (): the group's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,20 +64,25 @@ def put_split(split):
            None if split.lengths is None else jnp.asarray(split.lengths, jnp.int32)),)
 
 
-def batch_sizes(members: Sequence[Member]):
-  """The sorted distinct batch sizes of the members when they differ (batch size as data), else None."""
-  sizes = sorted({int(m.batch_size) for m in members})
-  return tuple(sizes) if len(sizes) > 1 else None
+def _branch_of(m: Member) -> tuple:
+  return (int(m.batch_size), tuple(m.branch))
+
+
+def branches(members: Sequence[Member]):
+  """The sorted distinct (batch size, narrower sizes) of the members when they differ (widths and batch size
+  as data, mlexp.train.program), else None. Batch size 0: the group's; sizes (): the group's."""
+  found = sorted({_branch_of(m) for m in members})
+  return tuple(found) if len(found) > 1 else None
 
 
 def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
   """The members' float knobs as [M] arrays; with model_cfg (a padded group's bucket sizes), also
   hp["dims"]: each member's true widths and depth as int arrays (mlexp.models.member_dims); when the
-  members' batch sizes differ, hp["batch_index"]: each member's own, as an index into batch_sizes()."""
+  members' batch sizes or narrower sizes differ, hp["branch"]: each member's own, as an index into branches()."""
   hp = {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
-  sizes = batch_sizes(members)
-  if sizes is not None:
-    hp["batch_index"] = jnp.asarray([sizes.index(int(m.batch_size)) for m in members], jnp.int32)
+  found = branches(members)
+  if found is not None:
+    hp["branch"] = jnp.asarray([found.index(_branch_of(m)) for m in members], jnp.int32)
   if model_cfg is not None:
     dims = [member_dims(model_cfg, dict(m.dims)) for m in members]
     hp["dims"] = {k: jnp.asarray(np.stack([d[k] for d in dims]), jnp.int32) for k in dims[0]}
@@ -117,7 +123,7 @@ class Group:
     self.width_padded = any(m.dims for m in self.members)
     self.program = make_program(config, spec, padded=self.width_padded,
                                 use_dropout=any(float(m.hparams["dropout"]) > 0 for m in self.members),
-                                batch_sizes=batch_sizes(self.members))
+                                branches=self._branches())
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)
@@ -151,6 +157,10 @@ class Group:
     self.compile_s = 0.0
     self.hang_timeout = float(config.hang_timeout_s)
     self._longest_epoch = 0.0
+
+  def _branches(self):
+    found = branches(self.members)
+    return None if found is None else [(b or int(self.config.batch_size), dict(f)) for b, f in found]
 
   def take(self, state, index):
     """The members `index` (positions in this group) of a state, unpadded (for `adopt` by a smaller group)."""

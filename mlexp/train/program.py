@@ -79,20 +79,45 @@ def _all_finite(tree):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def make_program(config, spec, padded: bool = False, use_dropout: bool = True, batch_sizes=None) -> Program:
+def _cut(tree, like):
+  """The leading block of every leaf of `tree` with the shape of the matching leaf of `like` (padded units sit at
+  the end of each axis, so a narrower program's arrays are prefixes of a wider one's)."""
+  return jax.tree.map(lambda a, s: a[tuple(slice(0, n) for n in s.shape)], tree, like)
+
+
+def _paste(full, part):
+  """`full` with `part` written over its leading blocks (the inverse of _cut; the rest stays as it was)."""
+  return jax.tree.map(lambda f, p: p if f.shape == p.shape else f.at[tuple(slice(0, n) for n in p.shape)].set(p),
+                      full, part)
+
+
+def make_program(config, spec, padded: bool = False, use_dropout: bool = True, branches=None) -> Program:
   """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket).
 
   padded: the group holds members of different widths / depths (config.model holds the bucket sizes,
   `hp["dims"]` each member's true ones; see mlexp.sweep.buckets). use_dropout: False when no member has
   dropout (no mask is drawn: the same results, less compile and work).
 
-  batch_sizes: the sorted batch sizes of a group whose members differ in batch size (batch size as data):
-  the epoch's training loop is compiled once per batch size and each member takes its own (a `lax.switch`
-  on `hp["batch_index"]`): the same program otherwise (evaluation, bookkeeping, init), and every member
-  trains exactly as its own config (its batches, dropout masks and schedule). A real branch when members
-  run one after another (lax.map, CPU); vmapped, every branch runs for every member."""
+  branches: shape and batch size as data, for a group whose members differ in batch size or run at narrower
+  widths than the group's: a sequence of (batch_size, fields), `fields` a dict of padded model sizes narrower
+  than config.model's (empty: the group's own). The epoch's training loop is compiled once per branch and
+  each member takes its own (a `lax.switch` on `hp["branch"]`). A narrower branch trains the leading blocks
+  of the member's parameters and optimizer state (a padded unit's entries stay zero either way) and writes
+  them back; evaluation, bookkeeping and init are compiled once, at the group's widths. Every member trains
+  exactly as its own config (its batches, dropout masks and schedule). A real branch when members run one
+  after another (lax.map, CPU); vmapped, every branch runs for every member."""
   model = build_model(config.model, spec.num_classes, stacked=padded)
-  sizes = tuple(int(b) for b in batch_sizes) if batch_sizes else (int(config.batch_size),)
+  branches = tuple((int(b), dict(f)) for b, f in branches) if branches else ((int(config.batch_size), {}),)
+  sizes = tuple(sorted({b for b, _ in branches}))
+
+  def narrower(fields):
+    if not fields:
+      return model
+    m = config.model.copy_and_resolve_references()
+    for k, v in fields.items():
+      m[k] = tuple(v) if isinstance(v, (tuple, list)) else v
+    return build_model(m, spec.num_classes, stacked=padded)
+  nets = [narrower(f) for _, f in branches]
   eval_batch = int(config.eval_batch_size)
   steps_of = {b: sum(-(-n // b) for n in spec.train_sizes) for b in sizes}
   steps_per_epoch = steps_of[sizes[0]] if len(sizes) == 1 else None
@@ -113,8 +138,8 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     return optim.make_optimizer(opt_name, hp, optim.learning_rate(schedule, hp, plateau_state, state_step,
                                                                   total_steps))
 
-  def logits_fn(params, x, lengths, dims, train=False, dropout_rate=0.0, dropout_seed=None):
-    return model.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, dims=dims,
+  def logits_fn(params, x, lengths, dims, train=False, dropout_rate=0.0, dropout_seed=None, net=model):
+    return net.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, dims=dims,
                        dropout_seed=dropout_seed)
 
   def init(key, hp, train):
@@ -174,13 +199,13 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     shuffle_seed = derive(derive(member_seed, 1), state.epoch)
     dropout_seed = derive(member_seed, 2)
 
-    def step_fn(carry, batch, x, y, lengths, tx):
+    def step_fn(carry, batch, x, y, lengths, tx, net):
       params, opt_state, ok, loss_sum, w_sum, step = carry
       idx, w = batch
       xb, yb, lb = x[idx], y[idx], None if lengths is None else lengths[idx]
 
       def loss_fn(p):
-        logits = logits_fn(p, xb, lb, dims, use_dropout, hp["dropout"], derive(dropout_seed, step))
+        logits = logits_fn(p, xb, lb, dims, use_dropout, hp["dropout"], derive(dropout_seed, step), net)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
         return (ce * w).sum() / jnp.maximum(w.sum(), 1.0)
 
@@ -190,19 +215,28 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
       ok = ok & jnp.isfinite(loss)
       return (params, opt_state, ok, loss_sum + loss * w.sum(), w_sum + w.sum(), step + 1), None
 
-    def train_loop(carry, batch_size):
+    def train_loop(carry, batch_size, net):
       tx = make_tx(hp, state.step, state.plateau, batch_size)
+      full = carry
+      if net is not model:  # a narrower branch: the leading blocks of the parameters and optimizer state
+        x0, _, l0 = train[0]
+        shape = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)
+        like = jax.eval_shape(lambda x, l, d: net.init({"params": jax.random.PRNGKey(0)}, x, l, dims=d)["params"],
+                              shape(x0[:1]), None if l0 is None else shape(l0[:1]), jax.tree.map(shape, dims))
+        carry = (_cut(carry[0], like), _cut(carry[1], jax.eval_shape(tx.init, like))) + carry[2:]
       for b, (x, y, lengths) in enumerate(train):
         idx, w = _batches(derive(shuffle_seed, b), x.shape[0], batch_size)
-        carry, _ = jax.lax.scan(lambda c, bt: step_fn(c, bt, x, y, lengths, tx), carry, (idx, w))
+        carry, _ = jax.lax.scan(lambda c, bt: step_fn(c, bt, x, y, lengths, tx, net), carry, (idx, w))
+      if net is not model:
+        carry = (_paste(full[0], carry[0]), _paste(full[1], carry[1])) + carry[2:]
       return carry
 
     carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step)
-    if len(sizes) == 1:
-      carry = train_loop(carry, sizes[0])
-    else:  # batch size as data: each member runs the loop of its own batch size
-      carry = jax.lax.switch(hp["batch_index"], [functools.partial(train_loop, batch_size=b) for b in sizes],
-                             carry)
+    if len(branches) == 1:
+      carry = train_loop(carry, branches[0][0], nets[0])
+    else:  # shape and batch size as data: each member runs the loop of its own branch
+      carry = jax.lax.switch(hp["branch"], [functools.partial(train_loop, batch_size=b, net=n)
+                                            for (b, _), n in zip(branches, nets)], carry)
     params, opt_state, ok, loss_sum, w_sum, step = carry
     # the divergence guard, once per epoch: a member whose loss or parameters became non-finite keeps the
     # parameters and optimizer state it had at the start of this epoch, and is marked diverged
@@ -230,7 +264,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
         epoch=epoch_no, step=step, bad_epochs=bad, status=status, key=state.key)
     lr_of = lambda b: optim.learning_rate(schedule, hp, new.plateau, new.step, steps_of[b] * int(config.epochs))
     lr_now = lr_of(sizes[0]) if len(sizes) == 1 or schedule.name != "cosine" else jax.lax.switch(
-        hp["batch_index"], [functools.partial(lr_of, b) for b in sizes])
+        hp["branch"], [functools.partial(lr_of, b) for b, _ in branches])
     metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
                "learning_rate": lr_now, "trained": running, "status": new.status, "epoch": new.epoch,
                "best_epoch": new.best_epoch, "best_loss": new.best_loss, "best_accuracy": new.best_accuracy}

@@ -13,7 +13,7 @@ from mlexp.sweep import buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import choice, expand, randint_tuple
 from mlexp.train import optim
-from mlexp.train.group import Member, batch_sizes
+from mlexp.train.group import Member, branches
 
 EPOCHS = 3
 SIZES = (3, 6, 16, 3)  # 16 = all of tiny's training examples; 3 and 6 leave a wrapped-around last batch
@@ -44,8 +44,8 @@ def mixed_and_alone(request):
 
 def test_a_member_trains_exactly_as_its_config_alone(mixed_and_alone):
   case, (group, state, metrics), alone = mixed_and_alone
-  assert batch_sizes(group.members) == (3, 6, 16)
-  assert np.asarray(group.hp["batch_index"]).tolist()[:len(SIZES)] == [0, 1, 2, 0]
+  assert branches(group.members) == ((3, ()), (6, ()), (16, ()))
+  assert np.asarray(group.hp["branch"]).tolist()[:len(SIZES)] == [0, 1, 2, 0]
   for i, (_, state_alone, metrics_alone) in enumerate(alone):
     assert int(state.step[i]) == int(state_alone.step[0]) == EPOCHS * -(-tiny.N_TRAIN // SIZES[i])
     for e in range(EPOCHS):
