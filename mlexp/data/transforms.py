@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 KNOWN = ('moved', 'rotated')
 
@@ -22,6 +21,7 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
   """Image [H, W, C] rotated about its centre (bilinear, zero fill, same shape)."""
   if degrees == 0:
     return image.copy()
+  from scipy import ndimage  # (imported where used: 0.16 s of every start otherwise)
   return ndimage.rotate(image, degrees, axes=(1, 0), reshape=False, order=1, cval=0.0).astype(image.dtype)
 
 

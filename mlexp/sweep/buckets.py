@@ -200,6 +200,19 @@ def expected_epochs(epochs: int, mode: str, grace: int, factor: int) -> float:
   return total
 
 
+def _train_memo(models: list, cost: CostModel, batches=None):
+  """train(i, padded) -> cost.train_seconds of model i at the padded sizes (None: exact), each pair computed
+  once (the dynamic programs below ask for the same pairs many times)."""
+  memo: dict = {}
+
+  def train(i, padded):
+    key = (i, None if padded is None else tuple(sorted(padded.items())))
+    if key not in memo:
+      memo[key] = cost.train_seconds(models[i], padded, batches[i] if batches else 0)
+    return memo[key]
+  return train
+
+
 def partition(models: list, padding: str, cost: CostModel, batches=None) -> list[list[int]]:
   """Indices of `models` (configs sharing a group key) cut into buckets, each sorted by width. batches:
   each model's batch size when they may differ inside a program (a program's compile grows by BRANCH_SHARE
@@ -211,20 +224,20 @@ def partition_cost(models: list, padding: str, cost: CostModel, batches=None) ->
   """(estimated seconds, buckets): the cut of `partition` and what it costs (compile + padded training)."""
   order = sorted(range(len(models)), key=lambda i: (sort_width(models[i]), i))
   n = len(order)
+  train = _train_memo(models, cost, batches)
+  shapes = [shape_of(m) for m in models]
 
   def bucket_cost(idx):  # these members in one program
-    ms = [models[i] for i in idx]
-    padded = bucket_model(ms) if len({shape_of(m) for m in ms}) > 1 else None
+    padded = bucket_model([models[i] for i in idx]) if len({shapes[i] for i in idx}) > 1 else None
     branches = len({batches[i] for i in idx}) if batches else 1
-    return cost.program_seconds(branches) + sum(
-        cost.train_seconds(models[i], padded, batches[i] if batches else 0) for i in idx)
+    return cost.program_seconds(branches) + sum(train(i, padded) for i in idx)
 
   if padding == "max" or n <= 1:
     return bucket_cost(order), [order]
   if padding == "none":
     by_shape: dict = {}
     for i in order:
-      by_shape.setdefault(shape_of(models[i]), []).append(i)
+      by_shape.setdefault(shapes[i], []).append(i)
     return sum(bucket_cost(b) for b in by_shape.values()), list(by_shape.values())
   best = [0.0] + [math.inf] * n
   cut = [0] * (n + 1)
@@ -247,12 +260,13 @@ def branch_cut(models: list, idx: list, cost: CostModel, batches=None) -> list[l
   n = len(idx)
   depth = max((len(models[i].units) for i in idx), default=0) if models[idx[0]].kind == "mlp" else 0
   share = BRANCH_SHARE.get(cost.kind, 0.5) * cost.compile_seconds
+  train = _train_memo(models, cost, batches)
 
   def sub_cost(a, b):
     ms = [models[i] for i in idx[a:b]]
     padded = bucket_model(ms, depth)
     nb = len({batches[i] for i in idx[a:b]}) if batches else 1
-    return share * nb + sum(cost.train_seconds(models[i], padded, batches[i] if batches else 0) for i in idx[a:b])
+    return share * nb + sum(train(i, padded) for i in idx[a:b])
 
   best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
   for b in range(1, n + 1):

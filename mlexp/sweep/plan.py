@@ -78,14 +78,10 @@ def member_bytes(cfg, num_classes: int = 20, input_shape=None, split: bool = Fal
   """A generous estimate of one member's memory in a group: parameters x 6 (params, grads, two optimizer
   moments, best params, update) plus activations of one batch (x 3 for the backward pass). split: the two
   apart, (state bytes, activation bytes)."""
-  import jax  # (imported where used)
-  from mlexp.models import build_model
-  model = build_model(cfg.model, num_classes)
+  from mlexp.models import count_params  # counted from the config (jax-free: no model is traced)
   image = MODELS[cfg.model.kind].data == "image"
-  x = jax.ShapeDtypeStruct(input_shape or PROBE_SHAPE["image" if image else "sequence"], jax.numpy.float32)
-  lengths = None if image else jax.ShapeDtypeStruct((1,), jax.numpy.int32)
-  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, lengths)
-  n_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
+  shape = input_shape or PROBE_SHAPE["image" if image else "sequence"]
+  n_params = count_params(cfg.model, tuple(shape[1:]), num_classes)
   width = max([n_params // 1000, 1])  # activations scale with layer widths; a rough proxy
   state, act = 4 * 6 * n_params, 4 * 3 * int(cfg.batch_size) * width * 64
   return (state, act) if split else state + act
