@@ -213,6 +213,22 @@ def _train_memo(models: list, cost: CostModel, batches=None):
   return train
 
 
+def _segments(n: int, cost) -> tuple[float, list]:
+  """The cut of 0..n-1 into contiguous segments [a, b) that minimises the sum of cost(a, b) (dynamic
+  programming): (total, [(a, b), ...])."""
+  best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+  for b in range(1, n + 1):
+    for a in range(b):
+      c = best[a] + cost(a, b)
+      if c < best[b]:
+        best[b], cut[b] = c, a
+  out, b = [], n
+  while b > 0:
+    out.append((cut[b], b))
+    b = cut[b]
+  return best[n], out[::-1]
+
+
 def partition(models: list, padding: str, cost: CostModel, batches=None) -> list[list[int]]:
   """Indices of `models` (configs sharing a group key) cut into buckets, each sorted by width. batches:
   each model's batch size when they may differ inside a program (a program's compile grows by BRANCH_SHARE
@@ -239,18 +255,8 @@ def partition_cost(models: list, padding: str, cost: CostModel, batches=None) ->
     for i in order:
       by_shape.setdefault(shapes[i], []).append(i)
     return sum(bucket_cost(b) for b in by_shape.values()), list(by_shape.values())
-  best = [0.0] + [math.inf] * n
-  cut = [0] * (n + 1)
-  for b in range(1, n + 1):
-    for a in range(b):
-      c = best[a] + bucket_cost(order[a:b])
-      if c < best[b]:
-        best[b], cut[b] = c, a
-  out, b = [], n
-  while b > 0:
-    out.append(order[cut[b]:b])
-    b = cut[b]
-  return best[n], out[::-1]
+  total, cuts = _segments(n, lambda a, b: bucket_cost(order[a:b]))
+  return total, [order[a:b] for a, b in cuts]
 
 
 def branch_cut(models: list, idx: list, cost: CostModel, batches=None) -> list[list[int]]:
@@ -268,17 +274,7 @@ def branch_cut(models: list, idx: list, cost: CostModel, batches=None) -> list[l
     nb = len({batches[i] for i in idx[a:b]}) if batches else 1
     return share * nb + sum(train(i, padded) for i in idx[a:b])
 
-  best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
-  for b in range(1, n + 1):
-    for a in range(b):
-      c = best[a] + sub_cost(a, b)
-      if c < best[b]:
-        best[b], cut[b] = c, a
-  out, b = [], n
-  while b > 0:
-    out.append(list(idx[cut[b]:b]))
-    b = cut[b]
-  return out[::-1]
+  return [list(idx[a:b]) for a, b in _segments(n, sub_cost)[1]]
 
 
 def overhead(models: list, padded: dict, cost: CostModel, batches=None) -> float:
