@@ -24,11 +24,21 @@ def count_params(m, feature_shape, num_classes: int) -> int:
   return int(spec(m.kind).count(m, tuple(feature_shape), num_classes))
 
 
+def resized(model_cfg, sizes) -> object:
+  """A copy of the model config with some size fields replaced ((field, value) pairs or a dict): a member's true
+  sizes inside its group's bucket, or a branch's narrower padded sizes."""
+  import ml_collections
+  m = ml_collections.ConfigDict(model_cfg.to_dict())
+  for k, v in dict(sizes).items():
+    m[k] = tuple(v) if isinstance(v, (list, tuple)) else v
+  return m
+
+
 def member_dims(bucket, true: dict) -> dict:
   """A member's true sizes as int arrays, in the layout its padded model reads (`dims=`): bucket is the
   group's model config (the padded sizes), true the member's own values of PADDED_FIELDS."""
   return spec(bucket.kind).dims(bucket, dict(true))
 
 
-__all__ = ["build_model", "count_params", "member_dims", "MODELS", "MODEL_KINDS", "IMAGE_MODELS",
+__all__ = ["build_model", "count_params", "member_dims", "resized", "MODELS", "MODEL_KINDS", "IMAGE_MODELS",
            "SEQUENCE_MODELS", "PADDED_FIELDS"]

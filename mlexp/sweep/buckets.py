@@ -180,11 +180,8 @@ class CostModel:
 
 
 def _with(model, padded):
-  import ml_collections
-  m = ml_collections.ConfigDict(model.to_dict())
-  for k, v in padded.items():
-    m[k] = v
-  return m
+  from mlexp.models import resized
+  return resized(model, padded)
 
 
 def expected_epochs(epochs: int, mode: str, grace: int, factor: int) -> float:

@@ -12,11 +12,10 @@ from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from mlexp.data import bucketize
-from mlexp.models import count_params, member_dims
+from mlexp.models import count_params, member_dims, resized
 from mlexp.io.watchdog import watchdog
 from mlexp.train import optim
 from mlexp.train.program import CUT, RUNNING, make_program, param_count
@@ -91,10 +90,7 @@ def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
 
 def member_model(model_cfg, dims) -> object:
   """The model config a member names: the group's (bucket) model config with the member's true sizes."""
-  m = ml_collections.ConfigDict(model_cfg.to_dict())
-  for k, v in dict(dims).items():
-    m[k] = tuple(v) if isinstance(v, (list, tuple)) else v
-  return m
+  return resized(model_cfg, dims)
 
 
 def member_loop(config, devices) -> str:

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mlexp.models import build_model
+from mlexp.models import build_model, resized
 from mlexp.models.layers import derive, hash_uniform, seed_of
 from mlexp.train import optim
 
@@ -110,14 +110,8 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
   branches = tuple((int(b), dict(f)) for b, f in branches) if branches else ((int(config.batch_size), {}),)
   sizes = tuple(sorted({b for b, _ in branches}))
 
-  def narrower(fields):
-    if not fields:
-      return model
-    m = config.model.copy_and_resolve_references()
-    for k, v in fields.items():
-      m[k] = tuple(v) if isinstance(v, (tuple, list)) else v
-    return build_model(m, spec.num_classes, stacked=padded)
-  nets = [narrower(f) for _, f in branches]
+  nets = [build_model(resized(config.model, f), spec.num_classes, stacked=padded) if f else model
+          for _, f in branches]
   eval_batch = int(config.eval_batch_size)
   steps_of = {b: sum(-(-n // b) for n in spec.train_sizes) for b in sizes}
   steps_per_epoch = steps_of[sizes[0]] if len(sizes) == 1 else None
