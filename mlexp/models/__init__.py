@@ -24,6 +24,12 @@ def count_params(m, feature_shape, num_classes: int) -> int:
   return int(spec(m.kind).count(m, tuple(feature_shape), num_classes))
 
 
+def layer_of(m):
+  """For a padded group's model: parameter name -> the index of the hidden layer it belongs to (None: every
+  member has it), or None when the model's layers are not separate parameters (mlexp.train.optim.by_layer)."""
+  return spec(m.kind).layer_of
+
+
 def resized(model_cfg, sizes) -> object:
   """A copy of the model config with some size fields replaced ((field, value) pairs or a dict): a member's true
   sizes inside its group's bucket, or a branch's narrower padded sizes."""
@@ -40,5 +46,5 @@ def member_dims(bucket, true: dict) -> dict:
   return spec(bucket.kind).dims(bucket, dict(true))
 
 
-__all__ = ["build_model", "count_params", "member_dims", "resized", "MODELS", "MODEL_KINDS", "IMAGE_MODELS",
+__all__ = ["build_model", "count_params", "layer_of", "member_dims", "resized", "MODELS", "MODEL_KINDS", "IMAGE_MODELS",
            "SEQUENCE_MODELS", "PADDED_FIELDS"]

@@ -1,9 +1,13 @@
 """Multilayer perceptron: flatten, then one Dense layer per entry of `units`, then a linear head.
 
-`stacked=True` (a padded sweep group) runs the layers after the first as a `lax.scan` over stacked
-parameters of one width (the first layer has a width of its own): every member's widths (`dims["units"]`) and depth (`dims["layers"]`) are data,
-layers past a member's depth pass their input through (a `lax.cond`, skipped work when members run
-one after another), so MLPs of any depth and widths up to the bucket share one compiled program.
+`stacked=True` (a padded sweep group): the layers after the first share one padded width (the first layer
+has a width of its own), every member's widths (`dims["units"]`) and depth (`dims["layers"]`) are data, and
+a layer past a member's depth passes its input through (a `lax.cond` per layer: skipped work when members
+run one after another), so MLPs of any depth and widths up to the bucket share one compiled program.
+The layers are written out, one parameter pair each (dense{l}_kernel / dense{l}_bias), not a `lax.scan`
+over stacked parameters: on XLA:CPU a layer's matmuls inside a rolled loop ran ~2x slower, and separate
+arrays let the optimizer skip a layer a member does not have (mlexp.train.optim.by_layer; measurements in
+benchmarks/README.md, "Depth as data for MLPs").
 """
 from __future__ import annotations
 
@@ -68,26 +72,18 @@ class MLP(nn.Module):
       w0, ws = units[0], units[1]
       if any(u != ws for u in units[1:]):
         raise ValueError(f"a stacked MLP needs one width after the first layer, got units={units}")
-      ls = jnp.arange(1, len(units))
       t = jnp.asarray(units, jnp.int32) if true is None else jnp.asarray(true, jnp.int32)
-      ks = param(self, "stack_kernel", lambda: jax.vmap(
-          lambda l: stable_kernel(derive(base, l), ws, (ws,), jnp.maximum(t[l - 1], 1),
-                                  unit_mask(t[l - 1], ws), unit_mask(t[l], ws)))(ls))
-      bs = param(self, "stack_bias", lambda: jnp.zeros((len(units) - 1, ws), jnp.float32))
-
-      def layer(h, inp):
-        l, k, b = inp
-        m = unit_mask(t[l], ws)
-
-        def run(h):
-          y = h @ k + b
-          y = act(y) * m
-          if train:
-            y = dropout(y, dropout_rate, derive(dkey, l), train)
-          return y
-        return jax.lax.cond(l < depth, run, lambda h: h, h), None
       first = x
-      x, _ = jax.lax.scan(layer, _fit(first, ws), (ls, ks, bs))
+      x = _fit(first, ws)
+      for l in range(1, len(units)):
+        k = param(self, f"dense{l}_kernel", lambda l=l: stable_kernel(
+            derive(base, l), ws, (ws,), jnp.maximum(t[l - 1], 1), unit_mask(t[l - 1], ws), unit_mask(t[l], ws)))
+        b = param(self, f"dense{l}_bias", lambda: jnp.zeros((ws,), jnp.float32))
+
+        def run(h, k, b, l=l):
+          y = act(h @ k + b) * unit_mask(t[l], ws)
+          return dropout(y, dropout_rate, derive(dkey, l), train) if train else y
+        x = jax.lax.cond(l < depth, run, lambda h, k, b: h, x, k, b)
       # the head reads the last layer a member has: the stack's output, or the first layer's (depth 1)
       in_w = max(w0, ws)
       x = jnp.where(depth > 1, _fit(x, in_w), _fit(first, in_w))

@@ -6,6 +6,9 @@ rate, weight decay, momentum), so they are data, never Python constants baked in
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -34,6 +37,52 @@ def make_optimizer(name: str, hp: dict, learning_rate=None) -> optax.GradientTra
   else:
     raise ValueError(f"unknown optimizer {name!r}")
   return optax.chain(optax.add_decayed_weights(weight_decay), tx)  # L2 as in torch's weight_decay
+
+
+class Layered(NamedTuple):
+  """An optimizer that updates a model's hidden layers only where a member has them (by_layer)."""
+  init: Callable  # params -> state
+  step: Callable  # (grads, state, params) -> (params, state)
+
+
+def by_layer(tx: optax.GradientTransformation, layer_of: Callable, depth) -> Layered:
+  """tx, run separately on each hidden layer's parameters (layer_of(name) -> its layer index, None for the
+  parameters every member has), each layer inside a `lax.cond` on layer < depth: a layer past the member's
+  depth costs no optimizer work at all (its parameters and state are passed through unchanged).
+
+  depth: the member's number of layers (an array). Exact: every optimizer here is elementwise, and an active
+  layer's state (moments, step count) is the one it has when the model runs alone."""
+  def groups(tree):
+    out = {}
+    for k, v in tree.items():
+      out.setdefault(str(layer_of(k) or 0), {})[k] = v  # "0": the parameters every member has
+    return out
+
+  def init(params):
+    return {l: tx.init(sub) for l, sub in groups(params).items()}
+
+  def run(c):
+    params, state, grads = c
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  def step(grads, state, params):
+    g, new_p, new_s = groups(grads), {}, {}
+    for l, sub in groups(params).items():
+      c = (sub, state[l], g[l])
+      sub, new_s[l] = run(c) if l == "0" else jax.lax.cond(int(l) < depth, run, lambda c: c[:2], c)
+      new_p.update(sub)
+    return {k: new_p[k] for k in params}, new_s
+
+  return Layered(init, step)
+
+
+def apply(tx, grads, state, params):
+  """One optimizer step -> (params, state), for an optax transformation or a Layered one."""
+  if isinstance(tx, Layered):
+    return tx.step(grads, state, params)
+  updates, state = tx.update(grads, state, params)
+  return optax.apply_updates(params, updates), state
 
 
 def make_plateau(patience: int) -> optax.GradientTransformationExtraArgs:

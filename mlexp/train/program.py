@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mlexp.models import build_model, resized
+from mlexp.models import build_model, layer_of, resized
 from mlexp.models.layers import derive, hash_uniform, seed_of
 from mlexp.train import optim
 
@@ -121,16 +121,20 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
   plateau = optim.make_plateau(int(schedule.patience))
   opt_name = config.optimizer.name
 
+  layers_of = layer_of(config.model) if padded else None
+
   def make_tx(hp, state_step, plateau_state=None, batch_size=sizes[0]):
-    """The member's optimizer for one epoch: constant / plateau lr as an array, cosine as a schedule."""
+    """The member's optimizer for one epoch: constant / plateau lr as an array, cosine as a schedule; in a padded
+    group, layers past the member's depth get no optimizer work (optim.by_layer)."""
     total_steps = steps_of[batch_size] * int(config.epochs)
     if schedule.name == "cosine":
-      return optim.make_optimizer(opt_name, hp, lambda count: optim.learning_rate(schedule, hp, None, count,
-                                                                                     total_steps))
-    if state_step is None:
-      return optim.make_optimizer(opt_name, hp)
-    return optim.make_optimizer(opt_name, hp, optim.learning_rate(schedule, hp, plateau_state, state_step,
-                                                                  total_steps))
+      lr = lambda count: optim.learning_rate(schedule, hp, None, count, total_steps)
+    elif state_step is None:
+      lr = None
+    else:
+      lr = optim.learning_rate(schedule, hp, plateau_state, state_step, total_steps)
+    tx = optim.make_optimizer(opt_name, hp, lr)
+    return optim.by_layer(tx, layers_of, hp["dims"]["layers"]) if layers_of and "dims" in hp else tx
 
   def logits_fn(params, x, lengths, dims, train=False, dropout_rate=0.0, dropout_seed=None, net=model):
     return net.apply({"params": params}, x, lengths, train=train, dropout_rate=dropout_rate, dims=dims,
@@ -204,8 +208,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
         return (ce * w).sum() / jnp.maximum(w.sum(), 1.0)
 
       loss, grads = jax.value_and_grad(loss_fn)(params)
-      updates, opt_state = tx.update(grads, opt_state, params)
-      params = optax.apply_updates(params, updates)
+      params, opt_state = optim.apply(tx, grads, opt_state, params)
       ok = ok & jnp.isfinite(loss)
       return (params, opt_state, ok, loss_sum + loss * w.sum(), w_sum + w.sum(), step + 1), None
 

@@ -170,3 +170,43 @@ def test_expected_epochs_under_asha():
   assert buckets.expected_epochs(10, "full", 1, 3) == 10
   # rungs 1, 3, 9: 1 + 2/3 + 6/9 + 1/27
   assert buckets.expected_epochs(10, "asha", 1, 3) == pytest.approx(1 + 2 / 3 + 6 / 9 + 1 / 27)
+
+
+# ---- depth as data in the optimizer (optim.by_layer: pure, no group)
+
+def _mlp_params(rng):
+  shapes = {"dense0_kernel": (5, 4), "dense0_bias": (4,), "dense1_kernel": (4, 4), "dense1_bias": (4,),
+            "dense2_kernel": (4, 4), "dense2_bias": (4,), "head_kernel": (4, 3), "head_bias": (3,)}
+  return {k: jax.numpy.asarray(rng.normal(size=s), jax.numpy.float32) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("name", ["adamw", "rmsprop", "momentum"])
+def test_by_layer_equals_the_plain_optimizer_on_the_layers_a_member_has(name):
+  """At depth 2 the optimizer run layer by layer gives the plain optimizer's parameters and moments on layers 0-1
+  and the head, and leaves layer 2 (past the member's depth) and its state exactly as they were."""
+  from mlexp.models import layer_of
+  rng = np.random.default_rng(0)
+  hp = {"learning_rate": 0.01, "weight_decay": 0.1, "momentum": 0.9}
+  params = _mlp_params(rng)
+  tx = optim.make_optimizer(name, hp)
+  layered = optim.by_layer(tx, layer_of(tiny.config("mlp").model), jax.numpy.asarray(2))
+  plain, ps = params, tx.init(params)
+  mine, ms = params, layered.init(params)
+  for _ in range(3):
+    grads = {k: jax.numpy.asarray(rng.normal(size=v.shape), jax.numpy.float32) for k, v in params.items()}
+    plain, ps = optim.apply(tx, grads, ps, plain)
+    mine, ms = jax.jit(optim.apply, static_argnums=0)(layered, grads, ms, mine)
+  for k in params:
+    if k.startswith("dense2"):
+      np.testing.assert_array_equal(mine[k], params[k])
+    else:
+      np.testing.assert_allclose(mine[k], plain[k], rtol=1e-6, atol=1e-7, err_msg=k)
+      assert not np.allclose(mine[k], params[k])
+  untouched = layered.init(params)["2"]
+  for a, b in zip(jax.tree.leaves(ms["2"]), jax.tree.leaves(untouched)):
+    np.testing.assert_array_equal(a, b)
+  # every entry of the active layers' state (moments, step count) is the plain optimizer's at the same place
+  plain_state = dict(jax.tree_util.tree_flatten_with_path(ps)[0])
+  for group in ("0", "1"):
+    for path, leaf in jax.tree_util.tree_flatten_with_path(ms[group])[0]:
+      np.testing.assert_allclose(leaf, plain_state[path], rtol=1e-6, atol=1e-7, err_msg=f"{group} {path}")

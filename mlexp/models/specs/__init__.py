@@ -32,6 +32,9 @@ class ModelSpec:
   padded: tuple = ()
   count: Callable = None
   dims: Callable = None
+  # depth as data: parameter name -> the index of the hidden layer it belongs to, or None (the parameters every
+  # member has); the optimizer skips the layers past a member's depth (mlexp.train.optim.by_layer)
+  layer_of: Callable = None
 
 
 def _discover() -> dict:

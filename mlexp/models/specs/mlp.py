@@ -1,5 +1,6 @@
 """Multilayer perceptron (mlexp/models/mlp.py)."""
 import math
+import re
 
 import numpy as np
 
@@ -31,8 +32,14 @@ def dims(bucket, true):
   return {"units": np.asarray(full, np.int32), "layers": np.asarray(len(units), np.int32)}
 
 
+def layer_of(name):
+  """dense{l}_kernel / dense{l}_bias -> l for the layers after the first (the ones a member may not have)."""
+  m = re.fullmatch(r"dense(\d+)_(kernel|bias)", name)
+  return int(m.group(1)) if m and int(m.group(1)) > 0 else None
+
+
 SPECS = (ModelSpec(
     kind="mlp", data="image", check=check, build=build,
     defaults={"units": (256, 256),  # one Dense layer per entry: (256, 256, 128) adds a layer
               "activation": "relu", "dropout": 0.0},
-    smoke={"units": (32, 32)}, padded=("units",), count=count, dims=dims),)
+    smoke={"units": (32, 32)}, padded=("units",), count=count, dims=dims, layer_of=layer_of),)
