@@ -6,10 +6,13 @@ array: see gru_scan), and the scan is unrolled `unroll` steps. Gate equations
 follow PyTorch's nn.GRU / nn.LSTM. Padded steps never change the carry, so the carry after the scan is
 the one at the last valid step, and padding never changes a prediction.
 
-Depth and width are data: the layers after the first run as a `lax.scan` over stacked parameters, a
-member's `dims["layers"]` decides which of them run (the others pass their input through), and
-`dims["hidden"]` / `dims["conv_filters"]` its true widths inside the padded ones (padded units have
-zero weights and stay exactly zero: a GRU/LSTM unit with zero pre-activations keeps h = c = 0).
+Depth and width are data in a padded group (`dims` given): the layers run as one `lax.scan` over stacked
+parameters (the first layer too when its input is narrower than the hidden state: one copy of the
+recurrence in the program, whatever the depth), a member's `dims["layers"]` decides which of them run (the
+others pass their input through), and `dims["hidden"]` / `dims["conv_filters"]` its true widths inside the
+padded ones (padded units have zero weights and stay exactly zero: a GRU/LSTM unit with zero
+pre-activations keeps h = c = 0). A model of its own sizes (`dims=None`: single runs, exact-shape groups)
+runs its first layer at its input's width and its layers written out, without the loop and its conds.
 """
 from __future__ import annotations
 
@@ -165,9 +168,10 @@ class RNNClassifier(nn.Module):
     # as contiguous [B, F] slices (one transpose here instead of one per layer)
     x = jnp.swapaxes(x, 0, 1)
     valid = jnp.swapaxes(time_mask(lengths, x.shape[0], jnp.bool_), 0, 1)[..., None]  # [T, B, 1]
-    if in_w <= w:
-      # every layer in one scan over stacked parameters (one copy of the recurrence in the compiled program):
-      # the input is zero-padded to the hidden width, layer 0's kernel rows past the true input are zero
+    if in_w <= w and dims is not None:
+      # a padded group: every layer in one scan over stacked parameters (one copy of the recurrence in the
+      # compiled program, whatever the depth): the input is zero-padded to the hidden width, layer 0's kernel
+      # rows past the true input are zero
       x = jnp.pad(x, ((0, 0), (0, 0), (0, w - in_w)))
       in_mask_w = unit_mask(in_true, w)
       hm = unit_mask(h_true, w)
@@ -177,7 +181,7 @@ class RNNClassifier(nn.Module):
         return jax.tree.map(lambda a: a * (l < depth), p)
       stack = param(self, "rnn", lambda: jax.vmap(stacked)(jnp.arange(n_layers)))
       first_layer, h_last = 0, jnp.zeros((x.shape[1], w), x.dtype)
-    else:  # inputs wider than the hidden state: the first layer apart
+    else:  # the first layer apart (its input at its own width)
       first = param(self, "rnn0", lambda: layer_params(layer_key(base, 0), in_w, in_true, in_mask))
       x, h_last = recurrent(self.cell, x, valid, *first, self.unroll)
       first_layer = 1
@@ -185,18 +189,20 @@ class RNNClassifier(nn.Module):
         stack = param(self, "rnn_stack", lambda: jax.vmap(
             lambda l: jax.tree.map(lambda a: a * (l < depth), layer_params(derive(base, l), w, h_true, h_mask))
         )(jnp.arange(1, n_layers)))
-    if n_layers > first_layer:
+
+    def run(y, l, p):
+      if train:  # dropout between layers (as torch.nn.GRU's), not before the first; the mask is drawn
+        # over (batch, time, unit) indices as for a batch-major array
+        dropped = jnp.swapaxes(dropout(jnp.swapaxes(y, 0, 1), dropout_rate, derive(dkey, l), train), 0, 1)
+        y = jnp.where(l > 0, dropped, y)
+      return recurrent(self.cell, y, valid, *p, self.unroll)
+    if dims is None:  # one model of its own sizes: its layers written out (no loop over layers, no cond)
+      for l in range(first_layer, n_layers):
+        x, h_last = run(x, l, jax.tree.map(lambda a: a[l - first_layer], stack))
+    elif n_layers > first_layer:  # depth as data: layers past the member's depth pass their input through
       def layer(carry, inp):
         l, p = inp
-
-        def run(c):
-          y = c[0]
-          if train:  # dropout between layers (as torch.nn.GRU's), not before the first; the mask is drawn
-            # over (batch, time, unit) indices as for a batch-major array
-            dropped = jnp.swapaxes(dropout(jnp.swapaxes(y, 0, 1), dropout_rate, derive(dkey, l), train), 0, 1)
-            y = jnp.where(l > 0, dropped, y)
-          return recurrent(self.cell, y, valid, *p, self.unroll)
-        return jax.lax.cond(l < depth, run, lambda c: c, carry), None
+        return jax.lax.cond(l < depth, lambda c: run(c[0], l, p), lambda c: c, carry), None
       (x, h_last), _ = jax.lax.scan(layer, (x, h_last), (jnp.arange(first_layer, n_layers), stack))
     feats = h_last if self.readout == "last" else masked_mean(jnp.swapaxes(x, 0, 1), lengths)
     head_k = param(self, "head_kernel", lambda: stable_kernel(layer_key(base, HEAD), w, (self.num_classes,),
