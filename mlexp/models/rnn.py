@@ -12,7 +12,8 @@ recurrence in the program, whatever the depth), a member's `dims["layers"]` deci
 others pass their input through), and `dims["hidden"]` / `dims["conv_filters"]` its true widths inside the
 padded ones (padded units have zero weights and stay exactly zero: a GRU/LSTM unit with zero
 pre-activations keeps h = c = 0). A model of its own sizes (`dims=None`: single runs, exact-shape groups)
-runs its first layer at its input's width and its layers written out, without the loop and its conds.
+runs its first layer apart, at its input's width, and the others in the scan without conds: two copies of the
+recurrence in the program whatever the depth.
 """
 from __future__ import annotations
 
@@ -196,12 +197,12 @@ class RNNClassifier(nn.Module):
         dropped = jnp.swapaxes(dropout(jnp.swapaxes(y, 0, 1), dropout_rate, derive(dkey, l), train), 0, 1)
         y = jnp.where(l > 0, dropped, y)
       return recurrent(self.cell, y, valid, *p, self.unroll)
-    if dims is None:  # one model of its own sizes: its layers written out (no loop over layers, no cond)
-      for l in range(first_layer, n_layers):
-        x, h_last = run(x, l, jax.tree.map(lambda a: a[l - first_layer], stack))
-    elif n_layers > first_layer:  # depth as data: layers past the member's depth pass their input through
+    if n_layers > first_layer:
       def layer(carry, inp):
         l, p = inp
+        if dims is None:  # a model of its own sizes: every layer runs
+          return run(carry[0], l, p), None
+        # depth as data: layers past the member's depth pass their input through
         return jax.lax.cond(l < depth, lambda c: run(c[0], l, p), lambda c: c, carry), None
       (x, h_last), _ = jax.lax.scan(layer, (x, h_last), (jnp.arange(first_layer, n_layers), stack))
     feats = h_last if self.readout == "last" else masked_mean(jnp.swapaxes(x, 0, 1), lengths)
