@@ -133,3 +133,21 @@ def test_dropout_only_acts_in_training(variant):
   drop = model.apply({"params": params}, x, lengths, train=True, dropout_rate=jnp.float32(0.5), rngs=key)
   np.testing.assert_allclose(no_drop, ev, rtol=1e-5, atol=1e-6)
   assert not np.allclose(drop, ev, atol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_first_layer_apart_is_compute_only(cell):
+  """model.first_apart runs the first recurrent layer before the layer scan at its input's width: the same
+  parameters and the same logits as the one-scan layout (for a GRU / LSTM of its own sizes)."""
+  import jax
+  import jax.numpy as jnp
+  from mlexp.models.rnn import RNNClassifier
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 6, 3)), jnp.float32)
+  lengths = jnp.asarray([6, 3, 2, 6])
+  one = RNNClassifier(5, cell=cell, hidden=8, layers=3)
+  apart = one.clone(first_apart=True)
+  params = one.init({"params": jax.random.PRNGKey(0)}, x, lengths)["params"]
+  assert jax.tree.structure(params) == jax.tree.structure(
+      apart.init({"params": jax.random.PRNGKey(0)}, x, lengths)["params"])
+  np.testing.assert_allclose(apart.apply({"params": params}, x, lengths), one.apply({"params": params}, x, lengths),
+                             rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ def check(c):
   C.integer(c, "model.conv_kernel", 1)
   C.choice(c, "model.readout", ("last", "mean"))
   C.integer(c, "model.unroll", 1, 64)
+  C.choice(c, "model.first_apart", ("auto", "yes", "no"))
 
 
 def builder(cell):
@@ -19,7 +20,7 @@ def builder(cell):
     from mlexp.models.rnn import RNNClassifier
     return RNNClassifier(num_classes, cell=cell, hidden=int(m.hidden), layers=int(m.layers),
                          conv_filters=int(m.conv_filters), conv_kernel=int(m.conv_kernel),
-                         readout=m.readout, unroll=int(m.unroll))
+                         readout=m.readout, unroll=int(m.unroll), first_apart=m.get("first_apart", "auto") == "yes")
   return build
 
 
@@ -47,6 +48,10 @@ DEFAULTS = {
     "conv_kernel": 3,
     "readout": "last",  # last valid step, or "mean" (masked mean over time)
     "unroll": 1,  # steps of the time scan unrolled (a speed / compile-time knob; results are the same)
+    # the first layer run apart at its input's width: faster epochs, a second copy of the recurrence to compile
+    # (a speed / compile-time knob; the same parameters). auto: for a model of its own sizes trained on at
+    # least FIRST_APART_MIN example-epochs (mlexp.train.program)
+    "first_apart": "auto",
 }
 SPECS = tuple(ModelSpec(kind=cell, data="sequence", check=check, build=builder(cell), defaults=DEFAULTS,
                         smoke={"hidden": 16, "unroll": 1},
