@@ -64,6 +64,9 @@ FLAG_SETS = {
 }
 
 DEFAULT_VARIANTS = ("floor", "floor_eval", "mlexp")
+# model.first_apart of mlexp's GRU here (--first-apart): "yes" compares like with like (the floor's first layer
+# reads its 12 features); a 30-epoch JapaneseVowels run itself takes "auto" = one scan (less compile, BUILD.md)
+FIRST_APART = ["yes"]
 ALL_VARIANTS = ("floor", "floor_eval", "floor_flax", "mlexp")
 
 
@@ -78,6 +81,8 @@ def load_config(bench: str, data: str):
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   c = mod.get_config()
+  if bench == "gru":  # like the floor's GRU, the first layer at its input's width (--first-apart)
+    c.model.first_apart = FIRST_APART[0]
   if data == "bench":  # benchmarks/run.py's shapes
     c.data.name = "synthetic_images" if bench == "mlp" else "synthetic_sequences"
     c.eval.transforms = ()
@@ -369,7 +374,8 @@ def flag_sweep(a):
   for name in sets:
     env = dict(os.environ, XLA_FLAGS=FLAG_SETS[name], PYTHONPATH=REPO)
     cmd = [sys.executable, os.path.abspath(__file__), "--only", a.only, "--variants", a.variants,
-           "--repeat", str(a.repeat), "--epochs", str(a.epochs), "--data", a.data, "--tag", name]
+           "--repeat", str(a.repeat), "--epochs", str(a.epochs), "--data", a.data, "--tag", name,
+           "--first-apart", a.first_apart]
     if a.threads1:
       env["XLA_FLAGS"] = (env["XLA_FLAGS"] + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     if a.jax_config:
@@ -400,11 +406,14 @@ def main(argv=None):
   ap.add_argument("--flag-sweep", action="store_true", help="run FLAG_SETS, one subprocess each")
   ap.add_argument("--flag-sets", default="", help="with --flag-sweep: only these (comma list of FLAG_SETS names)")
   ap.add_argument("--tag", default="", help="label put on every JSON line")
+  ap.add_argument("--first-apart", default="yes", choices=["auto", "yes", "no"],
+                  help="model.first_apart of mlexp's GRU (yes: the floor's layout, its first layer at the input's width)")
   ap.add_argument("--timeout", type=float, default=900)
   ap.add_argument("--out", default="")
   a = ap.parse_args(argv)
   if a.variants == "all":
     a.variants = ",".join(ALL_VARIANTS)
+  FIRST_APART[0] = a.first_apart
   if a.flag_sweep:
     return flag_sweep(a)
   if a.xla_flags is not None:
