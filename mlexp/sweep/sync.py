@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from mlexp.sweep import asha
-from mlexp.sweep.execute import GroupRun, cut_trials, drop_if_worth_it, outcome_of, rung_values
+from mlexp.sweep.execute import GroupRun, balance_devices, cut_trials, drop_if_worth_it, outcome_of, rung_values
 from mlexp.train import loop
 from mlexp.train.program import CUT
 
@@ -89,6 +89,7 @@ def apply_decision(gr, epoch: int, vs, losers: set) -> None:
   else:
     last = max(gr.run.times["train_s"] / max(epoch, 1), 1e-9)
     drop_if_worth_it(gr.run, gr.epochs, epoch, last, gr.leaving, gr.rebuild)
+    balance_devices(gr.run)
 
 
 def _release(gr) -> None:

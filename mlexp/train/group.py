@@ -173,6 +173,16 @@ class Group:
       state = state.replace(status=jnp.asarray(status))
     return self._place(state)
 
+  def reorder(self, state, order):
+    """The state with this group's member slots reordered (slot s takes the member of old slot order[s]; the
+    device padding keeps its slots); the hyperparameters and keys move with their members, and the compiled
+    programs stay (the same shapes and sharding). For spreading running members over the devices."""
+    idx = np.asarray(order)
+    move = lambda tree: self._place(jax.tree.map(lambda a: np.asarray(a)[idx], jax.device_get(tree)))
+    self.hp, self.keys = move(self.hp), move(self.keys)
+    self.members = [self.members[i] for i in order[: self.size]]
+    return move(state)
+
   def _place(self, state):
     return jax.device_put(state, self._sharding) if self._sharding is not None else state
 

@@ -178,6 +178,11 @@ class Run:
         h.leaving(self, js)
         self.times[getattr(h, "time_kind", "eval_s")] += time.perf_counter() - t
 
+  def reorder(self, order):
+    """The group's member slots reordered (Group.reorder), with the positions that map them to members."""
+    self.state = self.group.reorder(self.state, order)
+    self.pos = [self.pos[s] for s in order[: self.group.size]]
+
   def drop_frozen(self, hooks, rebuild):
     """Continues with only the running members, in a smaller group `rebuild(members)` (one compile)."""
     running = self.group.running(self.state)

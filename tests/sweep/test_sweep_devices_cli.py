@@ -69,6 +69,61 @@ def test_a_group_sharded_over_two_devices_equals_one_device(lr_sweeps, tmp_path)
         assert not math.isfinite(x), (lr, col)
 
 
+REORDER = textwrap.dedent("""
+  import json, sys
+  sys.path.insert(0, {here!r})
+  import jax, numpy as np
+  assert len(jax.local_devices()) == 2, jax.local_devices()
+  import sweep_util as u
+  from mlexp.sweep import execute
+  from mlexp.sweep.plan import plan_sweep
+  from mlexp.train import loop
+  cfg = u.lr_sweep((0.01, 0.02, 0.05, 0.1), **{{"model.dropout": 0.1}})
+  data = loop.DataCache()
+  plan = plan_sweep(cfg, data=lambda c: data.get(c)[0], platform=loop.platform())
+  assert len(plan.groups) == 1
+  p = plan.groups[0]
+  ds, splits = data.get(p.config)
+  out = {{}}
+  for mode in ("kept", "reordered"):
+    g = loop.build_group(p.config, ds, splits, list(p.members))
+    state = g.init()
+    g.compile(state)
+    run = loop.Run(g, state, list(p.members))
+    loop.train(run, u.EPOCHS, 0, (), until=1)
+    # members 2 and 3 cut: both members left running sit in the first device's block
+    run.state = g.set_status(run.state, np.array([0, 0, 4, 4]))
+    moved = execute.balance_devices(run) if mode == "reordered" else False
+    running = g.running(run.state).tolist()
+    loop.train(run, u.EPOCHS, 1, ())
+    params = jax.device_get(run.state.params)
+    by_member = {{i: [np.asarray(a[j]).tolist() for a in jax.tree.leaves(params)] for j, i in enumerate(run.pos)}}
+    out[mode] = {{"moved": moved, "pos": run.pos, "running": running, "params": by_member,
+                  "loss": run.records.final_loss.tolist(), "acc": run.records.final_acc.tolist(),
+                  "epochs": run.records.epochs_run.tolist(), "status": run.records.status.tolist()}}
+  print(json.dumps(out))
+""")
+
+
+def test_running_members_moved_to_an_idle_device_train_as_before(tmp_path):
+  """balance_devices spreads two running members from one device's block over both devices; every member's
+  training is the same as without the move (its parameters bit for bit)."""
+  p = subprocess.run([sys.executable, "-c", REORDER.format(here=HERE)], cwd=u.ROOT,
+                     env=env(XLA_FLAGS="--xla_force_host_platform_device_count=2"), capture_output=True, text=True,
+                     timeout=300)
+  assert p.returncode == 0, p.stderr[-3000:]
+  out = json.loads(p.stdout.strip().splitlines()[-1])
+  kept, moved = out["kept"], out["reordered"]
+  assert not kept["moved"] and moved["moved"]
+  assert kept["pos"] == [0, 1, 2, 3] and kept["running"] == [True, True, False, False]
+  assert moved["running"][:2].count(True) == 1 and moved["running"][2:].count(True) == 1  # one on each device
+  assert sorted(moved["pos"]) == [0, 1, 2, 3]
+  for key in ("loss", "acc", "epochs", "status"):
+    assert kept[key] == moved[key], key
+  assert kept["epochs"] == [u.EPOCHS, u.EPOCHS, 1, 1]
+  assert kept["params"] == moved["params"]
+
+
 CONFIG_FILE = textwrap.dedent("""
   from mlexp.config import base_config, sweep_block
   from mlexp.sweep.space import grid, loguniform

@@ -1,0 +1,47 @@
+"""Running members spread over the devices by their work (mlexp/sweep/balance.py): pure checks."""
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from mlexp.sweep.balance import balanced_order, blocks, device_loads
+
+
+def test_four_of_five_on_one_device_are_spread():
+  # the course search's survivors: 4 of the 5 running members in the first device's block
+  running = [True, False, False, True, True, True, False, False, False, False, True, False, False]
+  cost = [4, 2, 3, 4, 4, 3, 2, 4, 2, 3, 3, 2, 2]
+  order = balanced_order(running, cost, n_dev=2, n_slots=14)
+  assert sorted(order) == list(range(14)) and order[13] == 13
+  before = device_loads(list(range(14)), running, cost, 2)
+  after = device_loads(order, running, cost, 2)
+  assert before == [15.0, 3.0] and max(after) == 10.0 and sum(after) == 18.0
+
+
+def test_already_even_gives_none():
+  assert balanced_order([True, True, True, True], [1, 1, 1, 1], n_dev=2, n_slots=4) is None
+  assert balanced_order([True, False, True, False], [1, 1, 1, 1], n_dev=2, n_slots=4) is None
+  assert balanced_order([True, True], [1, 1], n_dev=1, n_slots=2) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_valid_reordering_that_never_loads_the_busiest_device_more(data):
+  n_dev = data.draw(st.sampled_from([2, 3, 4]))
+  size = data.draw(st.integers(1, 20))
+  n_slots = -(-size // n_dev) * n_dev
+  running = data.draw(st.lists(st.booleans(), min_size=size, max_size=size))
+  cost = data.draw(st.lists(st.integers(1, 50), min_size=size, max_size=size))
+  order = balanced_order(running, cost, n_dev, n_slots)
+  before = max(device_loads(list(range(n_slots)), running, cost, n_dev))
+  if order is None:
+    return
+  assert sorted(order) == list(range(n_slots))  # a permutation of the slots
+  assert order[size:] == list(range(size, n_slots))  # the device padding stays at the end
+  loads = device_loads(order, running, cost, n_dev)
+  assert max(loads) <= 0.9 * before  # only when it cuts the busiest device's work by a tenth
+  assert sum(loads) == sum(c for c, r in zip(cost, running) if r)
+  busy = [c for c, r in zip(cost, running) if r]
+  # list scheduling's bound: no device above the mean by more than one member
+  assert max(loads) <= sum(busy) / n_dev + max(busy) + 1e-9
+  for b in blocks(n_slots, n_dev):  # every device holds whole members, none twice
+    assert len({order[s] for s in b}) == len(b)
