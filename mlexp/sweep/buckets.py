@@ -28,13 +28,18 @@ CPU_FLOPS = 20e9
 CPU_FLOPS_KIND = {"mlp": 180e9}
 STEP_PARAM_S_CPU = {"mlp": 4e-9}
 ACCEL_FLOPS = 2e12
+# A CNN on CPU is priced by memory, not FLOPs: its convolutions are im2col + one matmul each, and the time goes
+# with the im2col elements and the activation elements per example (per training example, evaluation of as
+# many test examples included). Fitted on single-member epochs of 1000 mnist_5k images, filters 8..48 in both
+# blocks, kernel 3 and 5 (0.22-2.26 s; within 26 %, where FLOPs were off 0.3x-3x: (48, 8) took 4x (8, 48)).
+CNN_S_CPU = {"patch": 6.0e-9, "activation": 1.27e-8}
 COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
 # On CPU, by model kind: building one program (trace, lower, XLA compile of init + epoch) takes ~5 CPU seconds
 # for an MLP and ~9-10 for a GRU (cold cache), and all programs must be built before the first ASHA rung.
 # Fitted on the course GRU search timed cold at 6, 4, 3 and 1 programs: one more program cost ~11 s of wall
 # time, one estimated training second ~1 s (BUILD.md, "The planner"); the MLP price by the same ratio to its
 # compile CPU seconds, checked on configs/sweeps/mlp_course.py.
-COMPILE_S_CPU = {"linear": 3.0, "mlp": 10.0, "cnn": 10.0, "gru": 12.0, "lstm": 12.0}
+COMPILE_S_CPU = {"linear": 3.0, "mlp": 10.0, "cnn": 12.0, "gru": 12.0, "lstm": 12.0}
 # Batch size as data (CPU): one program holds the training loop of each batch size of its members, and the
 # rest once (evaluation, bookkeeping, init); one more batch size costs this share of a program's compile, by
 # model kind (measured: mlp_course's 3 batch sizes in one program 13.6 CPU s to build, each alone 7.5-8.7;
@@ -169,6 +174,8 @@ class CostModel:
   def train_seconds(self, model, padded, batch: int = 0) -> float:
     """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes;
     on CPU an MLP's optimizer step also costs per parameter (STEP_PARAM_S_CPU x its batches, `batch`)."""
+    if self.platform == "cpu" and model.kind == "cnn":
+      return cnn_cpu_seconds(model, padded, self.feature_shape, self.num_classes) * self.n_train * self.epochs
     rate = CPU_FLOPS_KIND.get(model.kind, CPU_FLOPS) if self.platform == "cpu" else ACCEL_FLOPS
     if self.platform != "cpu" and padded and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
       model = _with(model, padded)
@@ -177,6 +184,29 @@ class CostModel:
     steps = -(-self.n_train // batch) if batch else 0
     # an MLP's forward FLOPs per example are ~2x its parameters
     return (3.0 * f * self.n_train / rate + per_step * steps * f / 2.0) * self.epochs
+
+
+def cnn_cpu_seconds(model, padded, feature_shape, num_classes: int) -> float:
+  """CPU seconds per training example of a CNN member (true depth, `padded` widths or its own): its im2col and
+  activation elements (CNN_S_CPU), and its dense layers' FLOPs."""
+  from mlexp.models.specs.cnn import out_size
+  p = dict(padded or {})
+  hw, c = list(feature_shape[:2]), int(feature_shape[2])
+  k, s, pool = int(model.kernel_size), int(model.strides), int(model.pool)
+  patch = act = 0.0
+  for fo in p.get("filters", tuple(model.filters)):
+    hw = [out_size(x, k, s, model.padding) for x in hw]
+    patch += hw[0] * hw[1] * k * k * c
+    act += hw[0] * hw[1] * int(fo)
+    c = int(fo)
+    if pool > 1 and min(hw) >= pool:
+      hw = [x // pool for x in hw]
+  n_in, dense = hw[0] * hw[1] * c, 0.0
+  for u in p.get("dense", tuple(model.dense)):
+    dense += 2.0 * n_in * int(u)
+    n_in = int(u)
+  dense += 2.0 * n_in * num_classes
+  return CNN_S_CPU["patch"] * patch + CNN_S_CPU["activation"] * act + 3.0 * dense / CPU_FLOPS_KIND["mlp"]
 
 
 def _with(model, padded):

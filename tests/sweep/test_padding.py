@@ -166,6 +166,29 @@ def test_auto_pads_less_on_cpu_than_on_gpu():
   assert len(gpu) <= len(cpu)
 
 
+def test_a_cnn_on_cpu_is_priced_by_its_memory_not_its_flops():
+  """CNN_S_CPU (im2col and activation elements): a wide first block costs more than a wide second one, as
+  measured ((48, 8) took 4.4x (8, 48) a 1000-image epoch), where FLOPs price them about the same; padding
+  never costs less than a member's own sizes, and GPU / TPU keep the FLOP price."""
+  from mlexp.config import base_config
+  models = {}
+  for f in ((8, 8), (8, 48), (48, 8), (48, 48)):
+    m = base_config("cnn", "mnist_5k").model
+    m.filters, m.kernel_size = f, 5
+    models[f] = m
+  cpu = buckets.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=1000, epochs=1.0)
+  gpu = buckets.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=1000, epochs=1.0, platform="gpu")
+  t = {f: cpu.train_seconds(m, None) for f, m in models.items()}
+  assert t[(48, 8)] > 3 * t[(8, 48)]
+  assert t[(8, 8)] < t[(8, 48)] < t[(48, 8)] < t[(48, 48)]
+  assert 1.5 < t[(48, 48)] < 3.0  # measured 2.26 s
+  padded = {"filters": (48, 48), "dense": tuple(models[(8, 8)].dense)}
+  for m in models.values():
+    assert cpu.train_seconds(m, padded) >= cpu.train_seconds(m, None)
+  f = buckets.flops(models[(48, 8)], None, (28, 28, 1), 10, 1)
+  assert gpu.train_seconds(models[(48, 8)], None) == pytest.approx(3.0 * f * 1000 / buckets.ACCEL_FLOPS)
+
+
 def test_expected_epochs_under_asha():
   assert buckets.expected_epochs(10, "full", 1, 3) == 10
   # rungs 1, 3, 9: 1 + 2/3 + 6/9 + 1/27
