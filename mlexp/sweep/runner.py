@@ -121,9 +121,15 @@ class SweepRunner:
             left = work_s / max(used, 1) * max(expect - used, 0)
             self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{expect:.0f} | elapsed "
                      f"{fmt_seconds(time.perf_counter() - t0)} | left ~{fmt_seconds(left)}")
+          def group_part(epoch, k, gr, seconds, trained):
+            # progress inside a segment (the first one compiles every program: the longest wait for a line)
+            first = int(gr.run.records.epochs_run.max()) <= int(sw.asha.grace)
+            self.say(f"[rung epoch {epoch} | program {k + 1}/{len(todo)}] {trained} model-epochs"
+                     + (f", compile {gr.run.times['compile_s']:.1f}s" if first else "")
+                     + f", {fmt_seconds(seconds)} | elapsed {fmt_seconds(time.perf_counter() - t0)}")
           sync.run_sync(todo, ahead, self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]), tb,
                         ckpt_name, lambda p, rows, rv, times: group_done(p, rows, rv, times, sum(times.values())),
-                        segment)
+                        segment, group_part)
         else:
           for k, p in enumerate(todo):
             tg = time.perf_counter()

@@ -11,6 +11,7 @@ until they finish; a group is written (groups/<gid>.json) when its last member s
 from __future__ import annotations
 
 import math
+import time
 
 from mlexp.sweep import asha
 from mlexp.sweep.execute import GroupRun, balance_devices, cut_trials, drop_if_worth_it, outcome_of, rung_values
@@ -24,9 +25,12 @@ def segments(grace: int, factor: int, epochs: int) -> list:
   return rungs + ([epochs] if not rungs or rungs[-1] != epochs else [])
 
 
-def run_sync(todo, ahead, sweep, data, history, metric_hooks, tb, ckpt_name, on_done, on_segment=None):
+def run_sync(todo, ahead, sweep, data, history, metric_hooks, tb, ckpt_name, on_done, on_segment=None,
+             on_group=None):
   """Trains the groups `todo` rung by rung; on_done(plan, rows, rung_values, times) as each finishes,
-  on_segment(epoch, member-epochs trained so far, their seconds) after each segment."""
+  on_segment(epoch, member-epochs trained so far, their seconds) after each segment, on_group(epoch, k,
+  group run, seconds of its compile wait and training, member-epochs trained) after each group's part of a
+  segment."""
   sw = sweep.config.sweep
   factor, mode = int(sw.asha.factor), "min" if sw.metric == "test_loss" else "max"
   max_epochs = max(int(p.config.epochs) for p in todo)
@@ -34,11 +38,15 @@ def run_sync(todo, ahead, sweep, data, history, metric_hooks, tb, ckpt_name, on_
   runs: dict = {}
   for stop in segments(int(sw.asha.grace), factor, max_epochs):
     for k, p in enumerate(todo):
+      t = time.perf_counter()
       if p.gid not in runs:
         runs[p.gid] = GroupRun(p, ahead.get(k), sweep, data, history, metric_hooks, sync=True)
       gr = runs[p.gid]
       if not gr.run.finished:
+        used = gr.run.used
         gr.train(until=stop)
+        if on_group is not None:
+          on_group(stop, k, gr, time.perf_counter() - t, gr.run.used - used)
     if stop in rungs:
       _decide(runs, stop, history, factor, mode, sw.metric)
     if on_segment is not None:  # member-epochs so far, and the seconds they took (compile not counted)

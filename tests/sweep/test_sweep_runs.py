@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 
 import numpy as np
@@ -94,8 +95,8 @@ def asha_sweeps(lr_sweeps, tmp_path_factory):
   for name, mode, sync in (("asha", "asha", False), ("asha_sync", "asha", True), ("full", "full", True)):
     cfg = u.lr_sweep(ASHA_LRS, **{"sweep.mode": mode, "sweep.max_group_size": 3, "sweep.asha.sync": sync})
     wd = tmp_path_factory.mktemp(f"asha_{name}") / "w"
-    u.run(cfg, wd)
-    out[name] = {"config": cfg, "workdir": str(wd), "rows": u.read_csv(wd / "results.csv")}
+    _, text = u.run(cfg, wd)
+    out[name] = {"config": cfg, "workdir": str(wd), "rows": u.read_csv(wd / "results.csv"), "text": text}
   return out
 
 
@@ -119,6 +120,11 @@ def test_synchronous_asha_decides_over_all_groups_at_once(asha_sweeps):
       for col in NUMBERS:
         assert r[col] == full[float(r[LR])][col], col
   assert sum(int(r["epochs_run"]) for r in rows) == 6 + 2 * 2  # successive halving's budget exactly
+  # progress inside the segments: a line per program and segment, its compile in the first
+  parts = re.findall(r"\[rung epoch (\d+) \| program (\d)/2\] (\d+) model-epochs(, compile [\d.]+s)?", sw["text"])
+  assert [(e, k, n) for e, k, n, _ in parts[:2]] == [("1", "1", "3"), ("1", "2", "3")]
+  assert all(c for e, _, _, c in parts if e == "1") and not any(c for e, _, _, c in parts if e != "1")
+  assert sum(int(n) for _, _, n, _ in parts) == 10
 
 
 def test_asha_stops_the_worst_trials_at_the_rung(asha_sweeps):
