@@ -59,12 +59,17 @@ def balanced_order(running: Sequence[bool], cost: Sequence[float], n_dev: int, n
 
 
 def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
-  """The forward FLOPs per example a member of a group runs: its true model at the sizes it trains at (the
-  group's padded sizes, or its branch's narrower ones; layers past its depth are skipped)."""
+  """The work per example of a member of a group: its true model at the sizes it trains at (the group's
+  padded sizes, or its branch's narrower ones; layers past its depth are skipped), as forward FLOPs, or for a
+  CNN as the planner's CPU seconds (priced by memory: buckets.cnn_cpu_seconds). Only ratios between the
+  members of one group matter."""
   from mlexp.models import PADDED_FIELDS, resized
-  from mlexp.sweep.buckets import flops
+  from mlexp.sweep.buckets import cnn_cpu_seconds, flops
   sizes = {f: group_model[f] for f in PADDED_FIELDS.get(group_model.kind, ()) if f in group_model}
   sizes.update(dict(member.branch))
   true = resized(group_model, dict(member.dims)) if member.dims else group_model
+  padded = sizes if member.dims or member.branch else None
+  if group_model.kind == "cnn":
+    return cnn_cpu_seconds(true, padded, feature_shape, num_classes)
   steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
-  return flops(true, sizes if member.dims or member.branch else None, feature_shape, num_classes, steps)
+  return flops(true, padded, feature_shape, num_classes, steps)

@@ -45,3 +45,22 @@ def test_a_valid_reordering_that_never_loads_the_busiest_device_more(data):
   assert max(loads) <= sum(busy) / n_dev + max(busy) + 1e-9
   for b in blocks(n_slots, n_dev):  # every device holds whole members, none twice
     assert len({order[s] for s in b}) == len(b)
+
+
+def test_a_members_work_follows_what_it_runs_in_its_program():
+  """member_cost: a deeper member of a padded GRU program works more (layers past its depth are skipped); in
+  a padded CNN program every member runs the padded filters (its price, by memory, is the same)."""
+  from mlexp.config import base_config
+  from mlexp.sweep.balance import member_cost
+  from mlexp.train.group import Member
+  gru = base_config("gru", "japanese_vowels").model
+  gru.hidden, gru.layers = 124, 4
+  depth = lambda d: member_cost(gru, Member(0, {}, dims=(("hidden", 104), ("layers", d), ("conv_filters", 0))),
+                                (26, 12), 9)
+  assert depth(2) < depth(3) < depth(4)
+  cnn = base_config("cnn", "mnist_5k").model
+  cnn.filters = (48, 48)
+  dense = ("dense", tuple(cnn.dense))
+  narrow = member_cost(cnn, Member(0, {}, dims=(("filters", (8, 48)), dense)), (28, 28, 1), 10)
+  assert narrow == member_cost(cnn, Member(0, {}, dims=(("filters", (48, 8)), dense)), (28, 28, 1), 10)
+  assert narrow == member_cost(cnn, Member(0, {}), (28, 28, 1), 10)
