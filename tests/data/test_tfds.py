@@ -1,3 +1,4 @@
+import sys
 import time
 
 import ml_collections
@@ -19,12 +20,10 @@ def test_not_prepared_fails_fast(tmp_path, name):
   assert '\n' not in msg
 
 
-def test_missing_tensorflow_says_install_extra():
-  try:
-    import tensorflow  # noqa: F401
-    pytest.skip('TensorFlow is installed (the [tfds] extra), so there is no missing-TensorFlow message to check')
-  except ImportError:
-    pass
+def test_missing_tensorflow_says_install_extra(monkeypatch):
+  # TensorFlow made unimportable for this test (a None entry in sys.modules raises ImportError on import),
+  # whether or not the [tfds] extra installed it
+  monkeypatch.setitem(sys.modules, 'tensorflow', None)
   from mlexp.data.tfds_source import _need_tensorflow
   with pytest.raises(DataError, match=r'pip install -e \.\[tfds\]'):
     _need_tensorflow('mnist')
