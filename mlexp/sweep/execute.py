@@ -29,7 +29,7 @@ class CompileAhead:
 
   def _prepare(self, plan):
     ds, splits = self.data.get(plan.config)
-    group = loop.build_group(plan.config, ds, splits, list(plan.members))
+    group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots)
     state = group.init()
     group.compile(state)
     return group, state
@@ -178,6 +178,8 @@ class GroupRun:
     if sync:
       self.ash.rung_epochs = []
     self.hooks = [*metric_hooks(plan.gid), self.ash, *self.leaving, BalanceHook()]
+    if self.run.used == 0:  # before the first epoch too: a chunk with spare slots has its members unevenly
+      balance_devices(self.run)
 
   def train(self, until=None):
     loop.train(self.run, self.epochs, int(self.run.records.epochs_run.max()), self.hooks, until)

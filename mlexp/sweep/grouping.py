@@ -4,7 +4,8 @@ Trials whose configs differ only in float hyperparameters (learning rate, weight
 dropout rate, plateau factor) share one compiled program: their values are vmapped as data. Every
 other field (model kind and widths, depth, batch size, optimizer kind, data set, epochs, ...) is part
 of the group key. Large groups are split into chunks of at most `max_members` members; the seeds of
-a trial always stay in one chunk.
+a trial always stay in one chunk. The chunks of one group are dealt evenly and given the same number of
+member slots (the spare ones stopped from the start), so they run one compiled program (`program`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class GroupPlan:
   config: object  # the group's config (static fields; float knobs of its first trial)
   members: tuple  # Member(seed, hparams, trial)
   trials: tuple  # trial ids in this group
+  slots: int = 0  # member slots of its program (>= len(members); 0: len(members)): equal across chunks
+  program: str = ""  # groups with the same program id run one compiled program (chunks of one group)
 
 
 def static_key(config, padded: bool = False) -> str:
@@ -135,6 +138,12 @@ def _plain(v):
   return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else int(v)
 
 
+def even_chunks(n: int, most: int) -> list[int]:
+  """Sizes of the fewest chunks of at most `most` that hold n items, as equal as they can be (largest first)."""
+  k = max(1, -(-int(n) // max(1, int(most))))
+  return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
 def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=None, padding: str = "none",
                 cost=None) -> list[GroupPlan]:
   """member_cap(config) -> int: optional further limit on a group's members (e.g. what fits in memory).
@@ -157,15 +166,19 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
                         (f"|batches{sizes}" if mixed else "") +
                         (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
-      for c0 in range(0, len(bucket), per_chunk):
-        chunk = bucket[c0:c0 + per_chunk]
+      chunks = even_chunks(len(bucket), per_chunk)
+      slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
+      c0 = 0
+      for k, n in enumerate(chunks):
+        chunk, c0 = bucket[c0:c0 + n], c0 + n
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims,
                                batch_size=int(cfg.batch_size) if mixed else 0, branch=branch)
                         for t, cfg, dims, branch in chunk for s in range(int(seeds)))
         members = tuple(members[i] for i in spread_order(len(members)))
-        plans.append(GroupPlan(gid=f"{h}-{c0 // per_chunk}", config=gcfg, members=members,
-                               trials=tuple(t for t, _, _, _ in chunk)))
+        plans.append(GroupPlan(gid=f"{h}-{k}", config=gcfg, members=members,
+                               trials=tuple(t for t, _, _, _ in chunk), slots=slots,
+                               program=f"{h}x{slots or len(members)}"))
   return plans
 
 
-__all__ = ["GroupPlan", "VMAPPED_FIELDS", "plan_groups", "static_key", "set_field"]
+__all__ = ["GroupPlan", "VMAPPED_FIELDS", "even_chunks", "plan_groups", "static_key", "set_field"]

@@ -159,14 +159,25 @@ def _padded(group_model, m):
   return {**group_model.to_dict(), **dict(m.branch)} if m.dims else None
 
 
-def estimate(group, config, data, platform: str) -> float:
-  """The planner's estimate of a group's seconds: one compile plus its members' padded training."""
+def estimate(group, config, data, platform: str, compiled: bool = False) -> float:
+  """The planner's estimate of a group's seconds: one compile (none when its program is compiled already)
+  plus its members' padded training."""
   from mlexp.train.group import member_model
   cost = cost_model(group.config, data(group.config), platform, config.sweep)
-  return _compile_seconds(cost, group.members) + sum(
+  return (0.0 if compiled else _compile_seconds(cost, group.members)) + sum(
       cost.train_seconds(member_model(group.config.model, m.dims), _padded(group.config.model, m),
                          m.batch_size or int(group.config.batch_size))
       for m in group.members)
+
+
+def estimates(groups, config, data, platform: str) -> dict:
+  """gid -> estimate, with each program's compile priced once (chunks of one bucket share a program)."""
+  seen, out = set(), {}
+  for g in groups:
+    key = g.program or g.gid
+    out[g.gid] = estimate(g, config, data, platform, compiled=key in seen)
+    seen.add(key)
+  return out
 
 
 def describe(plan: SweepPlan, config, data, platform: str) -> str:
@@ -174,9 +185,12 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   training time (the planner's estimates)."""
   from mlexp.train.group import member_model
   exact = padded = compile_s = 0.0
+  programs = set()
   for p in plan.groups:
     cost = cost_model(p.config, data(p.config), platform, config.sweep)
-    compile_s += _compile_seconds(cost, p.members)
+    if (p.program or p.gid) not in programs:
+      compile_s += _compile_seconds(cost, p.members)
+    programs.add(p.program or p.gid)
     for m in p.members:
       true = member_model(p.config.model, m.dims)
       b = m.batch_size or int(p.config.batch_size)
@@ -189,5 +203,6 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   narrow = sum(1 for p in plan.groups if any(m.branch for m in p.members))
   batches = f"; {mixed} of them run several batch sizes" if mixed else ""
   batches += f"; {narrow} of them run narrower widths for some models" if narrow else ""
-  return (f"plan (padding {config.sweep.padding}): {len(plan.groups)} program(s) of {shown} model(s){batches}; "
+  chunks = f" run as {len(plan.groups)} groups" if len(programs) < len(plan.groups) else ""
+  return (f"plan (padding {config.sweep.padding}): {len(programs)} program(s){chunks} of {shown} model(s){batches}; "
           f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")

@@ -15,7 +15,7 @@ from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.sweep import buckets, execute, sync
 from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
-from mlexp.sweep.plan import describe, estimate, plan_sweep, plan_trials, unsharded
+from mlexp.sweep.plan import describe, estimate, estimates, plan_sweep, plan_trials, unsharded
 from mlexp.train import loop
 
 
@@ -74,7 +74,7 @@ class SweepRunner:
     loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"trial_{int(r['trial']):03d}_seed_{r['seed']}")
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
     self.progress.total = len(todo)
-    est = {p.gid: estimate(p, cfg, self._dataset, self.platform) for p in todo}  # planner's seconds per group
+    est = estimates(todo, cfg, self._dataset, self.platform)  # planner's seconds per group (a compile per program)
     est_done = 0.0
     before = sum(float(d.get("wall_s") or 0.0) for d in done.values())  # earlier processes of this sweep
     ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
@@ -124,7 +124,7 @@ class SweepRunner:
           def group_part(epoch, k, gr, seconds, trained):
             # progress inside a segment (the first one compiles every program: the longest wait for a line)
             first = int(gr.run.records.epochs_run.max()) <= int(sw.asha.grace)
-            self.say(f"[rung epoch {epoch} | program {k + 1}/{len(todo)}] {trained} model-epochs"
+            self.say(f"[rung epoch {epoch} | group {k + 1}/{len(todo)}] {trained} model-epochs"
                      + (f", compile {gr.run.times['compile_s']:.1f}s" if first else "")
                      + f", {fmt_seconds(seconds)} | elapsed {fmt_seconds(time.perf_counter() - t0)}")
           sync.run_sync(todo, ahead, self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]), tb,

@@ -143,7 +143,7 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
   hooks = lambda gid: [loop.MetricsHook(gr_rec, gr_rec, int(plan.config.epochs),
                                         lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", gid)]
   if snap is None:
-    group = loop.build_group(plan.config, ds, splits, members)
+    group = loop.build_group(plan.config, ds, splits, members, plan.slots)
     state = group.init()
     group.compile(state)
     prepared = (group, state)

@@ -6,7 +6,9 @@ the devices (members are padded to a multiple of the device count with frozen co
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
+import threading
 import time
 from typing import Optional, Sequence
 
@@ -103,11 +105,48 @@ def member_loop(config, devices) -> str:
   return "map" if all(d.platform == "cpu" for d in devices) else "vmap"
 
 
+@dataclasses.dataclass
+class _Shared:
+  """One compiled program and its jitted parts, shared by the groups that run it (a sweep's chunks)."""
+  program: object
+  init: object
+  epoch: object
+  evaluate: object
+  compiled: dict = dataclasses.field(default_factory=dict)  # argument signature -> compiled epoch
+  lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+_SHARED: "collections.OrderedDict[tuple, _Shared]" = collections.OrderedDict()
+_SHARED_LOCK = threading.Lock()
+SHARED_KEPT = 8  # programs kept for reuse in this process (least recently used dropped)
+
+
+def _signature(tree) -> str:
+  """Shapes, dtypes and placement of a pytree of arrays: what decides whether a compiled program takes it."""
+  return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype), str(getattr(a, "sharding", ""))), tree))
+
+
+def _shared(key: tuple, build) -> _Shared:
+  with _SHARED_LOCK:
+    if key in _SHARED:
+      _SHARED.move_to_end(key)
+      return _SHARED[key]
+    entry = _SHARED[key] = build()
+    while len(_SHARED) > SHARED_KEPT:
+      _SHARED.popitem(last=False)
+    return entry
+
+
 class Group:
-  """The compiled programs of one group and its data, on the device."""
+  """The compiled programs of one group and its data, on the device. Groups whose program would be the same
+  (the same config, data shapes, member slots, devices and branches: a sweep's chunks of one bucket) share
+  one compile in this process.
+
+  slots: member slots of the program (at least len(members); the spare ones are stopped from the start),
+  so that chunks of different sizes still share one program."""
 
   def __init__(self, config, train, test, num_classes: int, members: Sequence[Member],
-               devices: Optional[Sequence] = None):
+               devices: Optional[Sequence] = None, slots: int = 0):
     self.config = config
     self.members = list(members)
     self.train, self.test = train, test
@@ -117,13 +156,11 @@ class Group:
     self.feature_shape = tuple(int(d) for d in train[0][0].shape[1:])
     # padded: members of different widths / depths share this program (config.model = bucket sizes)
     self.width_padded = any(m.dims for m in self.members)
-    self.program = make_program(config, spec, padded=self.width_padded,
-                                use_dropout=any(float(m.hparams["dropout"]) > 0 for m in self.members),
-                                branches=self._branches())
+    use_dropout = any(float(m.hparams["dropout"]) > 0 for m in self.members)
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)
-    self.padded = -(-self.size // n_dev) * n_dev
+    self.padded = -(-max(self.size, int(slots)) // n_dev) * n_dev
     pad = self.members + [self.members[-1]] * (self.padded - self.size)
     self.hp = stack_hparams(pad, config.model if self.width_padded else None)
     self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
@@ -134,9 +171,18 @@ class Group:
       self._sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
       self.hp = jax.device_put(self.hp, self._sharding)
       self.keys = jax.device_put(self.keys, self._sharding)
-    p = self.program
-    self._init = jax.jit(jax.vmap(p.init, in_axes=(0, 0, None)))
     self.member_loop = member_loop(config, self.devices)
+    key = (config.to_json_best_effort(sort_keys=True), spec, self.width_padded, use_dropout, repr(self._branches()),
+           self.padded, tuple(str(d) for d in self.devices), self.member_loop, _signature((train, test)))
+    self._shared = _shared(key, lambda: self._build(config, spec, use_dropout, mesh))
+    self.program = self._shared.program
+    self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
+    self.compile_s = 0.0
+    self.hang_timeout = float(config.hang_timeout_s)
+    self._longest_epoch = 0.0
+
+  def _build(self, config, spec, use_dropout, mesh) -> _Shared:
+    p = make_program(config, spec, padded=self.width_padded, use_dropout=use_dropout, branches=self._branches())
     if self.member_loop == "map":
       # members one after another inside one program: no batched small matmuls (slow on XLA:CPU
       # for small recurrent models), still one compile and the data held once
@@ -146,13 +192,11 @@ class Group:
         P = jax.sharding.PartitionSpec
         epoch_all = jax.shard_map(epoch_all, mesh=mesh, in_specs=(P("members"), P("members"), P(), P()),
                                   out_specs=P("members"), check_vma=False)
-      self._epoch = jax.jit(epoch_all, donate_argnums=0)
+      epoch = jax.jit(epoch_all, donate_argnums=0)
     else:
-      self._epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
-    self._eval = jax.jit(jax.vmap(p.evaluate, in_axes=(0, None, 0)))
-    self.compile_s = 0.0
-    self.hang_timeout = float(config.hang_timeout_s)
-    self._longest_epoch = 0.0
+      epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
+    return _Shared(p, jax.jit(jax.vmap(p.init, in_axes=(0, 0, None))), epoch,
+                   jax.jit(jax.vmap(p.evaluate, in_axes=(0, None, 0))))
 
   def _branches(self):
     found = branches(self.members)
@@ -188,7 +232,7 @@ class Group:
 
   def init(self):
     t = time.perf_counter()
-    with watchdog(self.hang_timeout, "initialising the models"):
+    with self._shared.lock, watchdog(self.hang_timeout, "initialising the models"):
       state = self._init(self.keys, self.hp, self.train)
       state = self._init_fixups(state)
       jax.block_until_ready(state)
@@ -213,10 +257,16 @@ class Group:
     return state.replace(status=self._put(full.astype(np.int32)))
 
   def compile(self, state):
-    """Compiles the epoch program ahead of time (so its seconds are measured apart from training)."""
+    """Compiles the epoch program ahead of time (so its seconds are measured apart from training), or takes
+    the one a group with the same program compiled (waiting while another thread compiles it)."""
     t = time.perf_counter()
-    with watchdog(self.hang_timeout, "compiling the epoch program"):
-      self._epoch = self._epoch.lower(state, self.hp, self.train, self.test).compile()
+    sig = _signature((state, self.hp))
+    with self._shared.lock:
+      exe = self._shared.compiled.get(sig)
+      if exe is None:
+        with watchdog(self.hang_timeout, "compiling the epoch program"):
+          exe = self._shared.compiled[sig] = self._epoch.lower(state, self.hp, self.train, self.test).compile()
+    self._epoch = exe
     self.compile_s += time.perf_counter() - t
 
   def epoch(self, state):

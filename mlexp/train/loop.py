@@ -80,8 +80,10 @@ class DataCache:
     return ds, placed[nb]
 
 
-def build_group(cfg, dataset, splits, members) -> Group:
-  return Group(cfg, splits[0], splits[1], dataset.num_classes, members, devices=member_devices(len(members)))
+def build_group(cfg, dataset, splits, members, slots: int = 0) -> Group:
+  """slots: member slots of its program (a sweep's chunks of one bucket share one program)."""
+  return Group(cfg, splits[0], splits[1], dataset.num_classes, members,
+               devices=member_devices(max(len(members), int(slots))), slots=slots)
 
 
 class Records:

@@ -121,7 +121,7 @@ def test_synchronous_asha_decides_over_all_groups_at_once(asha_sweeps):
         assert r[col] == full[float(r[LR])][col], col
   assert sum(int(r["epochs_run"]) for r in rows) == 6 + 2 * 2  # successive halving's budget exactly
   # progress inside the segments: a line per program and segment, its compile in the first
-  parts = re.findall(r"\[rung epoch (\d+) \| program (\d)/2\] (\d+) model-epochs(, compile [\d.]+s)?", sw["text"])
+  parts = re.findall(r"\[rung epoch (\d+) \| group (\d)/2\] (\d+) model-epochs(, compile [\d.]+s)?", sw["text"])
   assert [(e, k, n) for e, k, n, _ in parts[:2]] == [("1", "1", "3"), ("1", "2", "3")]
   assert all(c for e, _, _, c in parts if e == "1") and not any(c for e, _, _, c in parts if e != "1")
   assert sum(int(n) for _, _, n, _ in parts) == 10
