@@ -109,7 +109,7 @@ def drop_if_worth_it(run, epochs: int, epoch: int, dt: float, hooks, rebuild) ->
   g = run.group
   n_run = int(g.running(run.state).sum())
   saved = (g.size - n_run) * (epochs - epoch) * dt / max(g.size, 1)
-  if 0 < n_run <= g.size // 2 and saved > 2 * g.compile_s:
+  if 0 < n_run <= g.size // 2 and saved > 2 * g.recompile_s:
     run.drop_frozen(hooks, rebuild)
 
 

@@ -103,3 +103,19 @@ def test_a_sweep_in_chunks_is_planned_as_one_program_and_gives_the_results_of_on
   for key, r in rows.items():
     for col in ("test_accuracy", "best_test_loss", "train_loss", "epochs_run", "param_count"):
       np.testing.assert_allclose(float(r[col]), float(ref[key][col]), rtol=1e-5, atol=1e-6, err_msg=f"{key} {col}")
+
+
+def test_a_reused_program_still_prices_a_rebuild_at_what_compiling_it_cost():
+  from mlexp.train.group import Group, device_splits
+  cfg = tiny.config("mlp", **{"member_loop": "map", "model.units": (6,)})
+  ds = tiny.dataset_for("mlp")
+  train, test = device_splits(ds, 1)
+  groups = []
+  for lrs in ([0.5, 0.2], [0.1, 0.05]):
+    g = Group(cfg, train, test, ds.num_classes, _members(lrs))
+    g.compile(g.init())
+    groups.append(g)
+  first, second = groups
+  assert second._epoch is first._epoch
+  assert second.compile_s < first.compile_s  # it compiled nothing itself ...
+  assert second.recompile_s == first.recompile_s >= first.compile_s > 0  # ... but a rebuild would
