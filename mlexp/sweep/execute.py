@@ -30,9 +30,7 @@ class CompileAhead:
   def _prepare(self, plan):
     ds, splits = self.data.get(plan.config)
     group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots)
-    state = group.init()
-    group.compile(state)
-    return group, state
+    return group, group.build()
 
   def get(self, i):
     for j in range(i, min(i + self.ahead + 1, len(self.plans))):

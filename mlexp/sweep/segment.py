@@ -144,9 +144,7 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
                                         lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", gid)]
   if snap is None:
     group = loop.build_group(plan.config, ds, splits, members, plan.slots)
-    state = group.init()
-    group.compile(state)
-    prepared = (group, state)
+    prepared = (group, group.build())
   else:
     if live is not None and list(live[1].run.pos) == list(snap.pos):  # compiled here for these members: reused
       group, compile_s = live[1].run.group, 0.0

@@ -114,7 +114,7 @@ class _Shared:
   evaluate: object
   compiled: dict = dataclasses.field(default_factory=dict)  # argument signature -> compiled epoch
   compile_s: float = 0.0  # what building it cost (init and epoch programs): the price of compiling it again
-  lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+  lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
 
 
 _SHARED: "collections.OrderedDict[tuple, _Shared]" = collections.OrderedDict()
@@ -258,6 +258,14 @@ class Group:
     full = np.asarray(state.status).copy()
     full[: self.size] = status
     return state.replace(status=self._put(full.astype(np.int32)))
+
+  def build(self):
+    """init, then compile: the initial state, with the program ready. A group of the same program building in
+    another thread is waited for as a whole, so one of them compiles both programs and the other none."""
+    with self._shared.lock:
+      state = self.init()
+      self.compile(state)
+    return state
 
   def compile(self, state):
     """Compiles the epoch program ahead of time (so its seconds are measured apart from training), or takes
