@@ -26,3 +26,12 @@ def hparams_of(config) -> dict:
       node = node[part]
     out[name] = float(node)
   return out
+
+
+def without_hparams(config) -> dict:
+  """The config as a dict with the vmapped knobs blanked: what a compiled program may depend on."""
+  c = config.to_dict()
+  for field in VMAPPED_FIELDS:
+    a, b = field.split(".")
+    c[a][b] = None
+  return c

@@ -17,7 +17,7 @@ from mlexp.models import PADDED_FIELDS
 from mlexp.sweep import buckets
 from mlexp.sweep.space import set_field, trial_config
 from mlexp.train.group import Member
-from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of
+from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of, without_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +34,7 @@ def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
   are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
   nor is the batch size (`_batch_parts`)."""
-  c = config.to_dict()
-  for f in VMAPPED_FIELDS:
-    a, b = f.split(".")
-    c[a][b] = None
+  c = without_hparams(config)
   if padded:
     c["batch_size"] = None
     m = c["model"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import threading
 import time
 from typing import Optional, Sequence
@@ -16,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlexp.config.hparams import without_hparams
 from mlexp.data import bucketize
 from mlexp.models import count_params, member_dims, resized
 from mlexp.io.watchdog import watchdog
@@ -173,7 +175,8 @@ class Group:
       self.hp = jax.device_put(self.hp, self._sharding)
       self.keys = jax.device_put(self.keys, self._sharding)
     self.member_loop = member_loop(config, self.devices)
-    key = (config.to_json_best_effort(sort_keys=True), spec, self.width_padded, use_dropout, repr(self._branches()),
+    # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
+    key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout, repr(self._branches()),
            self.padded, tuple(str(d) for d in self.devices), self.member_loop, _signature((train, test)))
     self._shared = _shared(key, lambda: self._build(config, spec, use_dropout, mesh))
     self.program = self._shared.program

@@ -119,3 +119,21 @@ def test_a_reused_program_still_prices_a_rebuild_at_what_compiling_it_cost():
   assert second._epoch is first._epoch
   assert second.compile_s < first.compile_s  # it compiled nothing itself ...
   assert second.recompile_s == first.recompile_s >= first.compile_s > 0  # ... but a rebuild would
+
+
+def test_configs_that_differ_only_in_vmapped_knobs_share_a_program():
+  """(a TPE batch's group config carries its first trial's knobs; the members carry their own)"""
+  from mlexp.train.group import Group, device_splits
+  ds = tiny.dataset_for("mlp")
+  train, test = device_splits(ds, 1)
+  built = []
+  for lr, wd in ((0.5, 0.0), (0.1, 0.01)):
+    cfg = tiny.config("mlp", **{"member_loop": "map", "model.units": (5,), "optimizer.learning_rate": lr,
+                                "optimizer.weight_decay": wd})
+    g = Group(cfg, train, test, ds.num_classes, _members([0.3, 0.2]))
+    g.build()
+    built.append(g)
+  assert built[1]._epoch is built[0]._epoch
+  other = Group(tiny.config("mlp", **{"member_loop": "map", "model.units": (7,)}), train, test, ds.num_classes,
+                _members([0.3, 0.2]))
+  assert other._shared is not built[0]._shared  # a width is the program's
