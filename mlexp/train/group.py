@@ -176,8 +176,9 @@ class Group:
       self.keys = jax.device_put(self.keys, self._sharding)
     self.member_loop = member_loop(config, self.devices)
     # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
-    key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout, repr(self._branches()),
-           self.padded, tuple(str(d) for d in self.devices), self.member_loop, _signature((train, test)))
+    key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
+           repr(self._branches()), self.padded, tuple(str(d) for d in self.devices), self.member_loop,
+           _signature((train, test)))
     self._shared = _shared(key, lambda: self._build(config, spec, use_dropout, mesh))
     self.program = self._shared.program
     self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
