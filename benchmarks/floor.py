@@ -294,9 +294,10 @@ def measure_floor(ctx, name, n_epochs):
 def measure_mlexp(ctx, name, n_epochs):
   import jax
   from mlexp.train import optim
-  from mlexp.train.group import Group, Member
+  from mlexp.train.group import Group, Member, clear_programs
   config, num_classes, train, test, spec = ctx
   members = [Member(seed=0, hparams=optim.hparams_of(config))]
+  clear_programs()  # a fresh program each build (groups of one program share its compile in a process)
   g = Group(config, train, test, num_classes, members, devices=[jax.devices()[0]])
   init_j, epoch_j, hp, keys = g._init, g._epoch, g.hp, g.keys
   _, comp_i, li, ci = lower_compile(init_j, keys, hp, train)

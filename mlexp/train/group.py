@@ -129,6 +129,12 @@ def _signature(tree) -> str:
   return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype), str(getattr(a, "sharding", ""))), tree))
 
 
+def clear_programs() -> None:
+  """Forgets the shared programs (the next group compiles its own: for measuring compile time)."""
+  with _SHARED_LOCK:
+    _SHARED.clear()
+
+
 def _shared(key: tuple, build) -> _Shared:
   with _SHARED_LOCK:
     if key in _SHARED:
