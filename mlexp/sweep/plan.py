@@ -170,14 +170,19 @@ def estimate(group, config, data, platform: str, compiled: bool = False) -> floa
       for m in group.members)
 
 
-def estimates(groups, config, data, platform: str) -> dict:
-  """gid -> estimate, with each program's compile priced once (chunks of one bucket share a program)."""
-  seen, out = set(), {}
+def _first_of_program(groups):
+  """(group, whether it is the first of its program), in order: a program compiles once (chunks of one
+  bucket share it)."""
+  seen = set()
   for g in groups:
     key = g.program or g.gid
-    out[g.gid] = estimate(g, config, data, platform, compiled=key in seen)
+    yield g, key not in seen
     seen.add(key)
-  return out
+
+
+def estimates(groups, config, data, platform: str) -> dict:
+  """gid -> estimate, with each program's compile priced once."""
+  return {g.gid: estimate(g, config, data, platform, compiled=not first) for g, first in _first_of_program(groups)}
 
 
 def describe(plan: SweepPlan, config, data, platform: str) -> str:
@@ -185,12 +190,12 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   training time (the planner's estimates)."""
   from mlexp.train.group import member_model
   exact = padded = compile_s = 0.0
-  programs = set()
-  for p in plan.groups:
+  programs = 0
+  for p, first in _first_of_program(plan.groups):
     cost = cost_model(p.config, data(p.config), platform, config.sweep)
-    if (p.program or p.gid) not in programs:
+    if first:
+      programs += 1
       compile_s += _compile_seconds(cost, p.members)
-    programs.add(p.program or p.gid)
     for m in p.members:
       true = member_model(p.config.model, m.dims)
       b = m.batch_size or int(p.config.batch_size)
@@ -203,6 +208,6 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   narrow = sum(1 for p in plan.groups if any(m.branch for m in p.members))
   batches = f"; {mixed} of them run several batch sizes" if mixed else ""
   batches += f"; {narrow} of them run narrower widths for some models" if narrow else ""
-  chunks = f" run as {len(plan.groups)} groups" if len(programs) < len(plan.groups) else ""
-  return (f"plan (padding {config.sweep.padding}): {len(programs)} program(s){chunks} of {shown} model(s){batches}; "
+  chunks = f" run as {len(plan.groups)} groups" if programs < len(plan.groups) else ""
+  return (f"plan (padding {config.sweep.padding}): {programs} program(s){chunks} of {shown} model(s){batches}; "
           f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")
