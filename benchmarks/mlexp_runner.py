@@ -102,7 +102,7 @@ def main(argv=None):
 
   rss_start = _current_rss_mb()
   config = build_config(a.bench, a.seeds, a.epochs, a.unroll, a.set)
-  from mlexp.main import configure_cpu_devices
+  from mlexp.io.runtime import configure_cpu_devices
   configure_cpu_devices(config)  # as mlexp.main does, before jax is imported
   import jax  # noqa: F401
   from mlexp.config import validate

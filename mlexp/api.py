@@ -12,6 +12,7 @@ The work is the CLI's (train/trainer.py, sweep/runner.py); this module only wire
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import os
@@ -99,8 +100,8 @@ def _prepare(config, want_sweep: bool):
   """What the CLI does before any work (mlexp/main.py): CPU devices (only before JAX has started: XLA reads
   its flags once), logging, the compilation cache, validation."""
   from absl import logging
-  from mlexp import main as cli
   from mlexp.config import validate
+  from mlexp.io import runtime
   if isinstance(config, (str, os.PathLike)):
     config = get_config(config)
   if not isinstance(config, ml_collections.ConfigDict):
@@ -109,22 +110,41 @@ def _prepare(config, want_sweep: bool):
     raise _error("this config has a sweep block: use mlexp.sweep(config)" if want_sweep is False else
                  "this config has no sweep block: use mlexp.train(config), or a config of configs/sweeps/")
   if not _jax_started():
-    cli.configure_cpu_devices(config)
+    runtime.configure_cpu_devices(config)
   logging.set_verbosity(logging.WARNING)
-  cli.enable_compilation_cache()
+  runtime.enable_compilation_cache()
   validate(config)
   return config
 
 
 def _default_workdir(config) -> str:
   """The CLI's runs/<name>-<time>, with -2, -3, ... when that exists (two runs within a second)."""
-  from mlexp import main as cli
-  base = cli.default_workdir(config)
+  from mlexp.io import runtime
+  base = runtime.default_workdir(config)
   out, n = base, 1
   while os.path.exists(out):
     n += 1
     out = f"{base}-{n}"
   return out
+
+
+@contextlib.contextmanager
+def _running(config, workdir: str):
+  """What the CLI holds around a run: the workdir's lock (WorkdirBusy when another process or call has it)
+  and signal handlers that turn Ctrl-C / SIGTERM into KeyboardInterrupt inside the run only; the caller's
+  handlers are back afterwards, so an interrupted run stays resumable and the notebook kernel lives."""
+  from mlexp.io import signals
+  from mlexp.io.lock import acquire, lock_name
+  created = not os.path.exists(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  lock = acquire(workdir, lock_name(config))
+  try:
+    with signals.during_api_run():
+      yield
+  finally:
+    lock.release()
+    if created and not os.listdir(workdir):  # stopped before writing anything: leave no empty folder
+      os.rmdir(workdir)
 
 
 def train(config, workdir=None) -> Run:
@@ -134,7 +154,7 @@ def train(config, workdir=None) -> Run:
   from mlexp.train.trainer import train_and_evaluate
   config = _prepare(config, want_sweep=False)
   workdir = os.fspath(workdir) if workdir else _default_workdir(config)
-  with progress.use("bar"):
+  with _running(config, workdir), progress.use("bar"):
     train_and_evaluate(config, workdir)
   return Run(workdir)
 
@@ -145,7 +165,7 @@ def sweep(config, workdir=None) -> Sweep:
   from mlexp.sweep.runner import run_sweep
   config = _prepare(config, want_sweep=True)
   workdir = os.fspath(workdir) if workdir else _default_workdir(config)
-  with progress.use("bar"):
+  with _running(config, workdir), progress.use("bar"):
     run_sweep(config, workdir)
   return Sweep(workdir)
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
+
+from mlexp.io import signals
+from mlexp.io.runtime import configure_cpu_devices, default_workdir, enable_compilation_cache  # noqa: F401
 
 # Exit statuses (BUILD.md "Failure modes" lists every case).
 EXIT_OK = 0
@@ -27,41 +29,13 @@ EXIT_HANG = 3  # a compiled call made no progress (mlexp.io.watchdog)
 EXIT_BUSY = 4  # another process holds the workdir's lock
 EXIT_IO = 5  # the workdir cannot be written: read-only, permission denied, disk full
 EXIT_REMOTE = 6  # sweep.backend=ray: a group raised on a worker, or lost its worker past the retries
-EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
-EXIT_TERMINATED = 143  # SIGTERM
+EXIT_INTERRUPTED = signals.EXIT_INTERRUPTED  # Ctrl-C (SIGINT), 130
+EXIT_TERMINATED = signals.EXIT_TERMINATED  # SIGTERM, 143
 
 
-class _Signals:
-  """SIGINT and SIGTERM: before the run has started nothing is written, so the process ends at once with one
-  line; during the run they raise KeyboardInterrupt, so files are closed and checkpoints finished on the way
-  out. Every signal is recorded, so one that some library swallows still ends the process with its status."""
-  running = False
-  received: list = []
-
-  @classmethod
-  def handler(cls, signum, frame):
-    cls.received.append(signum)
-    if not cls.running:
-      print(f"mlexp: {_signal_words(signum)} before the run started; nothing was written", file=sys.stderr,
-            flush=True)
-      os._exit(_signal_status(signum))
-    if len(cls.received) > 2:  # a third signal while the run is closing its files: stop waiting
-      print(f"mlexp: {_signal_words(signum)} again; stopped without waiting for files to be closed (run again "
-            "to resume from the last complete checkpoint)", file=sys.stderr, flush=True)
-      os._exit(_signal_status(signum))
-    raise KeyboardInterrupt
-
-
-def _signal_words(signum) -> str:
-  return "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
-
-
-def _signal_status(signum) -> int:
-  return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
-
-
-signal.signal(signal.SIGINT, _Signals.handler)  # first thing, before the slow imports
-signal.signal(signal.SIGTERM, _Signals.handler)
+_SIGNALS = signals.Signals(exit_before_start=True, exit_on_third=True)
+if __name__ == "__main__":  # python -m mlexp.main: first thing, before the slow imports (an import of this
+  _SIGNALS.install()        # module, by tests or tools, installs nothing: run() does)
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -245,35 +219,6 @@ def _listdir(path: str) -> list:
     return []
 
 
-def configure_cpu_devices(config) -> None:
-  """Runs that train several models at once split them over one single-threaded XLA:CPU device per core
-  (config.cpu_devices; 0 = auto: every core when there is more than one model, else one device with
-  XLA's own threads); BUILD.md ("Several models on CPU") has the measurements.
-  Does nothing when XLA_FLAGS already sets a device count; GPUs and TPUs are not affected."""
-  n = int(config.cpu_devices)
-  if n == 0:
-    many = int(config.seeds) > 1 or "sweep" in config
-    n = len(os.sched_getaffinity(0)) if many else 1
-  flags_now = os.environ.get("XLA_FLAGS", "")
-  if n > 1 and "xla_force_host_platform_device_count" not in flags_now:
-    os.environ["XLA_FLAGS"] = (f"{flags_now} --xla_force_host_platform_device_count={n} "
-                               "--xla_cpu_multi_thread_eigen=false").strip()
-
-
-def enable_compilation_cache() -> None:
-  """JAX's persistent compilation cache in ~/.cache/mlexp/jax (MLEXP_COMPILATION_CACHE: another folder, '' = off),
-  so compiled programs are reused by later runs of the same shapes; a cache set up already is kept."""
-  import jax
-  cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
-  if cache and not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-
-
-def default_workdir(config) -> str:
-  return os.path.join("runs", f"{config.get('name', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; options look like --config.model.hidden=128")
@@ -294,7 +239,7 @@ def main(argv):
     fail(str(e))
   workdir = FLAGS.workdir or default_workdir(config)
   lock, created = open_workdir(workdir, config)
-  _Signals.running = True
+  _SIGNALS.running = True
   try:
     if "sweep" in config:
       from mlexp.sweep.runner import run_sweep
@@ -302,15 +247,15 @@ def main(argv):
     else:
       from mlexp.train.trainer import train_and_evaluate
       train_and_evaluate(config, workdir)
-    if _Signals.received:  # a signal that some library caught and dropped: still not a normal exit
+    if _SIGNALS.received:  # a signal that some library caught and dropped: still not a normal exit
       raise KeyboardInterrupt
   except (ConfigError, WorkdirError) as e:
     fail(str(e))
   except DataError as e:
     fail(str(e), status=EXIT_DATA)
   except KeyboardInterrupt:
-    sig = _Signals.received[0] if _Signals.received else signal.SIGINT
-    fail(f"{_signal_words(sig)}; {interrupted_message(workdir, config)}", _signal_status(sig))
+    sig = _SIGNALS.received[0] if _SIGNALS.received else signal.SIGINT
+    fail(f"{signals.words(sig)}; {interrupted_message(workdir, config)}", signals.status(sig))
   except Exception as e:  # noqa: BLE001
     if isinstance(e, GroupFailed):
       fail(str(e), EXIT_REMOTE)
@@ -328,6 +273,7 @@ def main(argv):
 
 
 def run():
+  _SIGNALS.install()
   app.run(main, flags_parser=parse_flags)
 
 

@@ -450,3 +450,84 @@ def test_a_torn_metrics_line_is_dropped_on_resume(tmp_path):
   w.write({"epoch": 2, "train_loss": 0.5})
   w.close()
   assert [json.loads(l)["epoch"] for l in open(path)] == [1, 2]
+
+
+# ---------------------------------------------------------------- signals in the Python API (a notebook)
+
+API_SCRIPT = """
+import os, signal, sys, threading, time
+import tiny
+from mlexp.train import trainer
+trainer.load_data = lambda config: tiny.sequence_dataset()
+import mlexp
+kernel = signal.getsignal(signal.SIGINT)
+c = mlexp.get_config("linear", smoke=True)
+c.batch_size, c.epochs = 8, {epochs}
+{body}
+"""
+
+
+def api_script(workdir, body, epochs=2, timeout=300):
+  code = API_SCRIPT.format(epochs=epochs, body=textwrap.dedent(body))
+  p = subprocess.run([sys.executable, "-u", "-c", code], cwd=REPO, env={**env(), "W": str(workdir)},
+                     capture_output=True, text=True, timeout=timeout)
+  return p.returncode, p.stdout, p.stderr
+
+
+def test_api_ctrl_c_after_a_run_is_keyboardinterrupt_not_exit(tmp_path):
+  """The issue's reproduction: after mlexp.train, a SIGINT is Python's KeyboardInterrupt (the kernel lives),
+  and the process's own handler is back."""
+  rc, out, err = api_script(tmp_path / "w", """
+    mlexp.train(c, workdir=os.environ["W"])
+    assert signal.getsignal(signal.SIGINT) is kernel, signal.getsignal(signal.SIGINT)
+    import mlexp.main  # importing the CLI module installs nothing either
+    assert signal.getsignal(signal.SIGINT) is kernel
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    try:
+      time.sleep(20)
+    except KeyboardInterrupt:
+      print("caught KeyboardInterrupt")
+    """)
+  assert rc == 0, err
+  assert "caught KeyboardInterrupt" in out
+
+
+def test_api_ctrl_c_inside_a_run_raises_and_the_run_resumes(tmp_path):
+  w = tmp_path / "w"
+  rc, out, err = api_script(w, """
+    import mlexp.io.writers as writers
+    n = [0]
+    write = writers.JsonlWriter.write
+    def write_then_interrupt(self, *a, **k):
+      write(self, *a, **k)
+      n[0] += 1
+      if n[0] == 1:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    writers.JsonlWriter.write = write_then_interrupt
+    try:
+      mlexp.train(c, workdir=os.environ["W"])
+    except KeyboardInterrupt:
+      print("interrupted inside the run")
+    assert signal.getsignal(signal.SIGINT) is kernel
+    writers.JsonlWriter.write = write
+    r = mlexp.train(c, workdir=os.environ["W"])
+    print("epochs", sorted(set(r.metrics["epoch"])))
+    """, epochs=4)
+  assert rc == 0, err
+  assert "interrupted inside the run" in out and "epochs [1, 2, 3, 4]" in out, out
+
+
+def test_api_takes_the_workdir_lock(tmp_path):
+  w = tmp_path / "w"
+  os.makedirs(w)
+  with WorkdirLock(str(w)):
+    rc, out, err = api_script(w, """
+      from mlexp.io.lock import WorkdirBusy
+      try:
+        mlexp.train(c, workdir=os.environ["W"])
+      except WorkdirBusy as e:
+        print("busy:", e)
+      """)
+  assert rc == 0, err
+  assert f"busy: {w} is in use by process {os.getpid()}" in out, out

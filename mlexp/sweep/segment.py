@@ -83,7 +83,7 @@ def setup_worker(cpus: int) -> None:
     if "xla_force_host_platform_device_count" not in flags:
       extra = f" --xla_force_host_platform_device_count={cpus}" if cpus > 1 else ""
       os.environ["XLA_FLAGS"] = f"{flags}{extra} --xla_cpu_multi_thread_eigen=false".strip()
-  from mlexp.main import enable_compilation_cache
+  from mlexp.io.runtime import enable_compilation_cache
   enable_compilation_cache()
 
 

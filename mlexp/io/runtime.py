@@ -1,0 +1,35 @@
+"""Process set-up that the CLI and the Python API share: XLA:CPU devices, the compilation cache, the default
+workdir. No flags and no signal handlers here (mlexp/io/signals.py; the CLI is mlexp/main.py)."""
+from __future__ import annotations
+
+import os
+import time
+
+
+def configure_cpu_devices(config) -> None:
+  """Runs that train several models at once split them over one single-threaded XLA:CPU device per core
+  (config.cpu_devices; 0 = auto: every core when there is more than one model, else one device with
+  XLA's own threads); BUILD.md ("Several models on CPU") has the measurements.
+  Does nothing when XLA_FLAGS already sets a device count; GPUs and TPUs are not affected."""
+  n = int(config.cpu_devices)
+  if n == 0:
+    many = int(config.seeds) > 1 or "sweep" in config
+    n = len(os.sched_getaffinity(0)) if many else 1
+  flags_now = os.environ.get("XLA_FLAGS", "")
+  if n > 1 and "xla_force_host_platform_device_count" not in flags_now:
+    os.environ["XLA_FLAGS"] = (f"{flags_now} --xla_force_host_platform_device_count={n} "
+                               "--xla_cpu_multi_thread_eigen=false").strip()
+
+
+def enable_compilation_cache() -> None:
+  """JAX's persistent compilation cache in ~/.cache/mlexp/jax (MLEXP_COMPILATION_CACHE: another folder, '' = off),
+  so compiled programs are reused by later runs of the same shapes; a cache set up already is kept."""
+  import jax
+  cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
+  if cache and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def default_workdir(config) -> str:
+  return os.path.join("runs", f"{config.get('name', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}")
