@@ -28,7 +28,7 @@ class _callable_package(types.ModuleType):
 def __getattr__(name):
   if name in _API:
     return getattr(importlib.import_module("mlexp.api"), name)
-  if name in ("train", "sweep"):
+  if name in ("train", "sweep", "data", "config"):  # (mlexp.data.arrays, mlexp.config.base_config)
     return importlib.import_module(f"mlexp.{name}")
   if name == "ConfigError":
     from mlexp.config import ConfigError

@@ -82,6 +82,9 @@ def get_config(name_or_path, **variant_args) -> ml_collections.ConfigDict:
     raise
   except ValueError as e:  # mlexp.config.parse_arg: an unknown argument or a value of the wrong type
     raise _error(f"{path}: {e}") from None
+  if isinstance(config, ml_collections.ConfigDict) and "model" in config and "kind" in config.model:
+    from mlexp.config.defaults import model_reference  # FILE.py:Class relative to the config file's folder
+    config.model.kind = model_reference(config.model.kind, [os.path.dirname(os.path.abspath(path))])
   config.lock()
   return config
 
@@ -96,9 +99,50 @@ def _jax_started() -> bool:
     return True
 
 
-def _prepare(config, want_sweep: bool):
-  """What the CLI does before any work (mlexp/main.py): CPU devices (only before JAX has started: XLA reads
-  its flags once), logging, the compilation cache, validation."""
+def with_model(config, model) -> ml_collections.ConfigDict:
+  """config training `model` (a flax Module class, e.g. one defined in a notebook; registered so that this
+  process finds it): model.kind names it; when the config was for another model, its model block is the class's
+  fields and defaults, with the values of the fields of the same name kept."""
+  from mlexp.config.defaults import model_config, model_reference
+  ref = model_reference(model)
+  if config.model.kind == ref:
+    return config
+  block = model_config(ref)
+  for k in block.keys():
+    if k != "kind" and k in config.model:
+      block[k] = config.model[k]
+  out = ml_collections.ConfigDict(config.to_dict())
+  out.model = block
+  if out.get("name") == config.model.kind or "name" not in out:
+    from mlexp.models.user import short_name
+    out.name = short_name(ref)
+  out.lock()
+  return out
+
+
+def _data_file(workdir: str) -> str:
+  return os.path.abspath(os.path.join(workdir, "data.npz"))
+
+
+def _keep_arrays(data, workdir: str) -> None:
+  """The arrays of `data=` kept in WORKDIR/data.npz (so a resume, a sweep's best_config.py and mlexp.load read
+  the same arrays); a workdir that holds other arrays is refused (DataError)."""
+  from mlexp.data import DataError
+  from mlexp.data import npz
+  path = _data_file(workdir)
+  if os.path.exists(path):
+    old = npz.read(path).fingerprint
+    if old != data.fingerprint:
+      raise DataError(f"workdir={workdir} was trained on other arrays (fingerprint {old}, now {data.fingerprint}); "
+                      "use a new workdir, or the same arrays to resume")
+    return
+  data.save(path)
+
+
+def _prepare(config, want_sweep: bool, workdir=None, model=None, data=None):
+  """(config, workdir): what the CLI does before any work (mlexp/main.py): CPU devices (only before JAX has
+  started: XLA reads its flags once), logging, the compilation cache, validation. model: a flax Module class
+  to train; data: mlexp.data.arrays(...), read from WORKDIR/data.npz (data.name=npz)."""
   from absl import logging
   from mlexp.config import validate
   from mlexp.io import runtime
@@ -106,6 +150,8 @@ def _prepare(config, want_sweep: bool):
     config = get_config(config)
   if not isinstance(config, ml_collections.ConfigDict):
     raise TypeError(f"config must be an ml_collections.ConfigDict (mlexp.get_config), got {type(config).__name__}")
+  if model is not None:
+    config = with_model(config, model)
   if ("sweep" in config) != want_sweep:
     raise _error("this config has a sweep block: use mlexp.sweep(config)" if want_sweep is False else
                  "this config has no sweep block: use mlexp.train(config), or a config of configs/sweeps/")
@@ -113,8 +159,13 @@ def _prepare(config, want_sweep: bool):
     runtime.configure_cpu_devices(config)
   logging.set_verbosity(logging.WARNING)
   runtime.enable_compilation_cache()
+  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
+  if data is not None:
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.data.name, config.data.path = "npz", _data_file(workdir)
+    config.lock()
   validate(config)
-  return config
+  return config, workdir
 
 
 def _default_workdir(config) -> str:
@@ -147,34 +198,42 @@ def _running(config, workdir: str):
       os.rmdir(workdir)
 
 
-def train(config, workdir=None) -> Run:
+def train(config, workdir=None, *, model=None, data=None) -> Run:
   """A single run (config: a ConfigDict or a config name); resumes from the workdir's latest checkpoint.
-  workdir: default runs/<name>-<time>, as the CLI's."""
+  workdir: default runs/<name>-<time>, as the CLI's. model: your own flax Module class (e.g. defined in this
+  notebook; README "Your own model"); data: your own arrays, mlexp.data.arrays(x_train, y_train, x_test, y_test)."""
   from mlexp.io import progress
   from mlexp.train.trainer import train_and_evaluate
-  config = _prepare(config, want_sweep=False)
-  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
+  config, workdir = _prepare(config, False, workdir, model, data)
   with _running(config, workdir), progress.use("bar"):
+    if data is not None:
+      _keep_arrays(data, workdir)
     train_and_evaluate(config, workdir)
   return Run(workdir)
 
 
-def sweep(config, workdir=None) -> Sweep:
-  """A sweep (a config with a sweep block); resumes the groups already done in the workdir."""
+def sweep(config, workdir=None, *, model=None, data=None) -> Sweep:
+  """A sweep (a config with a sweep block); resumes the groups already done in the workdir. model, data: as
+  for mlexp.train."""
   from mlexp.io import progress
   from mlexp.sweep.runner import run_sweep
-  config = _prepare(config, want_sweep=True)
-  workdir = os.fspath(workdir) if workdir else _default_workdir(config)
+  config, workdir = _prepare(config, True, workdir, model, data)
   with _running(config, workdir), progress.use("bar"):
+    if data is not None:
+      _keep_arrays(data, workdir)
     run_sweep(config, workdir)
   return Sweep(workdir)
 
 
-def load(workdir) -> Run | Sweep:
-  """The Run or Sweep an mlexp workdir holds."""
+def load(workdir, *, model=None) -> Run | Sweep:
+  """The Run or Sweep an mlexp workdir holds. model: the flax Module class of a run of a class defined in a
+  notebook (its config names it "__main__:Class", which no other process can import)."""
   from mlexp import results
   workdir = os.fspath(workdir)
   config = results.load_config(workdir)  # FileNotFoundError with one line when it is no workdir
+  if model is not None:
+    from mlexp.models import user
+    user.register(config["model"]["kind"], model)
   return Sweep(workdir) if "sweep" in config else Run(workdir)
 
 

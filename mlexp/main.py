@@ -219,6 +219,15 @@ def _listdir(path: str) -> list:
     return []
 
 
+def _model_relative_to_config(config) -> None:
+  """--config.model.kind=FILE.py:Class: the path relative to the config file's folder, then the working directory."""
+  from mlexp.config.defaults import model_reference
+  spec = _config_spec(_ARGV or sys.argv) or ""
+  folder = os.path.dirname(os.path.abspath(spec.partition(":")[0])) if spec else None
+  if "model" in config and isinstance(config.model.get("kind"), str):
+    config.model.kind = model_reference(config.model.kind, [folder] if folder else [])
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; options look like --config.model.hidden=128")
@@ -234,6 +243,7 @@ def main(argv):
   from mlexp.io.workdir import WorkdirError
   from mlexp.sweep.ray_backend import GroupFailed  # (imports no Ray)
   try:
+    _model_relative_to_config(config)
     validate(config)
   except ConfigError as e:
     fail(str(e))

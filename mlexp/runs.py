@@ -222,12 +222,12 @@ def _apply(model_cfg, num_classes, variables, x, lengths, chunk: int, logits: bo
   """model.apply in jitted chunks of `chunk` examples (the last one padded, so one compile)."""
   import jax
   import jax.numpy as jnp
-  from mlexp.models import MODELS, build_model, member_dims
+  from mlexp.models import build_model, member_dims, spec
   padded = dims is not None
   model = build_model(model_cfg, num_classes, stacked=padded)
   member = member_dims(model_cfg, dims) if padded else None
   x = np.asarray(x, np.float32)
-  image = MODELS[model_cfg.kind].data == "image"
+  image = spec(model_cfg.kind).data == "image"
   if not image:
     lengths = np.full(len(x), x.shape[1], np.int32) if lengths is None else np.asarray(lengths, np.int32)
   variables = _check_params(model, variables, x[:1], None if image else lengths[:1], member)

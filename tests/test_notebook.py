@@ -26,6 +26,8 @@ def test_quickstart_notebook(tmp_path, monkeypatch):
   assert "[epoch 1/" not in text and "epoch 2/2 |" in text  # one bar, not a line per epoch
   last = outputs[max(outputs)]
   assert any("text/html" in o.get("data", {}) for o in last)  # the report, inline
-  for d in ("mlp", "mlp_wide", "mlp_sweep"):
+  assert "blobs test accuracy:" in text  # your own module on your own arrays
+  assert "kind: __main__:TinyNet" in text
+  for d in ("mlp", "mlp_wide", "mlp_sweep", "own", "own_table"):
     assert os.path.isfile(tmp_path / "runs" / "quickstart" / d / "summary.json")
   assert os.path.isfile(tmp_path / "runs" / "quickstart" / "mlp_sweep" / "report" / "report.html")

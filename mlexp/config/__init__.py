@@ -5,7 +5,8 @@
 """
 from mlexp.config.defaults import (apply_smoke, base_config, image_config, model_config, parse_arg,
                                    sequence_config, sweep_block)
-from mlexp.config.validate import ConfigError, validate, validate_against_data
+from mlexp.config.validate import (ConfigError, validate, validate_against_data, validate_dataset,
+                                   validate_kind)
 
 __all__ = ["base_config", "image_config", "sequence_config", "model_config", "parse_arg", "apply_smoke", "sweep_block", "ConfigError", "validate",
-           "validate_against_data"]
+           "validate_against_data", "validate_dataset", "validate_kind"]

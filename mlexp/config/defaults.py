@@ -25,17 +25,27 @@ def parse_arg(arg, **spec):
   return out
 
 
-def model_config(kind: str) -> ml_collections.ConfigDict:
-  """The model block: kind plus the fields and defaults its spec declares (mlexp/models/specs/)."""
+def model_config(kind) -> ml_collections.ConfigDict:
+  """The model block: kind plus the fields and defaults its spec declares (mlexp/models/specs/); for your own
+  flax Module (a class, or a reference "FILE.py:Class" / "package.module:Class", the path relative to the
+  calling config file's folder, then the working directory) the class's own fields and defaults."""
+  kind = model_reference(kind)
   m = ml_collections.ConfigDict()
   m.kind = kind
-  try:
-    spec = _models()[kind]
-  except KeyError:
-    raise ValueError(f"unknown model kind {kind!r}") from None
-  for field, value in spec.defaults.items():
+  for field, value in _spec(kind).defaults.items():
     m[field] = value
   return m
+
+
+def model_reference(kind, search_dirs=None) -> str:
+  """kind as config.model.kind holds it: a built-in kind as it is; a class registered and named; a FILE.py:Class
+  reference with an absolute path (so best_config.py and resumes find it from anywhere)."""
+  from mlexp.models import user
+  if isinstance(kind, type):
+    return user.reference_of(kind)
+  if user.is_reference(kind):
+    return user.absolute(kind, user._caller_dirs() if search_dirs is None else search_dirs)
+  return kind
 
 
 # sizes of the generated data sets (only their data blocks have these fields)
@@ -72,9 +82,13 @@ def eval_config() -> ml_collections.ConfigDict:
   return e
 
 
-def base_config(model_kind: str, data_name: str) -> ml_collections.ConfigDict:
+def base_config(model_kind, data_name: str) -> ml_collections.ConfigDict:
+  """Every field with its default. model_kind: a built-in kind, or your own flax Module (a class or a reference,
+  see model_config); data_name: a data set of mlexp/data/catalog.py (npz: your own arrays)."""
+  from mlexp.models import user
+  model_kind = model_reference(model_kind, user._caller_dirs())
   c = ml_collections.ConfigDict()
-  c.name = model_kind
+  c.name = user.short_name(model_kind) if user.is_reference(model_kind) else model_kind
   c.seed = 0  # member i of a run uses seed + i
   c.seeds = 1  # models trained at once (vmapped), each with its own init, shuffling and dropout keys
   c.epochs = 10
@@ -137,7 +151,7 @@ def sequence_config(kind: str) -> ml_collections.ConfigDict:
 
 def _tuned(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """c with the settings its model spec tunes for the default configs (e.g. a GRU's learning rate)."""
-  for field, value in _models()[c.model.kind].tuned.items():
+  for field, value in _spec(c.model.kind).tuned.items():
     *path, last = field.split(".")
     node = c
     for p in path:
@@ -152,7 +166,7 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.data.max_train = 512
   c.data.max_test = 256
   c.batch_size = min(c.batch_size, 64)
-  for field, value in _models()[c.model.kind].smoke.items():
+  for field, value in _spec(c.model.kind).smoke.items():
     c.model[field] = value
   return c
 
@@ -190,7 +204,8 @@ def sweep_block(space, num_trials: int = 0, mode: str = "asha") -> ml_collection
   return s
 
 
-def _models():
-  """The model registry (imported when first used: its spec modules import mlexp.config's checks)."""
-  from mlexp.models.specs import MODELS
-  return MODELS
+def _spec(kind):
+  """The model's spec (the registry is imported when first used: its spec modules import mlexp.config's checks);
+  ValueError for an unknown kind."""
+  from mlexp.models.specs import spec
+  return spec(kind)

@@ -17,10 +17,25 @@ HPARAMS = tuple(name for name, _ in VMAPPED)  # the keys of Member.hparams
 VMAPPED_FIELDS = tuple(field for _, field in VMAPPED)  # the config paths
 
 
+def _is_data(config, field: str) -> bool:
+  """Whether a knob is data for this config's model: model.dropout is not for a user's module whose __call__
+  takes no dropout_rate (there it is a static field of the module, or absent)."""
+  if field != "model.dropout":
+    return True
+  model = config["model"]
+  if "dropout" not in model:
+    return False
+  from mlexp.models.specs import spec  # (jax-free)
+  return spec(model["kind"]).dropout_data
+
+
 def hparams_of(config) -> dict:
-  """The vmapped knobs of a config, as Python floats keyed by HPARAMS."""
+  """The vmapped knobs of a config, as Python floats keyed by HPARAMS (0.0 for a knob its model has not)."""
   out = {}
   for name, field in VMAPPED:
+    if not _is_data(config, field):
+      out[name] = 0.0
+      continue
     node = config
     for part in field.split("."):
       node = node[part]
@@ -32,6 +47,7 @@ def without_hparams(config) -> dict:
   """The config as a dict with the vmapped knobs blanked: what a compiled program may depend on."""
   c = config.to_dict()
   for field in VMAPPED_FIELDS:
-    a, b = field.split(".")
-    c[a][b] = None
+    if _is_data(config, field):
+      a, b = field.split(".")
+      c[a][b] = None
   return c

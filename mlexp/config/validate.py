@@ -26,21 +26,25 @@ def validate(c) -> None:
   _int(c, "data.max_train", 0)
   _int(c, "data.max_test", 0)
   _int(c, "data.num_buckets", 0, 64)
+  data_spec = DATASETS[c.data.name]
   if c.data.name in NEEDS_PATH and not c.data.path:
     raise ConfigError("data.path", c.data.path,
-                      f"{c.data.name} is read from files you have: set --config.data.path=FOLDER")
+                      f"{c.data.name} is read from files you have: set --config.data.path={data_spec.path_is}")
 
-  from mlexp.models.specs import MODEL_KINDS, MODELS  # (here: its spec modules import mlexp.config)
-  _choice(c, "model.kind", MODEL_KINDS)
-  spec = MODELS[c.model.kind]
-  image_data = DATASETS[c.data.name].kind == "image"
-  if spec.data == "image" and not image_data:
+  from mlexp.models.specs import spec as model_spec  # (here: its spec modules import mlexp.config)
+  if not isinstance(c.model.kind, str):
+    raise ConfigError("model.kind", c.model.kind, "must be a model kind or a FILE.py:Class reference (a string)")
+  spec = model_spec(c.model.kind)  # ConfigError for an unknown kind or a reference that does not resolve
+  known = data_spec.kind != "any"  # npz: its kind is the rank of its x, checked when loaded (validate_dataset)
+  image_data = data_spec.kind == "image"
+  if known and spec.data == "image" and not image_data:
     raise ConfigError("data.name", c.data.name, f"model.kind={spec.kind} needs image data: one of "
-                      + ", ".join(IMAGE_DATA))
-  if spec.data == "sequence" and image_data:
+                      + ", ".join(IMAGE_DATA) + ", or npz (your own arrays)")
+  if known and spec.data == "sequence" and image_data:
     raise ConfigError("data.name", c.data.name, f"model.kind={spec.kind} needs sequence data: one of "
-                      + ", ".join(SEQUENCE_DATA))
-  _float(c, "model.dropout", 0.0, 1.0, hi_open=True)
+                      + ", ".join(SEQUENCE_DATA) + ", or npz (your own arrays)")
+  if spec.dropout_data:
+    _float(c, "model.dropout", 0.0, 1.0, hi_open=True)
   spec.check(c)
 
   _choice(c, "optimizer.name", OPTIMIZERS)
@@ -60,13 +64,38 @@ def validate(c) -> None:
   if isinstance(t, str) or not isinstance(t, (tuple, list)) or any(x not in TRANSFORMS for x in t):
     raise ConfigError("eval.transforms", t, "must be a tuple drawn from " + ", ".join(TRANSFORMS)
                       + ", e.g. --config.eval.transforms='(\"moved\",\"rotated\")'")
-  if t and not image_data:
+  if t and known and not image_data:
     raise ConfigError("eval.transforms", t, "moved/rotated test sets exist only for image data")
   _int(c, "eval.max_shift", 0, 27)
   _float(c, "eval.max_rotation", 0.0, 180.0)
 
 
 def validate_against_data(c, n_train: int) -> None:
-  """Checks the values that depend on the loaded data (before any training or writing)."""
+  """Checks the values that depend on the size of the loaded data (before any training or writing)."""
   if c.batch_size > n_train:
     raise ConfigError("batch_size", c.batch_size, f"must be <= the {n_train} training examples of {c.data.name}")
+
+
+NEEDS = {"image": "image data (x [N, H, W, C])", "sequence": "sequence data (x [N, T, C] with lengths_*)",
+         "tabular": "tabular data (x [N, D])"}
+
+
+def validate_dataset(c, dataset) -> None:
+  """Checks c against the loaded dataset (before any training or writing): the batch size fits, and the
+  model reads the data's kind (validate_kind)."""
+  validate_against_data(c, len(dataset.train))
+  validate_kind(c, dataset)
+
+
+def validate_kind(c, dataset) -> None:
+  """ConfigError when model.kind cannot read the loaded data's kind (npz: its kind is known only now)."""
+  from mlexp.models.specs import accepts, spec  # (here: its spec modules import mlexp.config)
+  s = spec(c.model.kind)
+  if not accepts(s, dataset.kind):
+    needs = " or ".join(NEEDS[k] for k in NEEDS if accepts(s, k))
+    x = "x [N, " + ", ".join(map(str, ("T", *dataset.feature_shape) if dataset.kind == "sequence"
+                                  else dataset.feature_shape)) + "]"
+    raise ConfigError("model.kind", c.model.kind, f"data.name={c.data.name} ({dataset.name}: {dataset.kind} {x}) "
+                      f"cannot be read by model.kind={c.model.kind}, which needs {needs}")
+  if s.user:  # your own module: traced once on the data's shape (a bad output shape, a failing call: one line)
+    s.count(c.model, dataset.feature_shape, dataset.num_classes)

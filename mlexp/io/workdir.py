@@ -2,7 +2,7 @@
 
 WORKDIR/
   config.json          the run's (or sweep's, unsharded) config; a workdir holds one config     prepare_workdir
-  data.json            name, source and kind of the data set (written when the run starts)     write_data_info
+  data.json            name, source, kind (and fingerprint) of the data set (when the run starts)  write_data_info
   metrics.jsonl        one line per epoch per trained model (`epoch_record`); sweeps' shards write
                        metrics.shard<i>.jsonl, merged into metrics.jsonl
   tensorboard/<run>/   scalars + HParams per model (run `seed_S` or `trial_TTT_seed_S`)
@@ -73,9 +73,25 @@ def read_config(workdir: str) -> dict:
   return read_json(path(workdir, "config.json"))
 
 
+def check_fingerprint(workdir: str, fingerprint, source: str) -> None:
+  """Refuses (DataError) a workdir whose data.json names other data than `fingerprint` (your own data: a
+  resume on other arrays); nothing to compare when either fingerprint is missing."""
+  file = path(workdir, "data.json")
+  old = read_json(file).get("fingerprint") if fingerprint and os.path.exists(file) else None
+  if old and old != fingerprint:
+    from mlexp.data.errors import DataError
+    raise DataError(f"--workdir={workdir} was trained on other data (fingerprint {old}, now {fingerprint} from "
+                    f"{source}); use a new --workdir or the same arrays to resume")
+
+
 def write_data_info(workdir: str, dataset) -> None:
-  atomic_write(path(workdir, "data.json"), to_json({"dataset": dataset.name, "source": dataset.source,
-                                                    "synthetic": bool(dataset.synthetic), "kind": dataset.kind}))
+  """data.json: what the run trains on (with its fingerprint for your own data); refuses other data than a
+  resumed run's (check_fingerprint), so call it before any training."""
+  fp = getattr(dataset, "fingerprint", None)
+  check_fingerprint(workdir, fp, dataset.source)
+  info = {"dataset": dataset.name, "source": dataset.source, "synthetic": bool(dataset.synthetic),
+          "kind": dataset.kind, **({"fingerprint": fp} if fp else {})}
+  atomic_write(path(workdir, "data.json"), to_json(info))
 
 
 def read_data_info(workdir: str) -> dict:

@@ -47,4 +47,4 @@ def member_dims(bucket, true: dict) -> dict:
 
 
 __all__ = ["build_model", "count_params", "layer_of", "member_dims", "resized", "MODELS", "MODEL_KINDS", "IMAGE_MODELS",
-           "SEQUENCE_MODELS", "PADDED_FIELDS"]
+           "SEQUENCE_MODELS", "PADDED_FIELDS", "spec"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from mlexp.config import ConfigError, validate
 from mlexp.config.hparams import VMAPPED_FIELDS
-from mlexp.models import MODELS
+from mlexp.models import spec
 from mlexp.sweep import buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import ALGORITHMS, field_names, get_field, scale_of, sweep_trials, trial_config
@@ -79,7 +79,7 @@ def member_bytes(cfg, num_classes: int = 20, input_shape=None, split: bool = Fal
   moments, best params, update) plus activations of one batch (x 3 for the backward pass). split: the two
   apart, (state bytes, activation bytes)."""
   from mlexp.models import count_params  # counted from the config (jax-free: no model is traced)
-  image = MODELS[cfg.model.kind].data == "image"
+  image = spec(cfg.model.kind).data == "image"
   shape = input_shape or PROBE_SHAPE["image" if image else "sequence"]
   n_params = count_params(cfg.model, tuple(shape[1:]), num_classes)
   width = max([n_params // 1000, 1])  # activations scale with layer widths; a rough proxy
@@ -210,4 +210,16 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   batches += f"; {narrow} of them run narrower widths for some models" if narrow else ""
   chunks = f" run as {len(plan.groups)} groups" if programs < len(plan.groups) else ""
   return (f"plan (padding {config.sweep.padding}): {programs} program(s){chunks} of {shown} model(s){batches}; "
-          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s")
+          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s"
+          + _static_note(config))
+
+
+def _static_note(config) -> str:
+  """For a user's module whose fields the sweep varies: why they are not padded into shared programs."""
+  s = spec(config.model.kind)
+  varied = [f for f in field_names(config) if f.startswith("model.")
+            and not (f == "model.dropout" and s.dropout_data)]
+  if not s.user or not varied:
+    return ""
+  return (f"\nplan: {', '.join(varied)} of your own model are static (width buckets need a built-in model's "
+          "masked layers): one program per distinct value")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from mlexp.config import ConfigError, validate_against_data
+from mlexp.config import ConfigError, validate_dataset, validate_kind
 from mlexp.io import workdir as wd
 from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
@@ -37,7 +37,9 @@ class SweepRunner:
       self.plan = plan_sweep(config, data=self._dataset, platform=self.platform)
 
   def _dataset(self, cfg):
-    return self.data.get(cfg)[0]
+    ds = self.data.get(cfg)[0]
+    validate_kind(cfg, ds)  # before the planner prices a model on data it cannot read (npz: kind known now)
+    return ds
 
   def next_batch(self, done) -> list:
     """TPE: the groups of the next batch (asked with every finished trial told); [] for random / grid."""
@@ -45,18 +47,18 @@ class SweepRunner:
       return []
     groups = self.search.next_batch(done)
     for p in groups:
-      validate_against_data(p.config, len(self.data.get(p.config)[0].train))
+      validate_dataset(p.config, self.data.get(p.config)[0])
     wd.write_sweep_spec(self.workdir, self.plan.spec(self.config))
     return groups
 
   def run(self) -> dict:
     t0 = time.perf_counter()
     cfg, sw, workdir, plan = self.config, self.config.sweep, self.workdir, self.plan
-    for p in plan.groups:  # every group's data must fit its batch size before anything is written
-      validate_against_data(p.config, len(self.data.get(p.config)[0].train))
+    for p in plan.groups:  # every group's data must fit its batch size and model before anything is written
+      validate_dataset(p.config, self.data.get(p.config)[0])
     self.say(describe(plan, cfg, self._dataset, self.platform))
     wd.prepare_workdir(workdir, unsharded(cfg))  # the shards of one sweep share the workdir and config.json
-    wd.write_data_info(workdir, self.data.get(plan.groups[0].config)[0])
+    wd.write_data_info(workdir, self.data.get(plan.groups[0].config)[0])  # other data than a resumed sweep's: refused
     wd.write_sweep_spec(workdir, plan.spec(cfg))
     done = wd.read_groups(workdir)
     history = execute.history_of(done)

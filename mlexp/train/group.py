@@ -20,6 +20,7 @@ import numpy as np
 from mlexp.config.hparams import without_hparams
 from mlexp.data import bucketize
 from mlexp.models import count_params, member_dims, resized
+from mlexp.models.specs import spec as model_spec
 from mlexp.io.watchdog import watchdog
 from mlexp.train import optim
 from mlexp.train.program import CUT, RUNNING, make_program, param_count
@@ -165,7 +166,8 @@ class Group:
     self.feature_shape = tuple(int(d) for d in train[0][0].shape[1:])
     # padded: members of different widths / depths share this program (config.model = bucket sizes)
     self.width_padded = any(m.dims for m in self.members)
-    use_dropout = any(float(m.hparams["dropout"]) > 0 for m in self.members)
+    # (a user's module runs its training calls with train=True: its own dropout, whatever model.dropout says)
+    use_dropout = model_spec(config.model.kind).user or any(float(m.hparams["dropout"]) > 0 for m in self.members)
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from mlexp.config import validate_against_data
+from mlexp.config import validate_dataset
 from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import Checkpoints
 from mlexp.io.progress import Progress
@@ -51,7 +51,7 @@ class ProgressHook:
 def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   t_start = time.perf_counter()
   dataset = load_data(config)
-  validate_against_data(config, len(dataset.train))
+  validate_dataset(config, dataset)  # batch size and model / data kind (npz: known only now)
   members = [Member(seed=int(config.seed) + i, hparams=hparams_of(config)) for i in range(int(config.seeds))]
   progress = Progress(int(config.epochs), stream=stream)
   say = progress.line
@@ -60,7 +60,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
       f"on {loop.device_description()}")
 
   wd.prepare_workdir(workdir, config)
-  wd.write_data_info(workdir, dataset)
+  wd.write_data_info(workdir, dataset)  # refuses a resume on other data (its fingerprint) before training
   group = loop.build_group(config, dataset, device_splits(dataset, int(config.data.num_buckets)), members)
   state = group.init()
   ckpt = Checkpoints(wd.path(workdir, "checkpoints")) if config.checkpoint.enabled else None

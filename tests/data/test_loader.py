@@ -13,7 +13,7 @@ def cfg(**kw):
 def test_exports():
   for name in ('load', 'DataError', 'bucketize', 'DATASETS', 'Split', 'Dataset'):
     assert hasattr(data, name)
-  assert DATASETS[:2] == ('mnist_5k', 'japanese_vowels') and len(DATASETS) == 10
+  assert DATASETS[:2] == ('mnist_5k', 'japanese_vowels') and len(DATASETS) == 11
 
 
 def test_unknown_name_and_missing_path():

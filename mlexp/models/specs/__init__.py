@@ -9,6 +9,7 @@ so adding a model is a new file here (plus its flax module and a config file).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import pkgutil
 from typing import Callable
@@ -35,6 +36,14 @@ class ModelSpec:
   # depth as data: parameter name -> the index of the hidden layer it belongs to, or None (the parameters every
   # member has); the optimizer skips the layers past a member's depth (mlexp.train.optim.by_layer)
   layer_of: Callable = None
+  tabular: bool = False  # also reads tabular data (x [N, D], data.name=npz with rank-2 x)
+  user: bool = False  # a user's own flax Module (mlexp/models/user.py): train=True in every training step
+  dropout_data: bool = True  # model.dropout is a vmapped knob (passed as dropout_rate); False: a static field
+
+
+def accepts(s: ModelSpec, data_kind: str) -> bool:
+  """Whether a model of spec s reads data of this kind ("image", "sequence" or "tabular")."""
+  return s.data == data_kind or (data_kind == "tabular" and s.tabular)
 
 
 def _discover() -> dict:
@@ -53,7 +62,24 @@ IMAGE_MODELS = tuple(k for k, s in MODELS.items() if s.data == "image")
 SEQUENCE_MODELS = tuple(k for k, s in MODELS.items() if s.data == "sequence")
 
 
+def is_builtin(kind) -> bool:
+  return kind in MODELS
+
+
 def spec(kind: str) -> ModelSpec:
-  if kind not in MODELS:
-    raise ValueError(f"unknown model kind {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
-  return MODELS[kind]
+  """The spec of a built-in kind, or of a user's flax Module named by a reference ("FILE.py:Class",
+  "package.module:Class"; mlexp/models/user.py). ConfigError for anything else."""
+  if kind in MODELS:
+    return MODELS[kind]
+  from mlexp.models import user
+  if not user.is_reference(kind):
+    from mlexp.config.checks import ConfigError
+    raise ConfigError("model.kind", kind, f"must be one of {', '.join(MODEL_KINDS)}, or your own flax Module as "
+                      "FILE.py:Class or package.module:Class")
+  return _user_spec(kind)
+
+
+@functools.lru_cache(maxsize=None)
+def _user_spec(ref: str) -> ModelSpec:
+  from mlexp.models import user
+  return user.spec_for(ref)

@@ -42,4 +42,4 @@ SPECS = (ModelSpec(
     kind="mlp", data="image", check=check, build=build,
     defaults={"units": (256, 256),  # one Dense layer per entry: (256, 256, 128) adds a layer
               "activation": "relu", "dropout": 0.0},
-    smoke={"units": (32, 32)}, padded=("units",), count=count, dims=dims, layer_of=layer_of),)
+    smoke={"units": (32, 32)}, padded=("units",), count=count, dims=dims, layer_of=layer_of, tabular=True),)
