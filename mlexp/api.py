@@ -13,6 +13,7 @@ The work is the CLI's (train/trainer.py, sweep/runner.py); this module only wire
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import importlib.util
 import os
@@ -73,7 +74,12 @@ def get_config(name_or_path, **variant_args) -> ml_collections.ConfigDict:
   arg = ",".join(filter(None, [arg, _arg_string(variant_args)]))
   spec = importlib.util.spec_from_file_location(f"mlexp_config_{abs(hash(os.path.abspath(path)))}", path)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise _error(f"config file {path} has a syntax error at line {e.lineno}: {e.msg}") from None
+  except (Exception, SystemExit) as e:  # noqa: BLE001  (whatever the user's file raises: one line)
+    raise _error(f"config file {path} raised {_what(e)}") from None
   if not hasattr(module, "get_config"):
     raise _error(f"{path} has no get_config(arg): not an mlexp config file")
   try:
@@ -82,11 +88,25 @@ def get_config(name_or_path, **variant_args) -> ml_collections.ConfigDict:
     raise
   except ValueError as e:  # mlexp.config.parse_arg: an unknown argument or a value of the wrong type
     raise _error(f"{path}: {e}") from None
+  except (Exception, SystemExit) as e:  # noqa: BLE001
+    raise _error(f"config file {path}: get_config({arg or None!r}) raised {_what(e)}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise _error(f"config file {path}: get_config({arg or None!r}) returned "
+                 f"{'None' if config is None else 'a ' + type(config).__name__}; it must return an "
+                 "ml_collections.ConfigDict")
   if isinstance(config, ml_collections.ConfigDict) and "model" in config and "kind" in config.model:
     from mlexp.config.defaults import model_reference  # FILE.py:Class relative to the config file's folder
     config.model.kind = model_reference(config.model.kind, [os.path.dirname(os.path.abspath(path))])
   config.lock()
   return config
+
+
+def _what(e: BaseException) -> str:
+  """'ZeroDivisionError: division by zero' (its first line), or 'sys.exit(3)'."""
+  if isinstance(e, SystemExit):
+    return f"sys.exit({e.code!r})"
+  lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+  return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
 def _jax_started() -> bool:
@@ -179,11 +199,15 @@ def _default_workdir(config) -> str:
   return out
 
 
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 @contextlib.contextmanager
 def _running(config, workdir: str):
   """What the CLI holds around a run: the workdir's lock (WorkdirBusy when another process or call has it)
   and signal handlers that turn Ctrl-C / SIGTERM into KeyboardInterrupt inside the run only; the caller's
-  handlers are back afterwards, so an interrupted run stays resumable and the notebook kernel lives."""
+  handlers are back afterwards, so an interrupted run stays resumable and the notebook kernel lives. A full
+  disk or an unwritable workdir raises an OSError of one line (mlexp.io.oserrors)."""
   from mlexp.io import signals
   from mlexp.io.lock import acquire, lock_name
   created = not os.path.exists(workdir)
@@ -192,6 +216,12 @@ def _running(config, workdir: str):
   try:
     with signals.during_api_run():
       yield
+  except Exception as e:  # noqa: BLE001  (a full disk, also Orbax's ValueError of one: a one-line OSError)
+    from mlexp.io.oserrors import as_one_line
+    err = as_one_line(e, workdir)
+    if err is None or err.errno not in _WRITE_ERRNOS:
+      raise
+    raise err from None
   finally:
     lock.release()
     if created and not os.listdir(workdir):  # stopped before writing anything: leave no empty folder

@@ -9,7 +9,7 @@ Writes config.json, metrics.jsonl, TensorBoard runs (tensorboard --logdir WORKDI
 and summary.json into --workdir, and resumes from its latest checkpoint when run again.
 Bad config values stop before any work with one line and exit status 2. Exit statuses: 0 done, 1 bad data,
 2 bad config / flag / --workdir, 3 hang, 4 workdir in use by another process, 5 workdir not writable or
-disk full, 6 a sweep group failed on Ray (sweep.backend=ray), 130 Ctrl-C, 143 SIGTERM (BUILD.md "Failure
+disk full, 6 a sweep group failed on Ray (sweep.backend=ray), 130 Ctrl-C, 143 SIGTERM (docs/failures.md "Failure
 modes").
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from mlexp.io import signals
 from mlexp.io.runtime import configure_cpu_devices, default_workdir, enable_compilation_cache  # noqa: F401
 
-# Exit statuses (BUILD.md "Failure modes" lists every case).
+# Exit statuses (docs/failures.md lists every case).
 EXIT_OK = 0
 EXIT_DATA = 1  # the data cannot be loaded or has bad values (DataError)
 EXIT_CONFIG = 2  # a bad config file, config value, flag or --workdir
@@ -52,6 +52,16 @@ def fail(msg: str, status: int = 2):
   sys.exit(status)
 
 
+def fail_last(msg: str, status: int):
+  """fail() when library threads may still print (Orbax's after a full disk): the line, then stderr to
+  /dev/null, so that their tracebacks at exit do not follow it."""
+  sys.stderr.flush()
+  line = os.dup(2)
+  os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+  os.write(line, f"mlexp: error: {msg}\n".encode())
+  sys.exit(status)
+
+
 _ARGV: list = []  # the command line, for the checks of overrides against a sweep's space
 
 
@@ -77,8 +87,9 @@ def _where(e: BaseException, path: str) -> str:
 
 def check_config_file(spec: str) -> None:
   """Loads the config file as config_flags will and ends with one line (exit 2) when it cannot be loaded:
-  missing file, syntax error, an exception, no get_config, get_config returning None."""
+  missing file, syntax error, an exception or sys.exit, no get_config, get_config returning no ConfigDict."""
   import importlib.util
+  import ml_collections
   path, colon, arg = spec.partition(":")
   call = f"get_config({arg!r})" if colon else "get_config()"
   if not path or not os.path.isfile(path):
@@ -88,6 +99,9 @@ def check_config_file(spec: str) -> None:
     mod_spec = importlib.util.spec_from_file_location("_mlexp_config_check", path)
     module = importlib.util.module_from_spec(mod_spec)
     mod_spec.loader.exec_module(module)
+  except SystemExit as e:
+    fail(f"config file {path} called sys.exit({e.code!r}) on import{_where(e, path)}; a config file must define "
+         "get_config(arg=None) returning the config")
   except SyntaxError as e:
     fail(f"config file {path} has a syntax error at line {e.lineno}: {e.msg}")
   except Exception as e:  # noqa: BLE001  (whatever the user's file raises becomes one line)
@@ -98,10 +112,14 @@ def check_config_file(spec: str) -> None:
          "the config (see configs/mlp.py)")
   try:
     config = get_config(*([arg] if colon else []))
+  except SystemExit as e:
+    fail(f"config file {path}: {call} called sys.exit({e.code!r}){_where(e, path)}; it must return the config "
+         "(a ConfigDict)")
   except Exception as e:  # noqa: BLE001
     fail(f"config file {path}: {call} raised {type(e).__name__}: {_first_line(e)}{_where(e, path)}")
-  if config is None:
-    fail(f"config file {path}: {call} returned None; it must return the config (a ConfigDict)")
+  if not isinstance(config, ml_collections.ConfigDict):
+    what = "None" if config is None else f"a {type(config).__name__}"
+    fail(f"config file {path}: {call} returned {what}; it must return the config (an ml_collections.ConfigDict)")
 
 
 def _first_line(e: BaseException) -> str:
@@ -128,11 +146,28 @@ def parse_flags(argv):
     msg = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"  # a config file's error is its last line
     fail(f"{msg} (see --helpfull for the flags; config fields are in the config file)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
-    text = str(e).strip().strip("\"'")
+    # a KeyError's str() is the repr of its message: "'optimzer'\nDid you mean ..." from ml_collections
+    msg = _unrepr(e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else str(e))
+    lines = [l.strip() for l in msg.splitlines() if l.strip()]
+    hint = next((f"; {l[0].lower()}{l[1:]}" for l in lines[1:] if l.startswith("Did you mean")), "")
+    text = lines[0].strip("\"'") if lines else ""
     bad = [a for a in argv[1:] if a.startswith("--config.") and text in a.partition("=")[0].split(".")]
     if bad:  # an override of a field the config does not have
-      fail(f"{bad[0]}: config has no field {bad[0].partition('=')[0][2:]!r} (the fields are in the config file)")
-    fail(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
+      fail(f"{bad[0]}: config has no field {bad[0].partition('=')[0][2:]!r}{hint or ' (the fields are in the config file)'}")
+    fail(f"{lines[0]}{hint}" if lines else repr(e))
+
+
+def _unrepr(msg: str) -> str:
+  """A message that is the repr of a string (ml_collections wraps KeyErrors in AttributeErrors), as that string."""
+  import ast
+  for _ in range(3):
+    if len(msg) < 2 or msg[0] not in "'\"" or msg[-1] != msg[0]:
+      break
+    try:
+      msg = ast.literal_eval(msg)
+    except (ValueError, SyntaxError):
+      break
+  return msg
 
 
 def check_sweep_overrides(config, argv) -> None:
@@ -152,28 +187,8 @@ def check_sweep_overrides(config, argv) -> None:
              "sweep's space in the config file, or run the single config you want without the sweep")
 
 
-def os_error_message(e: OSError, workdir: str) -> str:
-  import errno
-  where = e.filename or workdir
-  if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-    return (f"no space left on the device of {where}; free some space and run the same command again (it "
-            "resumes from the last checkpoint)")
-  if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-    return f"cannot write {where}: {e.strerror}; use a writable --workdir"
-  if e.errno in (errno.ENOTDIR, errno.EEXIST):
-    return f"--workdir={workdir} is a file or lies under one; give a folder"
-  return f"cannot write {where}: {e.strerror or e}; check --workdir={workdir}"
-
-
-def _os_error_in(e: BaseException) -> OSError | None:
-  """The OSError that caused e (Orbax and threads wrap them), if any."""
-  seen = 0
-  while e is not None and seen < 20:
-    if isinstance(e, OSError) and e.errno is not None:
-      return e
-    e = e.__cause__ or e.__context__
-    seen += 1
-  return None
+from mlexp.io.oserrors import os_error_message  # noqa: E402  (one line per OS error; exit 5)
+from mlexp.io.oserrors import os_error_in as _os_error_in  # noqa: E402,F401  (Orbax's ValueError of a full disk too)
 
 
 def open_workdir(workdir: str, config):
@@ -272,7 +287,7 @@ def main(argv):
     os_err = _os_error_in(e)
     if os_err is None:
       raise
-    fail(os_error_message(os_err, workdir), EXIT_IO)
+    fail_last(os_error_message(os_err, workdir), EXIT_IO)
   finally:
     lock.release()
     if created and not _listdir(workdir):  # stopped before writing anything: leave no empty folder

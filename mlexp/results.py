@@ -15,8 +15,8 @@ import pandas as pd
 
 INT_COLUMNS = ("trial", "seed", "epochs_run", "best_epoch", "param_count")
 STR_COLUMNS = ("group", "status")
-FLOAT_COLUMNS = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy",
-                 "train_loss", "wall_s", "macro_f1")
+FLOAT_COLUMNS = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy", "best_val_loss",
+                 "val_accuracy", "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "macro_f1")
 METRIC_INT_COLUMNS = ("trial", "seed", "epoch")
 
 
@@ -47,8 +47,16 @@ def _unfinished(workdir: str, name: str) -> str:
 
 
 def _read_json(workdir: str, name: str):
-  with open(_path(workdir, name)) as f:
-    return json.load(f)  # accepts NaN/Infinity, which the engine may write for diverged runs
+  p = _path(workdir, name)
+  with open(p) as f:
+    text = f.read()
+  try:
+    return json.loads(text)  # accepts NaN/Infinity, which the engine may write for diverged runs
+  except ValueError as e:
+    what = "empty" if not text.strip() else f"not JSON: {str(e).splitlines()[0]}"
+    first = "delete it, then " if name == "config.json" else ""
+    raise ValueError(f"{p} is damaged ({what}); {first}run the training command again with --workdir={workdir} "
+                     "to rewrite it") from None
 
 
 def load_config(workdir: str) -> dict:
@@ -161,3 +169,27 @@ def load(workdir: str) -> pd.DataFrame:
     spec = load_sweep_spec(workdir)
     return _restore_types(df, swept_fields(df, spec))
   return _restore_types(_single_rows(load_summary(workdir)), [])
+
+
+def cross_check(workdir: str) -> Optional[str]:
+  """One line when a sweep's results.csv disagrees with its summary.json (the models, the best trial): a
+  truncated or stale results.csv; None when they agree (or for a single run)."""
+  if not os.path.isfile(os.path.join(workdir, "results.csv")):
+    return None
+  summary = load_summary(workdir)
+  try:
+    df = pd.read_csv(os.path.join(workdir, "results.csv"))
+    csv_models = {(int(t), int(s)) for t, s in zip(df["trial"], df["seed"])}
+  except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+    csv_models = set()
+  models = {(int(r["trial"]), int(r.get("seed", 0))) for r in summary.get("runs", [])}
+  best = (summary.get("best") or {}).get("trial")
+  trouble = []
+  if csv_models != models:
+    trouble.append(f"{len(csv_models & models)} of the {len(models)} models of summary.json")
+  if best is not None and int(best) not in {t for t, _ in csv_models}:
+    trouble.append(f"not the best trial {best}")
+  if not trouble:
+    return None
+  return (f"{os.path.join(workdir, 'results.csv')} disagrees with summary.json (it holds {' and '.join(trouble)}); "
+          f"run the sweep's command again with --workdir={workdir} to rebuild it from groups/, then report")

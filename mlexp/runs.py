@@ -106,7 +106,8 @@ class Run:
 
   def predict(self, x, lengths=None, *, seed: int | None = None, logits: bool = False) -> np.ndarray:
     """Predicted labels [N] (logits [N, classes] with logits=True) of the best epoch's parameters of one model:
-    the seed's, or (seed=None) the run's most accurate model. x as the data set's splits hold it (standardized
+    the seed's, or (seed=None) the run's model with the lowest best validation loss (test loss with
+    data.validation_fraction=0). x as the data set's splits hold it (standardized
     as the loader does: run.dataset().test.x); lengths for sequences (None: every sequence is full length)."""
     from mlexp.io.checkpoints import restore_saved
     cfg = self.config
@@ -116,7 +117,7 @@ class Run:
     best = restore_saved(d)
     n = int(cfg.seeds)
     if seed is None:
-      i = int(np.argmax(np.asarray(best["best_accuracy"])[:n]))
+      i = int(np.argmin(np.asarray(best["best_loss"])[:n]))  # (the selection loss: validation unless there is none)
     else:
       i = int(seed) - int(cfg.seed)
       if not 0 <= i < n:

@@ -122,7 +122,8 @@ def test_run_predict_from_best_checkpoint(run):
     conf = np.zeros_like(np.asarray(entry["classification"]["confusion"]))
     np.add.at(conf, (ds.test.y, pred), 1)
     assert conf.tolist() == entry["classification"]["confusion"]
-  best = max(by_seed.values(), key=lambda e: e["test_accuracy"])
+  sel = "best_val_loss" if r.summary["selection"].startswith("validation") else "best_test_loss"
+  best = min(by_seed.values(), key=lambda e: e[sel])  # (the model the selection loss picks)
   assert np.mean(r.predict(ds.test.x) == ds.test.y) == pytest.approx(best["test_accuracy"], abs=1e-6)
   logits = r.predict(ds.test.x[:5], logits=True)
   assert logits.shape == (5, ds.num_classes)

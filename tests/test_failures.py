@@ -1,4 +1,4 @@
-"""Failure modes (issue 11; BUILD.md "Failure modes"): the workdir lock, damaged checkpoints, one-line errors
+"""Failure modes (issue 11; docs/failures.md): the workdir lock, damaged checkpoints, one-line errors
 with their exit statuses, Ctrl-C / SIGTERM, crash-safe writers, reports of unfinished workdirs."""
 from __future__ import annotations
 

@@ -111,8 +111,10 @@ def check_workdir(workdir: str, config, summary: dict | None = None):
   records = [strict_json(l) for l in lines]
   assert len(records) == epochs * len(seeds)
   assert sorted((r["seed"], r["epoch"]) for r in records) == sorted((s, e) for s in seeds for e in range(1, epochs + 1))
+  val = "val_loss" in records[0]  # a validation split selects (data.validation_fraction > 0 on loaded data)
+  sel = "val_loss" if val else "test_loss"
   for r in records:
-    assert set(r) == METRIC_KEYS
+    assert set(r) == METRIC_KEYS | ({"val_loss", "val_accuracy"} if val else set())
     assert r["trial"] == 0
     assert math.isfinite(r["train_loss"]) and math.isfinite(r["test_loss"])
     assert 0.0 <= r["test_accuracy"] <= 1.0
@@ -133,6 +135,7 @@ def check_workdir(workdir: str, config, summary: dict | None = None):
   if summary is not None:
     assert summary_file["runs"] == json.loads(json.dumps(summary["runs"]))
   s = summary_file
+  assert s["selection"].startswith("validation (" if val else "test (data.validation_fraction=0)")
   assert s["dataset"] and s["source"] and s["epochs_run"] == epochs and s["wall_s"] > 0
   assert [r["seed"] for r in s["runs"]] == seeds
   for r in s["runs"]:
@@ -140,7 +143,11 @@ def check_workdir(workdir: str, config, summary: dict | None = None):
     best = [x for x in records if x["seed"] == r["seed"] and x["epoch"] == r["best_epoch"]][0]
     assert r["best_test_loss"] == pytest.approx(best["test_loss"], rel=1e-6)
     assert r["test_accuracy"] == pytest.approx(best["test_accuracy"], rel=1e-6)
-    assert r["best_test_loss"] == pytest.approx(min(x["test_loss"] for x in records if x["seed"] == r["seed"]), rel=1e-6)
+    # the best epoch is the argmin of the selection loss; the test set's numbers are reported at it
+    assert best[sel] == pytest.approx(min(x[sel] for x in records if x["seed"] == r["seed"]), rel=1e-6)
+    if val:
+      assert r["best_val_loss"] == pytest.approx(best["val_loss"], rel=1e-6)
+      assert r["val_accuracy"] == pytest.approx(best["val_accuracy"], rel=1e-6)
     last = max((x for x in records if x["seed"] == r["seed"]), key=lambda x: x["epoch"])
     if "train_loss" in r:  # the train loss of the last epoch (also after resuming a finished run)
       assert r["train_loss"] == pytest.approx(last["train_loss"], rel=1e-6)

@@ -202,7 +202,7 @@ class Net(nn.Module):
     return nn.Dense(self.num_classes)(nn.relu(nn.Dense(self.hidden)(x.reshape((x.shape[0], -1)))))
 
 c = mlexp.get_config("mlp", smoke=True)   # a built-in's config: model= swaps its model block
-c.data.max_train, c.data.max_test, c.eval.transforms, c.epochs = 64, 32, (), 1
+c.data.max_train, c.data.max_test, c.eval.transforms, c.epochs, c.batch_size = 64, 32, (), 1, 32
 r = mlexp.train(c, W + "/nb", model=Net)
 assert r.config.model.kind == "__main__:Net" and r.config.model.hidden == 8, r.config.model
 x = r.dataset().test.x[:5]
@@ -280,7 +280,7 @@ def test_cli_bad_output_shape_is_one_line_exit_2(tmp_path):
       from mlexp.config import base_config
       def get_config():
         c = base_config("shape.py:Net", "mnist_5k")
-        c.data.max_train, c.data.max_test, c.epochs = 64, 32, 1
+        c.data.max_train, c.data.max_test, c.epochs, c.batch_size = 64, 32, 1, 32
         return c
       '''))
   p = subprocess.run([sys.executable, "-m", "mlexp.main", f"--config={tmp_path}/cfg.py",

@@ -23,6 +23,7 @@ def validate(c) -> None:
   _choice(c, "data.name", NAMES)
   _float(c, "data.test_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
   _int(c, "data.split_seed", 0)
+  _float(c, "data.validation_fraction", 0.0, 1.0, hi_open=True)
   _int(c, "data.max_train", 0)
   _int(c, "data.max_test", 0)
   _int(c, "data.num_buckets", 0, 64)
@@ -73,7 +74,9 @@ def validate(c) -> None:
 def validate_against_data(c, n_train: int) -> None:
   """Checks the values that depend on the size of the loaded data (before any training or writing)."""
   if c.batch_size > n_train:
-    raise ConfigError("batch_size", c.batch_size, f"must be <= the {n_train} training examples of {c.data.name}")
+    val = float(c.data.get("validation_fraction", 0.0) or 0.0)
+    why = f" (data.validation_fraction={val:g} holds out the rest for validation)" if val > 0 else ""
+    raise ConfigError("batch_size", c.batch_size, f"must be <= the {n_train} training examples of {c.data.name}{why}")
 
 
 NEEDS = {"image": "image data (x [N, H, W, C])", "sequence": "sequence data (x [N, T, C] with lengths_*)",

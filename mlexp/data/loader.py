@@ -58,10 +58,18 @@ def load(data_cfg, eval_cfg=None) -> Dataset:
   seed = int(data_cfg.split_seed)
   train = splits.subsample(ds.train, int(data_cfg.max_train or 0), seed)
   test = splits.subsample(ds.test, int(data_cfg.max_test or 0), seed + 1)
+  fraction = float(data_cfg.get('validation_fraction', 0.0) or 0.0)
+  val = None
+  if fraction > 0:  # after subsampling, before the standardization statistics (the rest of train only)
+    train_idx, val_idx = splits.validation_split(train.y, fraction, seed + 2)
+    if len(val_idx):  # (none when every class has a single example: the test set selects then)
+      train, val = splits.take(train, train_idx), splits.take(train, val_idx)
   if ds.kind in ('sequence', 'tabular') and bool(data_cfg.standardize):  # images are left as given
     z = standardize.standardize if ds.kind == 'sequence' else standardize.features
-    train, test = z(train, test)
-    for name, split in (('train', train), ('test', test)):  # huge finite values can overflow here
-      check_finite(split.x, f'{ds.name} {name} data after standardization ({ds.source})')
+    train, test, *rest = z(train, test, *([val] if val is not None else []))
+    val = rest[0] if rest else None
+    for name, split in (('train', train), ('test', test), ('validation', val)):  # huge finite values can overflow
+      if split is not None:
+        check_finite(split.x, f'{ds.name} {name} data after standardization ({ds.source})')
   extra = extra_tests(test, ds.kind, ds.name, eval_cfg)
-  return dataclasses.replace(ds, train=train, test=test, extra_tests=extra)
+  return dataclasses.replace(ds, train=train, test=test, validation=val, extra_tests=extra)

@@ -19,6 +19,19 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
   return cat(train), cat(test)
 
 
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """(train_idx, val_idx), each sorted: round(n_c * fraction) of every class c to validation, at least one
+  where the class has two or more examples, and never its last one (a class of one stays in train)."""
+  rng = np.random.default_rng(seed)
+  train, val = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+  for c in np.unique(y):
+    idx = rng.permutation(np.nonzero(y == c)[0])
+    k = min(max(int(round(len(idx) * fraction)), 1), len(idx) - 1) if fraction > 0 else 0
+    val.append(idx[:k])
+    train.append(idx[k:])
+  return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(val)).astype(np.int64)
+
+
 def subsample_indices(y: np.ndarray, k: int, seed: int) -> np.ndarray:
   """Sorted indices of k samples keeping class proportions (seeded); all if k <= 0 or k >= len(y)."""
   n = len(y)

@@ -31,10 +31,14 @@ class Dataset:
   extra_tests: dict = dataclasses.field(default_factory=dict)  # name -> Split, e.g. "moved", "rotated"
   synthetic: bool = False  # True only for generated data; then name and source say so
   class_names: Optional[tuple] = None
+  # the stratified part of the training data that selects epochs and trials (data.validation_fraction);
+  # None: selection on the test set (validation_fraction=0)
+  validation: Optional[Split] = None
   fingerprint: Optional[str] = None  # your own data (mlexp/data/npz.py): a hash of the arrays, kept in data.json
 
   def describe(self) -> str:
-    s = (f"{self.name} [{self.kind}] from {self.source}: {len(self.train)} train / {len(self.test)} test, "
+    val = f" / {len(self.validation)} validation" if self.validation is not None else ""
+    s = (f"{self.name} [{self.kind}] from {self.source}: {len(self.train)} train{val} / {len(self.test)} test, "
          f"{self.num_classes} classes, features {self.feature_shape}")
     if self.train.lengths is not None:
       s += f", lengths {int(self.train.lengths.min())}..{int(self.train.lengths.max())}"

@@ -9,7 +9,7 @@ import time
 def configure_cpu_devices(config) -> None:
   """Runs that train several models at once split them over one single-threaded XLA:CPU device per core
   (config.cpu_devices; 0 = auto: every core when there is more than one model, else one device with
-  XLA's own threads); BUILD.md ("Several models on CPU") has the measurements.
+  XLA's own threads); docs/program.md ("Choices") has the measurements.
   Does nothing when XLA_FLAGS already sets a device count; GPUs and TPUs are not affected."""
   n = int(config.cpu_devices)
   if n == 0:

@@ -24,15 +24,18 @@ import csv
 import glob
 import io
 import json
+import math
 import os
 
 from mlexp.io.writers import to_json
 
 # the columns of a result row (results.csv and summary.json's runs); a sweep's swept fields go after "group",
 # its extra test sets' accuracies ("test_accuracy/<name>") at the end
+# (test_accuracy, best_test_loss: the test set's at the best epoch, which best_val_loss chose; val_* are nan when
+# data.validation_fraction=0 selects on the test set)
 RESULT_COLUMNS = ("trial", "group", "seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss",
-                  "best_test_loss", "test_accuracy", "final_test_accuracy", "train_loss", "wall_s", "compile_s",
-                  "param_count")
+                  "best_test_loss", "test_accuracy", "final_test_accuracy", "best_val_loss", "val_accuracy",
+                  "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "compile_s", "param_count")
 
 
 class WorkdirError(ValueError):
@@ -51,9 +54,21 @@ def atomic_write(file: str, text: str) -> None:
   os.replace(tmp, file)
 
 
-def read_json(file: str):
+def read_json(file: str, fix: str = "delete it and run again (mlexp writes it anew)"):
+  """The JSON of file; WorkdirError (one line naming the file and `fix`) when it is damaged."""
   with open(file) as f:
-    return json.load(f)
+    text = f.read()
+  try:
+    return json.loads(text)
+  except ValueError as e:
+    raise WorkdirError(f"{file} is damaged ({damage(e, text)}); {fix}") from None
+
+
+def damage(e: ValueError, text: str) -> str:
+  """What is wrong with a JSON file's text, in a few words."""
+  if not text.strip():
+    return "empty"
+  return f"not JSON: {str(e).splitlines()[0]}"
 
 
 def prepare_workdir(workdir: str, config) -> None:
@@ -64,7 +79,7 @@ def prepare_workdir(workdir: str, config) -> None:
   cfg_json = json.loads(config.to_json_best_effort())
   if not os.path.exists(file):
     atomic_write(file, json.dumps(cfg_json, indent=2))
-  if read_json(file) != cfg_json:
+  if read_json(file, "delete it to rewrite it from this config, or use a new --workdir") != cfg_json:
     raise WorkdirError(f"--workdir={workdir} holds a run of a different config; use a new --workdir "
                        "(or the same config to resume)")
 
@@ -106,6 +121,8 @@ def epoch_record(member, epoch: int, m: dict, j: int, dt: float, n_train: int, s
   rec.update({"epoch": epoch, "train_loss": m["train_loss"][j], "test_loss": m["test_loss"][j],
               "test_accuracy": m["test_accuracy"][j], "learning_rate": m["learning_rate"][j],
               "epoch_s": dt, "samples_per_s": n_train / dt, "status": status})
+  if "val_loss" in m and not math.isnan(float(m["val_loss"][j])):  # (none when the test set selects)
+    rec.update(val_loss=m["val_loss"][j], val_accuracy=m["val_accuracy"][j])
   return rec
 
 
@@ -191,11 +208,19 @@ def write_group(workdir: str, gid: str, record: dict) -> None:
   atomic_write(path(workdir, "groups", f"{gid}.json"), to_json({"gid": gid, **record}))
 
 
-def read_groups(workdir: str) -> dict:
-  """gid -> the record of every finished group in groups/."""
+def read_groups(workdir: str, say=None) -> dict:
+  """gid -> the record of every finished group in groups/. A damaged file (garbage, torn, empty) is a group
+  not done: it runs again, and say (when given) tells so in one line."""
   done = {}
   for file in sorted(glob.glob(path(workdir, "groups", "*.json"))):
-    d = read_json(file)
+    try:
+      d = read_json(file, "that group runs again")
+      if not (isinstance(d, dict) and "gid" in d and isinstance(d.get("rows"), list)):
+        raise WorkdirError(f"{file} is damaged (not a group record); that group runs again")
+    except WorkdirError as e:
+      if say is not None:
+        say(str(e))
+      continue
     done[d["gid"]] = d
   return done
 

@@ -61,14 +61,21 @@ def _json_or_none(line: str):
 class JsonlWriter:
   """Appends one JSON object per line and flushes it, so nothing written is lost on a crash."""
 
-  def __init__(self, path: str, truncate_after_epoch: int | None = None, keep=None):
+  def __init__(self, path: str, truncate_after_epoch: int | None = None, keep=None, say=None):
     """Resume: truncate_after_epoch drops the records of epochs not checkpointed (single runs), keep(record)
-    -> bool the records of groups that will run again (sweeps); a line torn by a crash is dropped too.
-    `kept` holds the records that stay (to rewrite what TensorBoard missed)."""
+    -> bool the records of groups that will run again (sweeps); a line torn by a crash is dropped too, and
+    say(line) tells of damaged lines before the last (their records are lost). `kept` holds the records that
+    stay (to rewrite what TensorBoard missed)."""
     self.path, self.kept = path, []
     if (truncate_after_epoch is not None or keep is not None) and os.path.exists(path):
       with open(path) as f:
-        records = [r for l in f if l.strip() and (r := _json_or_none(l)) is not None]
+        lines = [l for l in f if l.strip()]
+      parsed = [_json_or_none(l) for l in lines]
+      records = [r for r in parsed if isinstance(r, dict)]
+      torn = [n for n, (l, r) in enumerate(zip(lines, parsed), 1) if not isinstance(r, dict) and n < len(lines)]
+      if torn and say is not None:
+        say(f"{path}: dropped {len(torn)} damaged line(s) (line {', '.join(map(str, torn[:5]))}"
+            f"{', ...' if len(torn) > 5 else ''} of {len(lines)}); their metrics are lost")
       self.kept = [r for r in records if (truncate_after_epoch is None or r.get("epoch", 0) <= truncate_after_epoch)
                    and (keep is None or keep(r))]
       write_atomic(path, "".join(to_json(r) + "\n" for r in self.kept))

@@ -51,7 +51,7 @@ def gru_scan(xi, w_h, b_h, valid, h0, unroll=1):
 
   The gates come as separate arrays, not one [T, B, 3H] array split inside the loop: XLA:CPU emits slow
   scalar code for a fusion that slices the step's dynamic slice (measured 3.5x slower per step,
-  benchmarks/README.md). Its hand-written backward pass runs one matmul per time step (dh @ W^T); the
+  docs/program.md). Its hand-written backward pass runs one matmul per time step (dh @ W^T); the
   recurrent weight gradient is one large matmul over all steps after the loop instead of a small one
   inside it.
   """

@@ -67,9 +67,10 @@ def learning_curves(metrics: pd.DataFrame, path: str, table: pd.DataFrame | None
     c = curves[curves["trial"] == t]
     col = COLORS[i % len(COLORS)]
     label = trial_label(rows[t], fields) if t in rows else ("model" if single else f"trial {t}")
-    for kind, ls in (("train_loss", "--"), ("test_loss", "-")):
+    val = F.selection_loss(c) == "val_loss"  # (a validation split chose the epochs: its loss, dash-dotted)
+    for kind, ls in (("train_loss", "--"), ("test_loss", "-")) + ((("val_loss", "-."),) if val else ()):
       ax_l.plot(c["epoch"], c[kind], ls, color=col, lw=1.6,
-                label=(f"{'train' if kind == 'train_loss' else 'test'} loss" if single else None))
+                label=(f"{kind.split('_')[0]} loss" if single else None))
       if seeds > 1:
         ax_l.fill_between(c["epoch"], c[f"{kind}_min"], c[f"{kind}_max"], color=col, alpha=0.15, lw=0)
       loss_vals += c[kind].tolist()
@@ -83,14 +84,19 @@ def learning_curves(metrics: pd.DataFrame, path: str, table: pd.DataFrame | None
         ax.axvline(e, color=col, ls=":", lw=1.2)
   _finite_ylim(ax_l, loss_vals)
   band = f"mean over {seeds} seeds, band = min–max" if seeds > 1 else "1 seed"
-  ax_l.set(xlabel="epoch", ylabel="loss (cross-entropy)", title="Train (dashed) and test (solid) loss")
+  with_val = "val_loss" in metrics and metrics["val_loss"].notna().any()
+  ax_l.set(xlabel="epoch", ylabel="loss (cross-entropy)",
+           title="Train (dashed), test (solid) and validation (dash-dot) loss" if with_val
+           else "Train (dashed) and test (solid) loss")
   ax_a.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
   for ax in (ax_l, ax_a):
     ax.grid(alpha=0.3)
     ax.xaxis.get_major_locator().set_params(integer=True)
   from matplotlib.lines import Line2D
+  val = with_val
   style = [Line2D([], [], color="k", ls="--", label="train loss"), Line2D([], [], color="k", ls="-", label="test loss"),
-           Line2D([], [], color="k", ls=":", label="test-loss minimum")]
+           *([Line2D([], [], color="k", ls="-.", label="validation loss")] if val else []),
+           Line2D([], [], color="k", ls=":", label=f"{'validation' if val else 'test'}-loss minimum (best epoch)")]
   ax_l.legend(handles=style, loc="upper right", fontsize=8)
   if not single:
     handles, labels = ax_a.get_legend_handles_labels()

@@ -14,8 +14,8 @@ import pandas as pd
 
 # the tables and formats the findings use (and render / figures reach as F.<name>)
 from mlexp.report.tables import (binned, field_names, fmt_value, is_numeric, loss_minimum, matched_trials,  # noqa: F401
-                                 mean_curves, overfitting, pareto_mask, pct, pp, secs, seed_spread, settings_text,
-                                 trial_table, value_means)
+                                 mean_curves, overfitting, pareto_mask, pct, pp, secs, seed_spread, selection_loss,
+                                 settings_text, trial_table, value_means)
 
 # Figure file names shared with figures.py / render.py.
 LEARNING_CURVES = "learning_curves.png"
@@ -42,7 +42,8 @@ class Finding:
 # ---------------------------------------------------------------- findings
 
 def best_config(results: pd.DataFrame, fields=()) -> Finding:
-  """Best trial (mean test accuracy over seeds) with its seed std."""
+  """Best trial (mean validation accuracy over seeds; without a validation split mean test accuracy) with its
+  test accuracy and seed std."""
   tt = trial_table(results, fields)
   b = tt.iloc[0]
   seeds = int(b["seeds"])
@@ -51,7 +52,8 @@ def best_config(results: pd.DataFrame, fields=()) -> Finding:
   over = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed, no spread available"
   names = field_names(fields)
   if len(tt) > 1:
-    text = (f"Best configuration: trial {int(b['trial'])} ({settings_text(b, names) or 'no swept fields'}) "
+    chosen = f", chosen on validation accuracy {pct(b['val_mean'])}," if "val_mean" in tt else ""
+    text = (f"Best configuration: trial {int(b['trial'])} ({settings_text(b, names) or 'no swept fields'}){chosen} "
             f"reaches {pct(b['acc_mean'])}{spread} test accuracy ({over}) in {secs(b['wall_s'])} of training.")
   else:
     text = f"Test accuracy {pct(b['acc_mean'])}{spread} ({over}), {secs(b['wall_s'])} of training per model."
@@ -149,7 +151,8 @@ def _focus_trials(results: pd.DataFrame, fields, k: int) -> list[int]:
 
 
 def epochs_finding(metrics: pd.DataFrame, results: pd.DataFrame, fields=()) -> Optional[Finding]:
-  """Where more epochs stopped helping: test-loss minimum (mean over seeds) vs the last epoch."""
+  """Where more epochs stopped helping: the minimum of the loss that selects (validation; test without a
+  validation split; mean over seeds) vs the last epoch."""
   if metrics is None or metrics.empty:
     return None
   curves = mean_curves(metrics)
@@ -160,26 +163,28 @@ def epochs_finding(metrics: pd.DataFrame, results: pd.DataFrame, fields=()) -> O
   if e < 0:
     return None
   who = f"For the best trial ({trial})" if curves["trial"].nunique() > 1 else "Averaged over seeds"
-  tl = c.set_index("epoch")["test_loss"]
+  col = selection_loss(c)
+  what = "validation loss" if col == "val_loss" else "test loss"
+  tl = c.set_index("epoch")[col]
   acc = c.set_index("epoch")["test_accuracy"] if "test_accuracy" in c else None
   nums = dict(trial=trial, min_epoch=e, last_epoch=last, test_loss_min=float(tl[e]),
               test_loss_last=float(tl[last]))
   if e >= last:
-    text = (f"{who}, test loss is still falling at the last epoch ({last}, {tl[last]:.3f}): "
+    text = (f"{who}, {what} is still falling at the last epoch ({last}, {tl[last]:.3f}): "
             f"more epochs may still help.")
   else:
     gain = ""
     if acc is not None and np.isfinite(acc[last]) and np.isfinite(acc[e]):
       nums["acc_at_min"], nums["acc_last"] = float(acc[e]), float(acc[last])
       gain = f"; test accuracy {pct(acc[e])} at epoch {e} vs {pct(acc[last])} at epoch {last}"
-    text = (f"{who}, more epochs stopped helping after epoch {e} of {last}: test loss reaches its minimum "
+    text = (f"{who}, more epochs stopped helping after epoch {e} of {last}: {what} reaches its minimum "
             f"{tl[e]:.3f} there and ends at {tl[last]:.3f}{gain}.")
   n = curves["trial"].nunique()
   if n > 1:
     mins = [loss_minimum(g) for _, g in curves.groupby("trial")]
     early = sum(1 for m, l in mins if 0 <= m < l)
     nums["trials_min_before_last"], nums["trials"] = early, n
-    text += f" In {early} of {n} trials the test-loss minimum came before the last epoch."
+    text += f" In {early} of {n} trials the {what} minimum came before the last epoch."
   return Finding("epochs", text, LEARNING_CURVES, nums)
 
 

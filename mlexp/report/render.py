@@ -17,6 +17,7 @@ from mlexp import results as R
 from mlexp.report import classification as C
 from mlexp.report import figures as G
 from mlexp.report import findings as F
+from mlexp.report import study as S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +45,27 @@ def _time_split(times) -> str:
   return f" ({', '.join(parts)})" if parts else ""
 
 
+def _selection(summary: dict) -> str:
+  """What chose the best epochs and trials, in words (summary.json "selection"; older runs: the test set)."""
+  sel = summary.get("selection", "test (a run from before validation splits)")
+  if sel.startswith("test"):
+    return f"{sel} chose the best epochs and trials: the test accuracies are optimistic"
+  return f"{sel} chose the best epochs and trials; the test set is only reported, at those epochs"
+
+
 def header(summary: dict, config: dict, spec: Optional[dict], workdir: str) -> dict:
   """Title and the facts printed above the findings."""
   kind = summary.get("kind", "single")
   model = _get(config, "model.kind", "?")
   dataset = summary.get("dataset") or _get(config, "data.name", "?")
-  title = f"{'Sweep' if kind == 'sweep' else 'Training run'}: {model} on {dataset}"
+  what = "Study" if S.is_study(spec) else "Sweep" if kind == "sweep" else "Training run"
+  title = f"{what}: {model} on {dataset}"
   facts = [("Data set", f"{dataset} — source: {summary.get('source', 'unknown')}"),
            ("Model", str(model)),
            ("Workdir", os.path.abspath(workdir)),
            ("Epochs run", str(summary.get("epochs_run", "?"))),
+           # what chose the best epochs and trials (summary.json "selection"; older runs: the test set)
+           ("Selection", _selection(summary)),
            ("Total time", F.secs(float(summary.get("wall_s", np.nan))) + _time_split(summary.get("times"))),
            ("Device", str(summary.get("device", "?"))),
            ("Versions", f"mlexp {summary.get('mlexp_version', '?')}, jax {summary.get('jax_version', '?')}")]
@@ -99,8 +111,8 @@ def _md_escape(s: str) -> str:
   return str(s).replace("|", "\\|")
 
 
-def to_markdown(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figure]) -> str:
-  """report.md: figures referenced by relative file name."""
+def to_markdown(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figure], sections=()) -> str:
+  """report.md: figures referenced by relative file name; sections: (title, head, rows) tables (a study's)."""
   out = [f"# {hdr['title']}", ""]
   if hdr["warning"]:
     out += [f"> **{hdr['warning']}**", ""]
@@ -113,8 +125,10 @@ def to_markdown(hdr: dict, found: list[F.Finding], table: tuple, figures: list[F
   out += ["", "## Top trials", "", "| " + " | ".join(map(_md_escape, head)) + " |",
           "|" + "|".join("---" for _ in head) + "|"]
   out += ["| " + " | ".join(map(_md_escape, r)) + " |" for r in rows]
-  out += ["", "Accuracy: mean ± std over seeds at each model's best epoch; time: training seconds per trial.",
-          "", "## Figures", ""]
+  out += ["", "Accuracy: mean ± std over seeds at each model's best epoch; time: training seconds per trial."]
+  for title, h, rs in sections:
+    out += ["", f"## {title}", "", S.markdown_table(h, rs)]
+  out += ["", "## Figures", ""]
   for g in figures:
     out += [f"### {g.caption}", "", f"![{g.caption}]({g.name})", ""]
   return "\n".join(out) + "\n"
@@ -132,7 +146,7 @@ li{margin:.4em 0}figcaption{font-weight:bold;margin-bottom:.3em}"""
 
 
 def to_html(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figure],
-            png: dict[str, bytes]) -> str:
+            png: dict[str, bytes], sections=()) -> str:
   """report.html: self-contained, PNGs embedded as base64 data URIs."""
   e = html.escape
   out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{e(hdr['title'])}</title>",
@@ -150,7 +164,11 @@ def to_html(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figur
   out.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
   out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
   out.append("</table><p>Accuracy: mean ± std over seeds at each model's best epoch; "
-             "time: training seconds per trial.</p><h2>Figures</h2>")
+             "time: training seconds per trial.</p>")
+  for title, h, rs in sections:
+    out.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in h) + "</tr>"
+               + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rs) + "</table>")
+  out.append("<h2>Figures</h2>")
   for g in figures:
     data = base64.b64encode(png[g.name]).decode("ascii")
     out.append(f"<figure id='{_anchor(g.name)}'><figcaption>{e(g.caption)}</figcaption>"
@@ -162,8 +180,9 @@ def to_html(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figur
 # ---------------------------------------------------------------- I/O shell
 
 def make_figures(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields, outdir: str,
-                 top: int = 10) -> list[Figure]:
-  """Write every figure that applies into outdir; returns them in report order."""
+                 top: int = 10, per_field: bool = True) -> list[Figure]:
+  """Write every figure that applies into outdir; returns them in report order. per_field False: none of
+  the figures per swept field (a study draws its own)."""
   figs = []
   tt = F.trial_table(results, fields)
   sweep = len(tt) > 1
@@ -178,15 +197,15 @@ def make_figures(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields,
     cap = f"Learning curves of the top {min(k, len(tt))} trials" if sweep else "Learning curves"
     add(F.LEARNING_CURVES, cap, G.learning_curves, metrics, table=tt, fields=fields, k=k)
   if sweep:
-    if fields:
+    if fields and per_field:
       add(F.PARALLEL, "Swept settings coloured by test accuracy", G.parallel_coordinates, tt, fields)
-    for f in fields:
+    for f in fields if per_field else []:
       vm = F.value_means(results, f, fields)
       if tt[f["name"]].nunique() > 1:
         add(F.field_figure(f["name"]), f"Test accuracy vs {f['name']}", G.accuracy_vs_field, tt, f,
             means=vm[0] if vm else None)
     names = F.field_names(fields)
-    if len(names) >= 2:
+    if len(names) >= 2 and per_field:
       pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
                if tt[a].nunique() > 1 and tt[b].nunique() > 1 and G.is_grid(tt, a, b)]
       if pairs:
@@ -210,15 +229,16 @@ def classification_figures(summary: dict, outdir: str) -> list[Figure]:
   return [Figure(C.CONFUSION, f"Confusion matrix ({pick['label']}, best epoch)", p)]
 
 
-def write_report(workdir: str, top: int = 10) -> tuple[str, list[Figure]]:
-  """Read WORKDIR, write WORKDIR/report/{report.md, report.html, *.png}; returns (html path, figures)."""
+def write_report(workdir: str, top: int = 10, out: str | None = None) -> tuple[str, list[Figure]]:
+  """Read WORKDIR, write OUT (default WORKDIR/report)/{report.md, report.html, *.png}; returns (html path,
+  figures)."""
   summary = R.load_summary(workdir)
   config = R.load_config(workdir)
   results = R.load(workdir)
   metrics = R.load_metrics(workdir)
   spec = R.load_sweep_spec(workdir)
   fields = R.swept_fields(results, spec) if spec is not None or "group" in results else []
-  outdir = os.path.join(workdir, "report")
+  outdir = out or os.path.join(workdir, "report")
   os.makedirs(outdir, exist_ok=True)
   found = F.all_findings(results, metrics, fields)
   confusion = C.finding(summary)
@@ -227,7 +247,12 @@ def write_report(workdir: str, top: int = 10) -> tuple[str, list[Figure]]:
   if spec and spec.get("mode") == "asha":
     found.append(F.Finding("note", "ASHA sweep: trials stopped early by ASHA trained for fewer epochs, so part of "
                                    "their lower accuracy comes from the shorter budget, not only their settings."))
-  figs = make_figures(results, metrics, fields, outdir, top) + classification_figures(summary, outdir)
+  sections = []
+  if S.is_study(spec):  # each knob against the shared baseline, in place of the per-field effects
+    s_found, s_figs, sections = S.write_study(results, outdir)
+    found = found[:1] + s_found + [f for f in found[1:] if f.kind != "field_effect"]
+  figs = make_figures(results, metrics, fields, outdir, top, per_field=not S.is_study(spec)) + (
+      [Figure(*g) for g in s_figs] if sections else []) + classification_figures(summary, outdir)
   hdr = header(summary, config, spec, workdir)
   table = top_table(results, fields, top)
   png = {}
@@ -235,8 +260,8 @@ def write_report(workdir: str, top: int = 10) -> tuple[str, list[Figure]]:
     with open(g.path, "rb") as f:
       png[g.name] = f.read()
   with open(os.path.join(outdir, "report.md"), "w") as f:
-    f.write(to_markdown(hdr, found, table, figs))
+    f.write(to_markdown(hdr, found, table, figs, sections))
   html_path = os.path.join(outdir, "report.html")
   with open(html_path, "w") as f:
-    f.write(to_html(hdr, found, table, figs, png))
+    f.write(to_html(hdr, found, table, figs, png, sections))
   return html_path, figs

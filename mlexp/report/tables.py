@@ -42,9 +42,11 @@ def settings_text(row, fields) -> str:
 
 
 def trial_table(results: pd.DataFrame, fields=()) -> pd.DataFrame:
-  """One row per trial: swept fields, acc_mean/acc_std over seeds, wall_s, params, statuses.
+  """One row per trial: swept fields, acc_mean/acc_std over seeds (test), val_mean (validation accuracy, when
+  a validation split selected), wall_s, params, statuses.
 
-  Sorted by acc_mean, best first. acc_std is NaN with one seed.
+  Sorted best first: by val_mean when there is one (the test set is only reported), else by acc_mean. acc_std
+  is NaN with one seed.
   """
   names = [n for n in field_names(fields) if n in results.columns]
   g = results.groupby("trial", sort=True)
@@ -59,8 +61,12 @@ def trial_table(results: pd.DataFrame, fields=()) -> pd.DataFrame:
   for c in results.columns:
     if c.startswith("test_accuracy/") or c == "macro_f1":
       out[c] = g[c].mean()
+  by = ["acc_mean", "wall_s"]
+  if "val_accuracy" in results and results["val_accuracy"].notna().any():
+    out["val_mean"] = g["val_accuracy"].mean()
+    by = ["val_mean"] + by
   out = out.reset_index()
-  return out.sort_values(["acc_mean", "wall_s"], ascending=[False, True], na_position="last").reset_index(drop=True)
+  return out.sort_values(by, ascending=[False] * (len(by) - 1) + [True], na_position="last").reset_index(drop=True)
 
 
 def seed_spread(results: pd.DataFrame) -> float:
@@ -87,8 +93,9 @@ def pareto_mask(time, acc) -> np.ndarray:
 
 
 def mean_curves(metrics: pd.DataFrame) -> pd.DataFrame:
-  """Per trial x epoch: mean/min/max over seeds of train_loss, test_loss, test_accuracy."""
-  cols = [c for c in ("train_loss", "test_loss", "test_accuracy") if c in metrics]
+  """Per trial x epoch: mean/min/max over seeds of train_loss, test_loss, test_accuracy (and val_loss,
+  val_accuracy when a validation split selected)."""
+  cols = [c for c in ("train_loss", "test_loss", "test_accuracy", "val_loss", "val_accuracy") if c in metrics]
   m = metrics.copy()
   m[cols] = m[cols].replace([np.inf, -np.inf], np.nan)
   g = m.groupby(["trial", "epoch"])[cols]
@@ -100,12 +107,19 @@ def mean_curves(metrics: pd.DataFrame) -> pd.DataFrame:
   return out.reset_index()
 
 
+def selection_loss(curve: pd.DataFrame) -> str:
+  """The loss column that chose epochs: val_loss when the run had a validation split, else test_loss."""
+  return "val_loss" if "val_loss" in curve and curve["val_loss"].notna().any() else "test_loss"
+
+
 def loss_minimum(curve: pd.DataFrame) -> tuple[int, int]:
-  """(epoch of the test-loss minimum, last epoch) of one trial's mean curve."""
-  c = curve.dropna(subset=["test_loss"])
+  """(epoch of the selection-loss minimum (validation; test without a validation split), last epoch) of one
+  trial's mean curve."""
+  col = selection_loss(curve)
+  c = curve.dropna(subset=[col])
   if c.empty:
     return -1, int(curve["epoch"].max()) if len(curve) else -1
-  return int(c.loc[c["test_loss"].idxmin(), "epoch"]), int(curve["epoch"].max())
+  return int(c.loc[c[col].idxmin(), "epoch"]), int(curve["epoch"].max())
 
 
 def overfitting(curve: pd.DataFrame, min_rise: float = 0.05) -> Optional[dict]:

@@ -13,6 +13,19 @@ from typing import Sequence
 import numpy as np
 
 
+# sweep.metric: what ASHA's rungs, TPE and the best trial rank by; test_* only with data.validation_fraction=0
+METRICS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy")
+
+
+def metric_key(metric: str, validation: bool) -> str:
+  """The epoch metric sweep.metric ranks by: val_* are the test_* ones when there is no validation split."""
+  return metric if validation else metric.replace("val_", "test_")
+
+
+def metric_mode(metric: str) -> str:
+  return "min" if metric.endswith("_loss") else "max"
+
+
 def rungs(grace: int, factor: int, max_epochs: int) -> list[int]:
   out, r = [], int(grace)
   while r < max_epochs:

@@ -37,7 +37,7 @@ COMPILE_S = {"cpu": 6.0, "gpu": 6.0, "tpu": 10.0}
 # On CPU, by model kind: building one program (trace, lower, XLA compile of init + epoch) takes ~5 CPU seconds
 # for an MLP and ~9-10 for a GRU (cold cache), and all programs must be built before the first ASHA rung.
 # Fitted on the course GRU search timed cold at 6, 4, 3 and 1 programs: one more program cost ~11 s of wall
-# time, one estimated training second ~1 s (BUILD.md, "The planner"); the MLP price by the same ratio to its
+# time, one estimated training second ~1 s (docs/sweeps.md, "The planner"); the MLP price by the same ratio to its
 # compile CPU seconds, checked on configs/sweeps/mlp_course.py.
 COMPILE_S_CPU = {"linear": 3.0, "mlp": 10.0, "cnn": 12.0, "gru": 12.0, "lstm": 12.0}
 # Batch size as data (CPU): one program holds the training loop of each batch size of its members, and the

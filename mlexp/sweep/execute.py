@@ -13,7 +13,7 @@ import numpy as np
 from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import save_params
 from mlexp.sweep import asha, balance
-from mlexp.sweep.space import get_field, value_str
+from mlexp.sweep.space import get_field, knob_value, value_str
 from mlexp.train import loop
 from mlexp.train.program import CUT, RUNNING
 
@@ -67,22 +67,24 @@ class AshaHook:
     if not trials:
       return []
     keep = self.board.report_and_keep(epoch, vals, int(self.sw.asha.factor),
-                                      "min" if self.sw.metric == "test_loss" else "max", key=self.gid)
+                                      asha.metric_mode(self.sw.metric), key=self.gid)
     self.rung_values[epoch] = vals
     return cut_trials(run, {t for t, k in zip(trials, keep) if not k})
 
 
 def rung_values(run, metric: str, m=None):
   """(trials, mean metric over each trial's seeds) of the members that are running and trained the last
-  epoch (m: that epoch's metrics; None: the records' latest values)."""
-  key = "test_loss" if metric == "test_loss" else "test_accuracy"
+  epoch (m: that epoch's metrics; None: the records' latest values). sweep.metric val_* ranks on the
+  validation split, on the test set when the group has none (data.validation_fraction=0)."""
+  key = asha.metric_key(metric, run.group.val is not None)
+  latest = {"test_loss": run.records.final_loss, "test_accuracy": run.records.final_acc,
+            "val_loss": run.records.final_val_loss, "val_accuracy": run.records.final_val_acc}[key]
   running = run.group.running(run.state)
   by_trial: dict = {}
   for j, i in enumerate(run.pos):
     if not running[j] or (m is not None and not m["trained"][j]):
       continue
-    v = float(m[key][j]) if m is not None else float(
-        run.records.final_loss[i] if key == "test_loss" else run.records.final_acc[i])
+    v = float(m[key][j]) if m is not None else float(latest[i])
     by_trial.setdefault(run.members[i].trial, []).append(v)
   trials = sorted(by_trial)
   return trials, [float(np.mean(by_trial[t])) for t in trials]
@@ -137,16 +139,19 @@ class BalanceHook:
 
 
 class BestParamsHook:
-  """Keeps the parameters of the best member (highest best accuracy) among those leaving the group."""
+  """Keeps the parameters of the best member among those leaving the group: the highest validation accuracy at
+  its best epoch, ties broken by the lower validation loss (test without a validation split:
+  Records.selection_key)."""
 
   def __init__(self):
-    self.acc, self.member, self.params = -1.0, None, None
+    self.acc, self.loss, self.member, self.params = -1.0, math.inf, None, None
 
   def leaving(self, run, js):
     rec = run.records
-    j_best = max(js, key=lambda j: rec.best_acc[run.pos[j]])
-    if rec.best_acc[run.pos[j_best]] > self.acc:
-      self.acc, self.member = float(rec.best_acc[run.pos[j_best]]), run.pos[j_best]
+    j_best = max(js, key=lambda j: rec.selection_key(run.pos[j]))
+    key = rec.selection_key(run.pos[j_best])
+    if key > (self.acc, -self.loss):
+      (self.acc, self.loss), self.member = (key[0], -key[1]), run.pos[j_best]
       self.params = jax.device_get(jax.tree.map(lambda a: a[j_best], run.state.best_params))
 
 
@@ -199,8 +204,10 @@ def outcome_of(gr: GroupRun, sweep, tb, ckpt_name):
   for i, mem in enumerate(members):
     values = sweep.plan.trials[mem.trial]
     row = run.records.row(i, mem, plan.gid)
-    row = {"trial": row["trial"], "group": row["group"],
-           **{f: value_str(values.get(f, get_field(cfg, f))) for f in sweep.plan.fields}, **row}
+    study = sweep.config.sweep.get("algorithm") == "one_at_a_time"  # a study's trials hold their knob only
+    row = {"trial": row["trial"], "group": row["group"], **(knob_value(values) if study else {}),
+           **{f: value_str(values.get(f, get_field(sweep.config if study else cfg, f))) for f in sweep.plan.fields},
+           **row}
     rows.append(row)
     tb.write_hparams(f"trial_{mem.trial:03d}_seed_{mem.seed}",
                      {**{f: value_str(row[f]) for f in sweep.plan.fields}, "seed": mem.seed},
@@ -219,13 +226,20 @@ def _save_best_params(workdir, name, rows, best, plan, members):
   if best.params is None or name is None:  # name None: a Ray worker; the driver saves (sweep/ray_backend.py)
     return
   prev = wd.best_trial_meta(workdir, name)
-  if best.acc <= (prev or {}).get("test_accuracy", -1.0):
-    return
   row = rows[best.member]
+  num = lambda v: math.nan if v is None else float(v)  # (a meta's inf is the string "inf")
+  loss = num(row.get("best_val_loss"))
+  loss = num(row["best_test_loss"]) if math.isnan(loss) else loss  # (no validation split: the test set's)
+  prev = prev or {}
+  if (best.acc, -loss) <= (num(prev.get("selection_accuracy", prev.get("test_accuracy", -1.0))),
+                           -num(prev.get("selection_loss", -math.inf))):
+    return
   d = save_params(wd.path(workdir, "checkpoints", name), best.params)
   dims = dict(members[best.member].dims)
   # a padded group's parameters have the bucket's shapes: the model to rebuild them is the group's, with dims
-  wd.write_best_trial_meta(workdir, name, {"trial": row["trial"], "seed": row["seed"], "test_accuracy": best.acc,
+  wd.write_best_trial_meta(workdir, name, {"trial": row["trial"], "seed": row["seed"],
+                                           "test_accuracy": row["test_accuracy"], "selection_accuracy": best.acc,
+                                           "selection_loss": loss,
                                            "checkpoint": d, "padded": bool(dims),
                                            "model": plan.config.model.to_dict() if dims else None,
                                            "dims": {k: list(v) if isinstance(v, tuple) else v for k, v in dims.items()}})

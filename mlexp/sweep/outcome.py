@@ -8,6 +8,7 @@ import os
 import shutil
 
 import ml_collections
+import numpy as np
 
 from mlexp.config import ConfigError
 from mlexp.io import workdir as wd
@@ -18,12 +19,14 @@ from mlexp.sweep.space import field_names, sweep_trials as listed_trials, trial_
 BEST_CONFIG_PY = '''"""The best trial of this sweep as a single-run config (trial {trial}: {acc:.2f}% test accuracy).
 
 Values: {values}
+{epochs_note}
   python -m mlexp.main --config=THIS_FILE --workdir=runs/best
 """
 import json
 import os
 
 import ml_collections
+import numpy as np
 
 
 def get_config(arg=None):
@@ -36,21 +39,36 @@ def sweep_trials(config, spec: dict | None = None) -> list:
   """Trial id -> swept values: sweep.json's (a TPE search's sampled trials), else the space's listing."""
   if spec and "trials" in spec:
     return [{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()} for t in spec["trials"]]
-  return listed_trials(config.sweep)
+  return listed_trials(config.sweep, config)
 
 
 def write_results(workdir, rows, fields, trials) -> dict:
-  """results.csv; returns the best trial so far."""
-  wd.write_results(workdir, rows, fields)
+  """results.csv (a study's knob and value columns first); returns the best trial so far."""
+  wd.write_results(workdir, rows, (["knob", "value"] if rows and "knob" in rows[0] else []) + list(fields))
   return best_trial(rows, trials)
 
 
+def best_epochs(rows, trial: int) -> int | None:
+  """The best trial's number of epochs to retrain with: the median (rounded) of its seeds' best epochs
+  (diverged seeds left out); None when none has one."""
+  eps = sorted(int(r["best_epoch"]) for r in rows if r["trial"] == trial and r["status"] != "diverged"
+               and int(r.get("best_epoch") or 0) > 0)
+  return int(round(float(np.median(eps)))) if eps else None
+
+
 def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device, times=None) -> dict:
-  """best_config.json/.py and summary.json."""
+  """best_config.json/.py (epochs: the winner's best epoch, early stopping off) and summary.json."""
   best_cfg = trial_config(config, trials[best["trial"]])
+  epochs, note = best_epochs(rows, best["trial"]), ""
+  if epochs is not None:
+    note = (f"epochs = {epochs}: the median best epoch over the winner's seeds (it ran {best_cfg.epochs}); "
+            "early stopping is off, so a retrain stops there.")
+    best_cfg.epochs = epochs
+    best_cfg.early_stopping.patience = 0
   wd.atomic_write(wd.path(workdir, "best_config.json"), best_cfg.to_json_best_effort(indent=2))
   wd.atomic_write(wd.path(workdir, "best_config.py"),
-                  BEST_CONFIG_PY.format(trial=best["trial"], acc=100 * best["mean_acc"], values=best["values"]))
+                  BEST_CONFIG_PY.format(trial=best["trial"], acc=100 * best["mean_acc"], values=best["values"],
+                                        epochs_note=note))
   summary = summarize("sweep", wd.read_data_info(workdir), config, rows, trials, groups=groups, wall_s=wall_s,
                       compile_s=compile_s, device=device, best=best, times=times)
   wd.write_summary(workdir, summary)
@@ -111,11 +129,13 @@ def _merge_metrics(workdir: str) -> None:
 
 
 def _merge_best_checkpoints(workdir: str) -> None:
-  """checkpoints/best_trial := the best (highest test accuracy) of it and the shards' best_trial.shard<i>."""
+  """checkpoints/best_trial := the best (highest selection accuracy) of it and the shards' best_trial.shard<i>."""
   ckdir = wd.path(workdir, "checkpoints")
   metas = []
   for p in glob.glob(os.path.join(ckdir, "best_trial*_meta.json")):
-    metas.append((float(wd.read_json(p).get("test_accuracy", -1.0)), p))
+    meta = wd.read_json(p)  # (chosen by selection_accuracy: validation, or test without a validation split)
+    metas.append(((float(meta.get("selection_accuracy", meta.get("test_accuracy", -1.0))),
+                   -float(meta.get("selection_loss", 0.0))), p))
   if not any(".shard" in os.path.basename(m[1]) for m in metas):
     return
   _, p = max(metas)

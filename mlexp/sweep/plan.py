@@ -10,7 +10,7 @@ import numpy as np
 from mlexp.config import ConfigError, validate
 from mlexp.config.hparams import VMAPPED_FIELDS
 from mlexp.models import spec
-from mlexp.sweep import buckets
+from mlexp.sweep import asha, buckets
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import ALGORITHMS, field_names, get_field, scale_of, sweep_trials, trial_config
 
@@ -23,8 +23,11 @@ def check_sweep(config, trials) -> None:
   sw = config.sweep
   if sw.mode not in ("asha", "full"):
     raise ConfigError("sweep.mode", sw.mode, "must be one of asha, full")
-  if sw.metric not in ("test_loss", "test_accuracy"):
-    raise ConfigError("sweep.metric", sw.metric, "must be one of test_loss, test_accuracy")
+  if sw.metric not in asha.METRICS:
+    raise ConfigError("sweep.metric", sw.metric, "must be one of " + ", ".join(asha.METRICS))
+  if sw.metric.startswith("test_") and float(config.data.get("validation_fraction", 0.0) or 0.0) > 0:
+    raise ConfigError("sweep.metric", sw.metric, "would select on the test set: use "
+                      f"{sw.metric.replace('test_', 'val_')}, or set data.validation_fraction=0")
   for f, lo in (("grace", 1), ("factor", 2)):
     if not isinstance(sw.asha[f], int) or sw.asha[f] < lo:
       raise ConfigError(f"sweep.asha.{f}", sw.asha[f], f"must be an integer >= {lo}")
@@ -50,6 +53,9 @@ def check_sweep(config, trials) -> None:
                         "trials is asked with the results of the one before)")
   from mlexp.sweep.ray_backend import check as check_backend
   check_backend(sw)
+  if not trials and len(tuple(sw.space)) and int(sw.num_trials) < 1:  # random fields drawn 0 times
+    raise ConfigError("sweep.num_trials", sw.num_trials, "must be >= 1: the number of draws of the space's random "
+                      "fields (0 only for a space of grid fields)")
   if not trials:
     raise ConfigError("sweep.space", "()", "must define at least one field")
   for t, values in enumerate(trials):
@@ -119,7 +125,7 @@ def plan_sweep(config, data=None, platform: str = "cpu") -> SweepPlan:
   """data(cfg) -> Dataset: what the bucket planner prices padded compute with (sweep.padding=auto).
   For the algorithms that list their trials before training (random, grid); tpe: mlexp/sweep/tpe.py."""
   try:
-    trials = sweep_trials(config.sweep)
+    trials = sweep_trials(config.sweep, config)
   except ValueError as e:
     raise ConfigError("sweep.algorithm", config.sweep.get("algorithm", "auto"), str(e)) from None
   check_sweep(config, trials)

@@ -28,7 +28,7 @@ import uuid
 import warnings
 
 from mlexp.config import ConfigError
-from mlexp.sweep import segment, sync
+from mlexp.sweep import asha, segment, sync
 
 INSTALL = 'needs Ray, an optional extra: pip install -e ".[ray]" (or pip install "ray==2.60.0")'
 
@@ -208,7 +208,7 @@ class RayDriver:
 
   def _run_sync(self, ray, todo, order) -> None:
     sw = self.sw
-    factor, mode = int(sw.asha.factor), "min" if sw.metric == "test_loss" else "max"
+    factor, mode = int(sw.asha.factor), asha.metric_mode(sw.metric)
     max_epochs = max(int(p.config.epochs) for p in todo)
     rungs = set(sync.segments(int(sw.asha.grace), factor, max_epochs)[:-1])
     stops = sync.segments(int(sw.asha.grace), factor, max_epochs)

@@ -7,6 +7,8 @@ best config when all are done.
 """
 from __future__ import annotations
 
+import os
+import shlex
 import time
 
 from mlexp.config import ConfigError, validate_dataset, validate_kind
@@ -60,7 +62,7 @@ class SweepRunner:
     wd.prepare_workdir(workdir, unsharded(cfg))  # the shards of one sweep share the workdir and config.json
     wd.write_data_info(workdir, self.data.get(plan.groups[0].config)[0])  # other data than a resumed sweep's: refused
     wd.write_sweep_spec(workdir, plan.spec(cfg))
-    done = wd.read_groups(workdir)
+    done = wd.read_groups(workdir, self.say)  # a damaged groups/<gid>.json: that group runs again
     history = execute.history_of(done)
     mine = [p for k, p in enumerate(plan.groups) if k % self.shard[1] == self.shard[0]]
     todo = [p for p in mine if p.gid not in done] or self.next_batch(done)
@@ -68,10 +70,12 @@ class SweepRunner:
     n_members = sum(len(p.members) for p in plan.groups)
     self.say(f"sweep: {len(plan.trials)} trials x {cfg.seeds} seed(s) = {n_members} models in {len(plan.groups)} "
              f"group(s); mode {sw.mode}" + (f" (grace {sw.asha.grace}, factor {sw.asha.factor})" if sw.mode == "asha" else "")
-             + f"; {len(mine) - len(todo)} group(s) already done in {workdir}; {device}")
+             + f"; {len(done) if self.search else len(mine) - len(todo)} group(s) already done in {workdir}; "
+             f"{device}")
     shard_sfx = "" if self.shard[1] == 1 else f".shard{self.shard[0]}"
     # records written once: lines of groups that will run again (a killed process's unfinished group) go
-    jsonl = JsonlWriter(wd.path(workdir, f"metrics{shard_sfx}.jsonl"), keep=lambda r: r.get("group") in done)
+    jsonl = JsonlWriter(wd.path(workdir, f"metrics{shard_sfx}.jsonl"), keep=lambda r: r.get("group") in done,
+                        say=self.say)
     tb = TensorBoard(wd.path(workdir, "tensorboard"))
     loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"trial_{int(r['trial']):03d}_seed_{r['seed']}")
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
@@ -146,6 +150,7 @@ class SweepRunner:
             group_done(p, rows, rung_values, times, time.perf_counter() - tg, left)
         todo = self.next_batch(done)  # tpe: the next batch, asked now that this one is told
         if todo:
+          n_done[0] = 0  # tpe: "[group k/n]" counts within the batch (trials done counts them all)
           ahead.close()
           ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
           epochs_of.update({p.gid: int(p.config.epochs) for p in todo})
@@ -169,9 +174,12 @@ class SweepRunner:
     summary = write_outcome(workdir, cfg, plan.trials, all_rows, best, groups=len(plan.groups),
                             wall_s=before + time.perf_counter() - t0, compile_s=times["compile_s"], device=device,
                             times=times)
-    self.say(f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% ± {100 * best['std_acc']:.2f} "
-             f"over {best['n_seeds']} seed(s) with {best['values']}; results in {workdir}/results.csv, "
-             f"winner as a single run: python -m mlexp.main --config={workdir}/best_config.py")
+    chosen = (f" (chosen on validation accuracy {100 * best['val_accuracy']:.2f}%)" if "val_accuracy" in best
+              else " (chosen on the test set: no validation split)")
+    self.say(f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% ± {100 * best['std_acc']:.2f} test accuracy "
+             f"over {best['n_seeds']} seed(s){chosen} with {best['values']}; results in {workdir}/results.csv, "
+             "winner as a single run: python -m mlexp.main --config="
+             + shlex.quote(os.path.join(workdir, "best_config.py")))
     return summary
 
 

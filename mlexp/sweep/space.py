@@ -7,6 +7,7 @@ with the helpers below, e.g.
 
 Grid fields form a Cartesian product; random fields (uniform, loguniform, randint, randint_tuple, choice) are
 drawn `num_trials` times; the trials are the product of the two. Each trial is repeated over `seeds` seeds.
+sweep.algorithm="one_at_a_time" (a study) varies each grid field alone from the config's own values instead.
 Field names are dotted config paths; an element of a tuple field is `model.units[0]`. `randint_tuple` draws a
 whole tuple field of random length, e.g. `randint_tuple("model.units", 16, 1024, 1, 3)`: 1-3 layers, each
 of its own width.
@@ -24,8 +25,10 @@ import numpy as np
 
 RANDOM_KINDS = ("uniform", "loguniform", "randint", "randint_tuple", "choice")
 KINDS = ("grid",) + RANDOM_KINDS
-# sweep.algorithm: auto = random when the space has random fields, else grid; tpe: mlexp/sweep/tpe.py
-ALGORITHMS = ("auto", "random", "grid", "tpe")
+# sweep.algorithm: auto = random when the space has random fields, else grid; tpe: mlexp/sweep/tpe.py;
+# one_at_a_time: a study, each grid field varied alone from the config's own values (one_at_a_time below)
+ALGORITHMS = ("auto", "random", "grid", "tpe", "one_at_a_time")
+BASELINE = "baseline"  # the knob of a study's baseline trial
 
 
 def grid(field: str, *values) -> dict:
@@ -100,10 +103,47 @@ def expand(space, num_trials: int, seed: int = 0) -> list[dict]:
   return [{**g, **d} for g in grid_points for d in draws]
 
 
-def sweep_trials(sw) -> list[dict]:
+def _norm(v):
+  return tuple(_norm(x) for x in v) if isinstance(v, (tuple, list)) else v
+
+
+def one_at_a_time(space, base) -> list[dict]:
+  """The trials of a study: the baseline {} (the `base` config itself) first, then each grid field's values
+  alone; a value equal to the base's own is the baseline trial, not a trial of its own."""
+  specs = [_spec(s) for s in space]
+  bad = [s["field"] for s in specs if s["kind"] != "grid"]
+  if bad:
+    raise ValueError(f"sweep.algorithm=one_at_a_time needs grid fields only, not {', '.join(bad)}")
+  trials = [{}]
+  for s in specs:
+    try:
+      own = _norm(get_field(base, s["field"]))
+    except (KeyError, AttributeError, IndexError) as e:
+      raise ValueError(f"sweep field {s['field']}: no such config field ({e})") from None
+    for v in s["values"]:
+      t = {s["field"]: _norm(v)}
+      if _norm(v) != own and t not in trials:
+        trials.append(t)
+  return trials
+
+
+def knob_value(trial: dict) -> dict:
+  """A study trial's results.csv columns: knob (its field, or "baseline") and value (as value_str)."""
+  if not trial:
+    return {"knob": BASELINE, "value": ""}
+  (field, v), = trial.items()
+  return {"knob": field, "value": value_str(v)}
+
+
+def sweep_trials(sw, base=None) -> list[dict]:
   """The trials of a sweep block whose algorithm lists them before training: random (grid fields x
-  `num_trials` draws of the random ones; also auto), grid (every field a grid or choice: their product)."""
+  `num_trials` draws of the random ones; also auto), grid (every field a grid or choice: their product),
+  one_at_a_time (a study of the `base` config: one_at_a_time)."""
   alg = sw.get("algorithm", "auto")
+  if alg == "one_at_a_time":
+    if base is None:
+      raise ValueError("sweep.algorithm=one_at_a_time needs the base config for its baseline")
+    return one_at_a_time(sw.space, base)
   if alg == "tpe":
     raise ValueError("sweep.algorithm=tpe samples its trials while the sweep runs (mlexp/sweep/tpe.py)")
   if alg == "grid":

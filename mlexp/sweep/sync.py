@@ -32,7 +32,7 @@ def run_sync(todo, ahead, sweep, data, history, metric_hooks, tb, ckpt_name, on_
   group run, seconds of its compile wait and training, member-epochs trained) after each group's part of a
   segment."""
   sw = sweep.config.sweep
-  factor, mode = int(sw.asha.factor), "min" if sw.metric == "test_loss" else "max"
+  factor, mode = int(sw.asha.factor), asha.metric_mode(sw.metric)
   max_epochs = max(int(p.config.epochs) for p in todo)
   rungs = asha.rungs(int(sw.asha.grace), factor, max_epochs)
   runs: dict = {}

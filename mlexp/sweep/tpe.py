@@ -4,8 +4,9 @@ The sweep asks `sweep.tpe_batch` trials at a time (`num_trials` in all). Each ba
 the same planner as random trials (plan.plan_trials: grouping by static config, width buckets), so the trials
 of a batch share compiled programs; when the batch is done, every trial is told back before the next batch
 is asked:
-  - a completed trial: its value, the mean over its seeds of the best test loss (or of the best test
-    accuracy when `sweep.metric = "test_accuracy"`; the study maximizes then);
+  - a completed trial: its value, the mean over its seeds of the best validation loss (or of the validation
+    accuracy at the best epoch when `sweep.metric = "val_accuracy"`; the study maximizes then); without a
+    validation split (data.validation_fraction=0) the test set's;
   - a trial that ASHA stopped: its value at the epoch it stopped reported as that step, told as pruned
     (TPE ranks pruned trials by how far they got, then by that value);
   - a trial whose seeds all diverged: failed.
@@ -24,11 +25,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from mlexp.outcome import validated
+from mlexp.sweep.asha import metric_key, metric_mode
 from mlexp.sweep.plan import SweepPlan, check_sweep
 from mlexp.sweep.space import _spec, field_names
 
-PRUNED_VALUE = {"test_loss": "final_test_loss", "test_accuracy": "final_test_accuracy"}
-COMPLETED_VALUE = {"test_loss": "best_test_loss", "test_accuracy": "test_accuracy"}
+PRUNED_VALUE = {"test_loss": "final_test_loss", "test_accuracy": "final_test_accuracy",
+                "val_loss": "final_val_loss", "val_accuracy": "final_val_accuracy"}
+COMPLETED_VALUE = {"test_loss": "best_test_loss", "test_accuracy": "test_accuracy",
+                   "val_loss": "best_val_loss", "val_accuracy": "val_accuracy"}
 
 
 def _scalar(v) -> bool:
@@ -106,6 +111,7 @@ def _finite(values) -> list:
 def tell(study, trial, rows: list, metric: str) -> str:
   """Tells Optuna how one trial (its result rows, one per seed) ended; returns the state told."""
   from optuna.trial import TrialState
+  metric = metric_key(metric, validated(rows))
   cut = [r for r in rows if r.get("stopped_by") == "asha"]
   if cut:
     vals = _finite(r.get(PRUNED_VALUE[metric]) for r in cut)
@@ -135,7 +141,7 @@ class TpeSearch:
     self.metric, self.n_trials, self.batch_size = sw.metric, int(sw.num_trials), int(sw.tpe_batch)
     # the first batch is asked with nothing told, so it is TPE's random start-up (at least 2, at most Optuna's 10)
     sampler = optuna.samplers.TPESampler(seed=int(sw.seed), n_startup_trials=min(10, max(2, self.batch_size)))
-    self.study = optuna.create_study(direction="minimize" if self.metric == "test_loss" else "maximize",
+    self.study = optuna.create_study(direction="minimize" if metric_mode(self.metric) == "min" else "maximize",
                                      sampler=sampler)
     self.asked = []  # the Optuna trial of every trial id
     self.plan = SweepPlan(trials=[], fields=field_names(config), groups=[])

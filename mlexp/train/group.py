@@ -51,14 +51,18 @@ def auto_buckets(dataset, num_buckets: int) -> int:
   return 1 if lengths is None or int(lengths.max()) <= 100 else 3
 
 
-def device_splits(dataset, num_buckets: int):
-  """Train and test splits as tuples of (x, y, lengths) buckets of device arrays."""
+def device_splits(dataset, num_buckets: int, validation: bool = False):
+  """Train and test splits as tuples of (x, y, lengths) buckets of device arrays; validation=True adds a third,
+  the validation split's (None when the data set has none)."""
   num_buckets = auto_buckets(dataset, num_buckets)
 
   def put(split):
     buckets = bucketize(split, num_buckets) if split.lengths is not None else [split]
     return tuple((jnp.asarray(b.x, jnp.float32), jnp.asarray(b.y, jnp.int32),
                   None if b.lengths is None else jnp.asarray(b.lengths, jnp.int32)) for b in buckets)
+  if validation:
+    val = getattr(dataset, "validation", None)
+    return put(dataset.train), put(dataset.test), None if val is None else put(val)
   return put(dataset.train), put(dataset.test)
 
 
@@ -100,7 +104,7 @@ def member_model(model_cfg, dims) -> object:
 
 def member_loop(config, devices) -> str:
   """'vmap' or 'map' for config.member_loop. 'auto': map on CPU, where XLA's batched small matmuls are
-  slower than the same matmuls one model at a time (measured: BUILD.md, "Several models on CPU"), vmap on
+  slower than the same matmuls one model at a time (measured: docs/program.md, "Choices"), vmap on
   GPU / TPU. With several devices each runs its share of members."""
   mode = config.member_loop
   if mode != "auto":
@@ -153,13 +157,14 @@ class Group:
   one compile in this process.
 
   slots: member slots of the program (at least len(members); the spare ones are stopped from the start),
-  so that chunks of different sizes still share one program."""
+  so that chunks of different sizes still share one program. val: the validation buckets that select the best
+  epoch, plateau and early stopping (None: the test buckets select)."""
 
   def __init__(self, config, train, test, num_classes: int, members: Sequence[Member],
-               devices: Optional[Sequence] = None, slots: int = 0):
+               devices: Optional[Sequence] = None, slots: int = 0, val=None):
     self.config = config
     self.members = list(members)
-    self.train, self.test = train, test
+    self.train, self.test, self.val = train, test, val
     self.n_train = int(sum(int(b[0].shape[0]) for b in train))
     spec = DataSpec(num_classes, tuple(int(b[0].shape[0]) for b in train))
     self.num_classes = num_classes
@@ -186,7 +191,7 @@ class Group:
     # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
     key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
            repr(self._branches()), self.padded, tuple(str(d) for d in self.devices), self.member_loop,
-           _signature((train, test)))
+           _signature((train, val, test)))
     self._shared = _shared(key, lambda: self._build(config, spec, use_dropout, mesh))
     self.program = self._shared.program
     self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
@@ -199,16 +204,20 @@ class Group:
     if self.member_loop == "map":
       # members one after another inside one program: no batched small matmuls (slow on XLA:CPU
       # for small recurrent models), still one compile and the data held once
-      def epoch_all(state, hp, train, test):
-        return jax.lax.map(lambda a: p.epoch(a[0], a[1], train, test), (state, hp))
+      def epoch_all(state, hp, train, val, test):
+        return jax.lax.map(lambda a: p.epoch(a[0], a[1], train, val, test), (state, hp))
       if mesh is not None:  # each device runs its own members one after another; data replicated
         P = jax.sharding.PartitionSpec
-        epoch_all = jax.shard_map(epoch_all, mesh=mesh, in_specs=(P("members"), P("members"), P(), P()),
+        epoch_all = jax.shard_map(epoch_all, mesh=mesh, in_specs=(P("members"), P("members"), P(), P(), P()),
                                   out_specs=P("members"), check_vma=False)
       epoch = jax.jit(epoch_all, donate_argnums=0)
     else:
-      epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
-    return _Shared(p, jax.jit(jax.vmap(p.init, in_axes=(0, 0, None))), epoch,
+      epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None, None)), donate_argnums=0)
+    if self.member_loop == "map":  # init as the epoch runs: a vmapped init of a model with a scan (flax nn.RNN)
+      init_all = lambda keys, hp, train: jax.lax.map(lambda a: p.init(a[0], a[1], train), (keys, hp))
+    else:  # hung on 2 XLA:CPU devices from 6 members per device (benchmarks/own_model.py)
+      init_all = jax.vmap(p.init, in_axes=(0, 0, None))
+    return _Shared(p, jax.jit(init_all), epoch,
                    jax.jit(jax.vmap(p.evaluate, in_axes=(0, None, 0))))
 
   def _branches(self):
@@ -289,7 +298,8 @@ class Group:
       built = exe is None
       if built:
         with watchdog(self.hang_timeout, "compiling the epoch program"):
-          exe = self._shared.compiled[sig] = self._epoch.lower(state, self.hp, self.train, self.test).compile()
+          args = (state, self.hp, self.train, self.val, self.test)
+          exe = self._shared.compiled[sig] = self._epoch.lower(*args).compile()
       self.compile_s += time.perf_counter() - t
       if built:
         self._shared.compile_s = max(self._shared.compile_s, self.compile_s)
@@ -306,7 +316,7 @@ class Group:
     t = time.perf_counter()
     limit = max(self.hang_timeout, 20 * self._longest_epoch) if self.hang_timeout > 0 else 0
     with watchdog(limit, "an epoch"):
-      state, metrics = self._epoch(state, self.hp, self.train, self.test)
+      state, metrics = self._epoch(state, self.hp, self.train, self.val, self.test)
       metrics = jax.device_get(metrics)  # the one host round trip of the epoch
     dt = time.perf_counter() - t
     self._longest_epoch = max(self._longest_epoch, dt)

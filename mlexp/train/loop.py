@@ -76,14 +76,18 @@ class DataCache:
     ds, placed = self._data[key]
     nb = int(cfg.data.num_buckets)
     if nb not in placed:
-      placed[nb] = device_splits(ds, nb)
+      placed[nb] = device_splits(ds, nb, validation=True)
     return ds, placed[nb]
 
 
 def build_group(cfg, dataset, splits, members, slots: int = 0) -> Group:
   """slots: member slots of its program (a sweep's chunks of one bucket share one program)."""
   return Group(cfg, splits[0], splits[1], dataset.num_classes, members,
-               devices=member_devices(max(len(members), int(slots))), slots=slots)
+               devices=member_devices(max(len(members), int(slots))), slots=slots,
+               val=splits[2] if len(splits) > 2 else None)
+
+
+VAL_COLUMNS = ("best_val_loss", "val_accuracy", "final_val_loss", "final_val_accuracy")
 
 
 class Records:
@@ -94,10 +98,14 @@ class Records:
     self.stopped_by = [""] * n
     self.epochs_run = np.zeros(n, int)
     self.best_epoch = np.zeros(n, int)
-    self.best_loss = np.full(n, np.inf)
-    self.best_acc = np.zeros(n)
+    self.best_loss = np.full(n, np.inf)  # the selection loss (validation; test without a validation split)
+    self.best_acc = np.zeros(n)  # test accuracy at the best epoch
+    self.best_test_loss = np.full(n, np.inf)
+    self.best_val_acc = np.full(n, np.nan)  # nan without a validation split
     self.final_loss = np.full(n, np.nan)
     self.final_acc = np.full(n, np.nan)
+    self.final_val_loss = np.full(n, np.nan)
+    self.final_val_acc = np.full(n, np.nan)
     self.train_loss = np.full(n, np.nan)
     self.wall_s = np.zeros(n)
     self.param_count = np.zeros(n, np.int64)
@@ -118,8 +126,13 @@ class Records:
       self.best_epoch[i] = int(m["best_epoch"][j])
       self.best_loss[i] = float(m["best_loss"][j])
       self.best_acc[i] = float(m["best_accuracy"][j])
+      self.best_test_loss[i] = float(m["best_test_loss"][j])
       self.final_loss[i] = float(m["test_loss"][j])
       self.final_acc[i] = float(m["test_accuracy"][j])
+      if "val_loss" in m:  # (a validation split selects)
+        self.best_val_acc[i] = float(m["best_val_accuracy"][j])
+        self.final_val_loss[i] = float(m["val_loss"][j])
+        self.final_val_acc[i] = float(m["val_accuracy"][j])
       self.train_loss[i] = float(m["train_loss"][j])
       self.wall_s[i] += share
 
@@ -130,11 +143,25 @@ class Records:
       self.train_loss[i] = float(last.get("train_loss", math.nan))
       self.final_loss[i] = float(last.get("test_loss", math.nan))
       self.final_acc[i] = float(last.get("test_accuracy", math.nan))
+      self.final_val_loss[i] = float(last.get("val_loss", math.nan))
+      self.final_val_acc[i] = float(last.get("val_accuracy", math.nan))
       self.status[i] = int(np.asarray(state.status)[j])
       self.epochs_run[i] = int(np.asarray(state.epoch)[j])
       self.best_epoch[i] = int(np.asarray(state.best_epoch)[j])
       self.best_loss[i] = float(np.asarray(state.best_loss)[j])
       self.best_acc[i] = float(np.asarray(state.best_accuracy)[j])
+      self.best_test_loss[i] = float(np.asarray(state.best_test_loss)[j])
+      if "val_loss" in last:
+        self.best_val_acc[i] = float(np.asarray(state.best_val_accuracy)[j])
+
+  def selection_acc(self, i) -> float:
+    """The accuracy that picks among models: validation at the best epoch (test without a validation split)."""
+    return float(self.best_acc[i] if np.isnan(self.best_val_acc[i]) else self.best_val_acc[i])
+
+  def selection_key(self, i) -> tuple:
+    """(selection accuracy, -selection loss) of member i: higher is better (ties broken by the loss)."""
+    loss = float(self.best_loss[i])
+    return self.selection_acc(i), -loss if loss == loss else -math.inf
 
   def add_compile_share(self, compile_s: float, idx) -> None:
     """Each member's wall_s includes an equal share of its group's compile seconds (what a user waits for)."""
@@ -144,12 +171,19 @@ class Records:
       self.wall_s[i] += compile_s / max(len(idx), 1)
 
   def row(self, i, member, gid) -> dict:
-    """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields)."""
+    """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields). test_accuracy and
+    best_test_loss are the test set's at the best epoch, which the validation split chose (best_val_loss)."""
+    no_val = np.isnan(self.best_val_acc[i]) and np.isnan(self.final_val_loss[i])
     row = {"trial": member.trial, "group": gid, "seed": member.seed, "status": STATUS_NAMES[int(self.status[i])],
            "stopped_by": self.stopped_by[i], "epochs_run": int(self.epochs_run[i]),
            "best_epoch": int(self.best_epoch[i]), "final_test_loss": self.final_loss[i],
-           "best_test_loss": self.best_loss[i], "test_accuracy": self.best_acc[i],
-           "final_test_accuracy": self.final_acc[i], "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
+           "best_test_loss": self.best_test_loss[i], "test_accuracy": self.best_acc[i],
+           "final_test_accuracy": self.final_acc[i],
+           # (no validation split: the one nan object, so that rows compare equal)
+           **({k: math.nan for k in VAL_COLUMNS} if no_val else {
+               "best_val_loss": self.best_loss[i], "val_accuracy": self.best_val_acc[i],
+               "final_val_loss": self.final_val_loss[i], "final_val_accuracy": self.final_val_acc[i]}),
+           "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
            "compile_s": self.compile_share[i], "param_count": int(self.param_count[i])}
     row.update(self.extra[i])
     if self.classification[i] is not None:
@@ -253,7 +287,8 @@ class MetricsHook:
       self.jsonl.write(rec)
       self.tb.write_scalars(self.run_name(mem), e, {
           "loss/train": rec["train_loss"], "loss/test": rec["test_loss"],
-          "accuracy/test": rec["test_accuracy"], "learning_rate": rec["learning_rate"]})
+          "accuracy/test": rec["test_accuracy"], "learning_rate": rec["learning_rate"],
+          **({"loss/val": rec["val_loss"], "accuracy/val": rec["val_accuracy"]} if "val_loss" in rec else {})})
 
 
 def rewrite_tensorboard(tb, records, run_name) -> None:
@@ -261,7 +296,8 @@ def rewrite_tensorboard(tb, records, run_name) -> None:
   so epochs a killed process had not flushed are there (TensorBoard shows one value per step)."""
   for r in records:
     values = {"loss/train": r.get("train_loss"), "loss/test": r.get("test_loss"),
-              "accuracy/test": r.get("test_accuracy"), "learning_rate": r.get("learning_rate")}
+              "accuracy/test": r.get("test_accuracy"), "learning_rate": r.get("learning_rate"),
+              "loss/val": r.get("val_loss"), "accuracy/val": r.get("val_accuracy")}
     tb.write_scalars(run_name(r), int(r["epoch"]), {k: float(v) for k, v in values.items() if v is not None})
 
 

@@ -4,15 +4,16 @@
 schedule kind, data shapes) and returns pure per-member functions:
 
   init(key, hp, train)                            -> TrainState
-  epoch(state, hp, train, test)                   -> (TrainState, metrics)
+  epoch(state, hp, train, val, test)              -> (TrainState, metrics)
   evaluate(params, split)                         -> (loss, accuracy)
 
 A group of M members (seeds x float hyperparameters) is `jax.jit(jax.vmap(fn, in_axes=(0, 0, None, ...)))`:
 the data are shared (held once), every member has its own keys and hyperparameters. One epoch is one
-compiled call: a `lax.scan` over the batches of each length bucket, then the test evaluation, then the
-end-of-epoch bookkeeping (best parameters, reduce-on-plateau, early stopping). A member whose loss or
-parameters become non-finite stops updating at that step (status "diverged"); a member that stops early
-or is cut by ASHA is frozen (`status != RUNNING`). Nothing crosses the member axis, so members never
+compiled call: a `lax.scan` over the batches of each length bucket, then the validation and test evaluations,
+then the end-of-epoch bookkeeping (best parameters, reduce-on-plateau, early stopping), decided on the
+validation loss (`val` None, data.validation_fraction=0: on the test loss); the test set is only reported.
+A member whose loss or parameters become non-finite stops updating at that step (status "diverged"); a member
+that stops early or is cut by ASHA is frozen (`status != RUNNING`). Nothing crosses the member axis, so members never
 influence each other.
 """
 from __future__ import annotations
@@ -45,13 +46,15 @@ class TrainState(flax.struct.PyTreeNode):
   opt_state: Any
   plateau: Any
   best_params: Any
-  best_loss: jax.Array
-  best_accuracy: jax.Array
+  best_loss: jax.Array  # the selection loss (validation; test when there is no validation split) at the best epoch
+  best_accuracy: jax.Array  # test accuracy at the best epoch
+  best_test_loss: jax.Array
+  best_val_accuracy: jax.Array  # (0 when there is no validation split; no val_* metrics then)
   best_confusion: jax.Array  # [classes, classes] test confusion counts (rows true) at the best epoch
   best_epoch: jax.Array  # 1-based; 0 = none yet
   epoch: jax.Array  # epochs done
   step: jax.Array  # optimizer steps done
-  bad_epochs: jax.Array  # epochs since the last improvement of the test loss
+  bad_epochs: jax.Array  # epochs since the last improvement of the selection loss
   status: jax.Array  # RUNNING, STOPPED_EARLY, DIVERGED, COMPLETED, CUT
   key: jax.Array  # the member's key (from its seed)
 
@@ -156,6 +159,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     i32 = lambda v: jnp.asarray(v, jnp.int32)
     return TrainState(params=params, opt_state=opt_state, plateau=plateau.init(jnp.zeros(())),
                       best_params=params, best_loss=f32(jnp.inf), best_accuracy=f32(0.0), best_epoch=i32(0),
+                      best_test_loss=f32(jnp.inf), best_val_accuracy=f32(0.0),
                       best_confusion=jnp.zeros((spec.num_classes, spec.num_classes), jnp.float32),
                       epoch=i32(0), step=i32(0), bad_epochs=i32(0), status=i32(RUNNING), key=key)
 
@@ -184,19 +188,25 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
       loss_sum, correct, count, confusion = loss_sum + ls, correct + cs, count + n, confusion + cm
     return loss_sum / count, correct / count, confusion
 
-  def epoch(state: TrainState, hp, train, test):
+  def epoch(state: TrainState, hp, train, val, test):
     """One epoch of a running member; a stopped (early stopping, ASHA) or diverged member skips all its
     compute (a lax.cond on its status: a real branch when members run one after another, lax.map)."""
-    return jax.lax.cond(state.status == RUNNING, lambda s: _run_epoch(s, hp, train, test), _frozen, state)
+    return jax.lax.cond(state.status == RUNNING, lambda s: _run_epoch(s, hp, train, val, test),
+                        lambda s: _frozen(s, val is not None), state)
 
-  def _frozen(state: TrainState):
+  def _frozen(state: TrainState, has_val: bool):
     nan = jnp.full((), jnp.nan, jnp.float32)
     metrics = {"train_loss": nan, "test_loss": nan, "test_accuracy": nan, "learning_rate": nan,
                "trained": jnp.zeros((), jnp.bool_), "status": state.status, "epoch": state.epoch,
-               "best_epoch": state.best_epoch, "best_loss": state.best_loss, "best_accuracy": state.best_accuracy}
+               **_best_metrics(state), **({"val_loss": nan, "val_accuracy": nan} if has_val else {})}
     return state, metrics
 
-  def _run_epoch(state: TrainState, hp, train, test):
+  def _best_metrics(state: TrainState):
+    """(the val_* metrics and best_val_accuracy exist only when a validation split selects)"""
+    return {"best_epoch": state.best_epoch, "best_loss": state.best_loss, "best_accuracy": state.best_accuracy,
+            "best_test_loss": state.best_test_loss, "best_val_accuracy": state.best_val_accuracy}
+
+  def _run_epoch(state: TrainState, hp, train, val, test):
     """The epoch of a running member (the caller's lax.cond freezes the others)."""
     running = jnp.ones((), jnp.bool_)
     dims = hp.get("dims")
@@ -251,9 +261,14 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
 
     test_loss, test_acc, test_conf = evaluate(params, test, dims)
     test_loss = jnp.where(jnp.isfinite(test_loss), test_loss, jnp.inf)
+    if val is None:  # data.validation_fraction=0: selection on the test set
+      val_loss, val_acc, sel_loss = None, jnp.zeros((), jnp.float32), test_loss
+    else:
+      val_loss, val_acc, _ = evaluate(params, val, dims)
+      val_loss = sel_loss = jnp.where(jnp.isfinite(val_loss), val_loss, jnp.inf)
     epoch_no = state.epoch + 1
-    improved = running & ~diverged & (test_loss < state.best_loss - es_delta)
-    _, new_plateau = plateau.update(updates=jnp.zeros(()), state=state.plateau, value=test_loss)
+    improved = running & ~diverged & (sel_loss < state.best_loss - es_delta)
+    _, new_plateau = plateau.update(updates=jnp.zeros(()), state=state.plateau, value=sel_loss)
     bad = jnp.where(improved, 0, state.bad_epochs + 1)
     status = jnp.where(diverged, DIVERGED, state.status)
     if es_patience > 0:
@@ -261,8 +276,10 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     new = TrainState(
         params=params, opt_state=opt_state, plateau=new_plateau,
         best_params=_where(improved, params, state.best_params),
-        best_loss=jnp.where(improved, test_loss, state.best_loss),
+        best_loss=jnp.where(improved, sel_loss, state.best_loss),
         best_accuracy=jnp.where(improved, test_acc, state.best_accuracy),
+        best_test_loss=jnp.where(improved, test_loss, state.best_test_loss),
+        best_val_accuracy=jnp.where(improved, val_acc, state.best_val_accuracy),
         best_confusion=jnp.where(improved, test_conf, state.best_confusion),
         best_epoch=jnp.where(improved, epoch_no, state.best_epoch),
         epoch=epoch_no, step=step, bad_epochs=bad, status=status, key=state.key)
@@ -271,7 +288,9 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
         hp["branch"], [functools.partial(lr_of, b) for b, _ in branches])
     metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
                "learning_rate": lr_now, "trained": running, "status": new.status, "epoch": new.epoch,
-               "best_epoch": new.best_epoch, "best_loss": new.best_loss, "best_accuracy": new.best_accuracy}
+               **_best_metrics(new)}
+    if val is not None:
+      metrics.update(val_loss=val_loss, val_accuracy=val_acc)
     return new, metrics
 
   return Program(init=init, epoch=epoch, evaluate=evaluate, model=model, steps_per_epoch=steps_per_epoch)

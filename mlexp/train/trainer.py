@@ -44,7 +44,11 @@ class ProgressHook:
     vl, _ = mean_std(m["test_loss"][trained])
     n_run = int(trained.sum())
     pm = f" ± {100 * acc_s:.2f}" if n_run > 1 else ""
-    self.progress.update(e, f"train_loss {tl:.4f} | test_loss {vl:.4f} | test_acc {100 * acc_m:.2f}%{pm} | "
+    val = ""
+    if run.group.val is not None:  # the split that selects, beside the test set that is only reported
+      val = (f"val_loss {mean_std(m['val_loss'][trained])[0]:.4f} | "
+             f"val_acc {100 * mean_std(m['val_accuracy'][trained])[0]:.2f}% | ")
+    self.progress.update(e, f"train_loss {tl:.4f} | {val}test_loss {vl:.4f} | test_acc {100 * acc_m:.2f}%{pm} | "
                          f"{n_run * run.group.n_train / dt:,.0f} samples/s", dt)
 
 
@@ -61,13 +65,15 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
 
   wd.prepare_workdir(workdir, config)
   wd.write_data_info(workdir, dataset)  # refuses a resume on other data (its fingerprint) before training
-  group = loop.build_group(config, dataset, device_splits(dataset, int(config.data.num_buckets)), members)
+  group = loop.build_group(config, dataset, device_splits(dataset, int(config.data.num_buckets), validation=True),
+                           members)
   state = group.init()
   ckpt = Checkpoints(wd.path(workdir, "checkpoints")) if config.checkpoint.enabled else None
   start = 0
   if ckpt is not None and ckpt.latest_epoch() is not None:
-    state, start = ckpt.resume(state, say)  # falls back to the previous checkpoint when one is damaged
-  jsonl = JsonlWriter(wd.path(workdir, "metrics.jsonl"), truncate_after_epoch=start)
+    state, start = ckpt.resume(state, say, relayout=lambda s: group.adopt(group.take(s, range(group.size))))
+    # (falls back to the previous checkpoint when one is damaged; relayout: saved on another device count)
+  jsonl = JsonlWriter(wd.path(workdir, "metrics.jsonl"), truncate_after_epoch=start, say=say)
   tb = TensorBoard(wd.path(workdir, "tensorboard"))
   run = loop.Run(group, state, members)
   if start:
@@ -99,9 +105,11 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   if len(members) > 1:
     say("per model: " + ", ".join(f"seed {r['seed']} {100 * r['test_accuracy']:.2f}% (epoch {r['best_epoch']}, "
                                   f"{r['status']})" for r in summary["runs"]))
+  val = summary["mean"].get("val_accuracy")
+  val = "" if val is None or val != val else f", validation accuracy {100 * val:.2f}%"
   say(f"test accuracy {100 * summary['mean']['test_accuracy']:.2f}% ± {100 * summary['std']['test_accuracy']:.2f} "
-      f"(best epoch of each of {len(members)} model(s)) on {dataset.name}; {summary['wall_s']:.1f}s; "
-      f"wrote {workdir}/summary.json")
+      f"(best epoch of each of {len(members)} model(s), chosen on the {summary['selection'].split(' (')[0]} set"
+      f"{val}) on {dataset.name}; {summary['wall_s']:.1f}s; wrote {workdir}/summary.json")
   if any(r["status"] == "diverged" for r in summary["runs"]):
     say(diverged_hint(config, summary))
   return summary

@@ -44,3 +44,27 @@ def test_missing_package_says_how_to_install():
   from mlexp.data.packages import package_dir
   with pytest.raises(DataError, match='pip install --no-deps -r requirements-data.txt'):
     package_dir('mlexp_no_such_package', 'mnist_5k')
+
+
+def test_validation_split_is_stratified_deterministic_and_disjoint():
+  from mlexp.data.splits import validation_split
+  y = np.repeat(np.arange(4), [30, 10, 2, 1]).astype(np.int32)
+  tr, va = validation_split(y, 0.2, seed=3)
+  assert np.bincount(y[va], minlength=4).tolist() == [6, 2, 1, 0]  # >= 1 where a class has 2; a lone one stays
+  assert not set(tr) & set(va) and sorted(np.concatenate([tr, va]).tolist()) == list(range(len(y)))
+  np.testing.assert_array_equal(validation_split(y, 0.2, seed=3)[1], va)
+  assert not np.array_equal(validation_split(y, 0.2, seed=4)[1], va)
+  assert len(validation_split(y, 0.0, seed=3)[1]) == 0
+
+
+def test_load_takes_validation_from_train_and_standardizes_with_the_rest():
+  ds = load(cfg(name='japanese_vowels', validation_fraction=0.2))
+  assert len(ds.train) == 216 and len(ds.validation) == 54 and len(ds.test) == 370
+  assert np.bincount(ds.validation.y).tolist() == [6] * 9
+  rows = lambda s: {r.tobytes() for r in s.x.reshape(len(s), -1)}
+  assert not rows(ds.train) & rows(ds.validation)  # disjoint
+  from mlexp.data.standardize import channel_stats
+  mean, std = channel_stats(ds.train)  # the statistics are the remaining train part's
+  np.testing.assert_allclose(mean, 0, atol=1e-4)
+  np.testing.assert_allclose(std, 1, atol=1e-4)
+  assert load(cfg(name='japanese_vowels', validation_fraction=0.0)).validation is None

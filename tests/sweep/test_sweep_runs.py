@@ -23,9 +23,10 @@ from mlexp.sweep.space import expand, trial_config
 from mlexp.train.trainer import train_and_evaluate
 
 NUMBERS = ("epochs_run", "best_epoch", "final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy",
-           "train_loss", "param_count")
+           "best_val_loss", "val_accuracy", "train_loss", "param_count")
 COLUMNS_AFTER_FIELDS = ["seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss", "best_test_loss",
-                        "test_accuracy", "final_test_accuracy", "train_loss", "wall_s", "compile_s", "param_count",
+                        "test_accuracy", "final_test_accuracy", "best_val_loss", "val_accuracy", "final_val_loss",
+                        "final_val_accuracy", "train_loss", "wall_s", "compile_s", "param_count",
                         "macro_f1"]
 LR = "optimizer.learning_rate"
 
@@ -106,7 +107,7 @@ def test_synchronous_asha_decides_over_all_groups_at_once(asha_sweeps):
   sw = asha_sweeps["asha_sync"]
   rows = sw["rows"]
   metrics = [json.loads(l) for l in open(os.path.join(sw["workdir"], "metrics.jsonl"))]
-  epoch1 = {m["trial"]: m["test_loss"] for m in metrics if m["epoch"] == 1}
+  epoch1 = {m["trial"]: m["val_loss"] for m in metrics if m["epoch"] == 1}  # (sweep.metric val_loss)
   assert sorted(epoch1) == list(range(6))
   keep = asha.keep([], [epoch1[t] for t in range(6)], 3, "min")
   expect = {t for t in range(6) if keep[t]}
@@ -149,7 +150,7 @@ def test_asha_stops_the_worst_trials_at_the_rung(asha_sweeps):
     groupfile = json.load(open(os.path.join(sw["workdir"], "groups", f"{p.gid}.json")))
     vals = groupfile["rungs"]["1"]
     metrics = [json.loads(l) for l in open(os.path.join(sw["workdir"], "metrics.jsonl"))]
-    epoch1 = {m["trial"]: m["test_loss"] for m in metrics if m["epoch"] == 1}
+    epoch1 = {m["trial"]: m["val_loss"] for m in metrics if m["epoch"] == 1}  # (sweep.metric val_loss)
     assert vals == [epoch1[t] for t in p.trials]
     keep = asha.keep(hist, vals, 3, "min")
     expect_kept |= {t for t, k in zip(p.trials, keep) if k}
@@ -213,8 +214,10 @@ def test_results_csv_columns_and_rows(two_seed_sweep):
 
 def test_best_config_is_the_best_trial_as_a_single_run(two_seed_sweep):
   wd, rows = two_seed_sweep["workdir"], two_seed_sweep["rows"]
-  mean_acc = {t: np.mean([float(r["test_accuracy"]) for r in rows if int(r["trial"]) == t]) for t in range(4)}
-  best = max(mean_acc, key=mean_acc.get)
+  mean = lambda t, k: np.mean([float(r[k]) for r in rows if int(r["trial"]) == t])
+  mean_acc = {t: mean(t, "test_accuracy") for t in range(4)}
+  # chosen on the validation split (mean val accuracy, ties: the lower val loss); its test accuracy reported
+  best = max(range(4), key=lambda t: (mean(t, "val_accuracy"), -mean(t, "best_val_loss")))
   summary = two_seed_sweep["summary"]
   assert summary["best"]["trial"] == best
   np.testing.assert_allclose(summary["best"]["test_accuracy"], mean_acc[best])
@@ -228,7 +231,11 @@ def test_best_config_is_the_best_trial_as_a_single_run(two_seed_sweep):
   values = expand(two_seed_sweep["config"].sweep.space, 0)[best]
   assert cfg.optimizer.learning_rate == values[LR] and cfg.model.dropout == values["model.dropout"]
   expected = trial_config(two_seed_sweep["config"], values)
+  # the winner's best epoch (median over its seeds), early stopping off
+  expected.epochs = int(round(np.median([int(r["best_epoch"]) for r in rows if int(r["trial"]) == best])))
+  expected.early_stopping.patience = 0
   assert json.loads(cfg.to_json_best_effort()) == json.loads(expected.to_json_best_effort())
+  assert f"epochs = {expected.epochs}" in open(os.path.join(wd, "best_config.py")).read()
 
 
 def test_tensorboard_hparams_per_trial_and_seed(two_seed_sweep):
@@ -312,7 +319,7 @@ def test_merge_of_two_shards(two_seed_sweep, tmp_path):
       (t, s, e) for t in range(4) for s in (0, 1) for e in (1, 2, 3))
   meta = json.load(open(os.path.join(wd, "checkpoints", "best_trial_meta.json")))
   assert meta["checkpoint"] == os.path.abspath(os.path.join(wd, "checkpoints", "best_trial"))
-  assert meta["test_accuracy"] == max(float(r["test_accuracy"]) for r in rows)
+  assert meta["selection_accuracy"] == max(float(r["val_accuracy"]) for r in rows)
   # merging again changes nothing
   before = {n: open(os.path.join(wd, n)).read() for n in ("results.csv", "metrics.jsonl", "best_config.json")}
   merge(wd, stream=io.StringIO())

@@ -167,9 +167,9 @@ def test_tpe_sweep_tells_pruned_trials_and_is_reproducible(tpe_sweeps):
   for t, r in zip(study.trials, a["rows"]):
     if r["stopped_by"] == "asha":
       assert t.state == TrialState.PRUNED and list(t.intermediate_values) == [int(r["epochs_run"])]
-      assert t.intermediate_values[int(r["epochs_run"])] == pytest.approx(float(r["final_test_loss"]), rel=1e-6)
+      assert t.intermediate_values[int(r["epochs_run"])] == pytest.approx(float(r["final_val_loss"]), rel=1e-6)
     elif t.state == TrialState.COMPLETE:
-      assert t.value == pytest.approx(float(r["best_test_loss"]), rel=1e-6)
+      assert t.value == pytest.approx(float(r["best_val_loss"]), rel=1e-6)  # (sweep.metric val_loss)
   spec = __import__("json").load(open(a["workdir"] / "sweep.json"))
   assert spec["algorithm"] == "tpe" and len(spec["trials"]) == 4 and len(spec["group_ids"]) == 2
 

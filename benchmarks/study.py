@@ -1,0 +1,114 @@
+"""Study benchmark: the week-1 study of configs/studies/week1.py (MLP on mnist_5k, 3 seeds, 10 epochs) as
+mlexp runs it (sweep.algorithm=one_at_a_time: every variation x seed through the planner's shared programs)
+against the same variations run as separate single runs (one `python -m mlexp.main` per variation, its seeds
+in that run), measured side by side in one invocation on this machine, both with a cold compilation cache.
+
+  python benchmarks/study.py [--config configs/studies/week1.py] [--smoke] [--timeout 3600]
+
+Prints JSON lines; the last one is the comparison: wall seconds of each side, the speedup, and per knob each
+value's training time as a ratio to the baseline's, from the study's results.csv (train_s where it has it,
+else wall_s) and from the single runs (their training seconds per model).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def run(cmd, env, timeout):
+  t = time.perf_counter()
+  p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+  if p.returncode != 0:
+    raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+  return time.perf_counter() - t
+
+
+def study_times(rows) -> tuple:
+  """(trial -> (knob, value, mean training seconds per model), the column used) from the study's results.csv."""
+  col = "train_s" if rows and rows[0].get("train_s") not in (None, "") else "wall_s"
+  out: dict = {}
+  for r in rows:
+    out.setdefault(int(r["trial"]), (r["knob"], r["value"], []))[2].append(float(r[col]))
+  return {t: (k, v, sum(s) / len(s)) for t, (k, v, s) in out.items()}, col
+
+
+def single_seconds(workdir: str) -> float:
+  """A single run's training seconds per model: summary.json's train_s over its models (else its epochs')."""
+  with open(os.path.join(workdir, "summary.json")) as f:
+    s = json.load(f)
+  n = max(len(s.get("runs") or []), 1)
+  if (s.get("times") or {}).get("train_s") is not None:
+    return float(s["times"]["train_s"]) / n
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return sum(json.loads(l).get("epoch_s", 0.0) for l in f if l.strip()) / n
+
+
+def ratios(times: dict) -> dict:
+  """knob -> value -> time / the baseline's time (trial 0 is the baseline)."""
+  base = times[0][2]
+  out: dict = {}
+  for t, (knob, value, s) in sorted(times.items()):
+    if t:
+      out.setdefault(knob, {})[value] = s / base if base > 0 else float("nan")
+  return out
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--config", default="configs/studies/week1.py")
+  ap.add_argument("--smoke", action="store_true", help="the config's smoke variant (a check that this runs)")
+  ap.add_argument("--timeout", type=int, default=3600)
+  a = ap.parse_args()
+  config = a.config + (":smoke" if a.smoke else "")
+  tmp = tempfile.mkdtemp(prefix="mlexp_study_bench_")
+  env = dict(os.environ, MLEXP_COMPILATION_CACHE="")  # cold: no compile cache on either side
+  wd = os.path.join(tmp, "study")
+  study_s = run([sys.executable, "-m", "mlexp.main", f"--config={config}", f"--workdir={wd}"], env, a.timeout)
+  with open(os.path.join(wd, "results.csv")) as f:
+    rows = list(csv.DictReader(f))
+  st, col = study_times(rows)
+  print(json.dumps({"bench": "study", "side": "mlexp", "config": config, "trials": len(st), "models": len(rows),
+                    "wall_s": study_s, "time_column": col}), flush=True)
+
+  import ml_collections  # noqa: E402 (after the timed child ran)
+  from mlexp.sweep.space import sweep_trials, trial_config
+  with open(os.path.join(wd, "config.json")) as f:
+    cfg = ml_collections.ConfigDict(json.load(f))
+  trials = sweep_trials(cfg.sweep, cfg)
+  singles_s, one = 0.0, {}
+  for t, values in enumerate(trials):
+    path = os.path.join(tmp, f"trial_{t}.json")
+    with open(path, "w") as f:
+      f.write(trial_config(cfg, values).to_json_best_effort())
+    py = os.path.join(tmp, f"trial_{t}.py")
+    with open(py, "w") as f:
+      f.write("import json, ml_collections\n"
+              f"def get_config(arg=None):\n  return ml_collections.ConfigDict(json.load(open({path!r})))\n")
+    w = os.path.join(tmp, f"one_{t}")
+    dt = run([sys.executable, "-m", "mlexp.main", f"--config={py}", f"--workdir={w}",
+              "--config.checkpoint.enabled=False"], env, a.timeout)
+    singles_s += dt
+    knob, value = st[t][0], st[t][1]
+    one[t] = (knob, value, single_seconds(w))
+    print(json.dumps({"bench": "study", "side": "single_runs", "trial": t, "knob": knob, "value": value,
+                      "wall_s": dt, "train_s_per_model": one[t][2]}), flush=True)
+  r_study, r_one = ratios(st), ratios(one)
+  per_knob = {k: {v: {"study": r_study[k][v], "single_runs": r_one[k][v],
+                      "rel_diff": r_study[k][v] / r_one[k][v] - 1 if r_one[k][v] else float("nan")}
+                  for v in r_study[k]} for k in r_study}
+  print(json.dumps({"bench": "study_comparison", "config": config, "trials": len(trials), "study_s": study_s,
+                    "single_runs_s": singles_s, "speedup": singles_s / study_s, "study_time_column": col,
+                    "time_ratios_vs_baseline": per_knob}), flush=True)
+
+
+if __name__ == "__main__":
+  main()

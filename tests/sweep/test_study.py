@@ -1,0 +1,92 @@
+"""Studies (sweep.algorithm=one_at_a_time): the pure expansion, and a tiny study end to end (knob / value
+columns, every variation to its epochs, best_config's epochs)."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import sweep_util as u
+from mlexp.config import ConfigError, base_config, sweep_block
+from mlexp.sweep.plan import plan_sweep
+from mlexp.sweep.space import grid, knob_value, loguniform, one_at_a_time, sweep_trials, trial_config
+
+
+def test_baseline_once_then_each_knob_alone():
+  c = base_config("mlp", "mnist_5k")
+  c.batch_size, c.optimizer.learning_rate, c.model.units = 64, 1e-3, (256, 256)
+  space = (grid("batch_size", 16, 64, 128), grid("optimizer.learning_rate", 1e-2, 0.001),
+           grid("model.units", (16, 16), [256, 256], (256, 256, 128)))
+  trials = one_at_a_time(space, c)
+  # the baseline value of each knob (64, 0.001, [256, 256]) is folded into the baseline trial
+  assert trials == [{}, {"batch_size": 16}, {"batch_size": 128}, {"optimizer.learning_rate": 1e-2},
+                    {"model.units": (16, 16)}, {"model.units": (256, 256, 128)}]
+  assert [knob_value(t) for t in trials[:2]] == [{"knob": "baseline", "value": ""},
+                                                 {"knob": "batch_size", "value": 16}]
+  assert knob_value(trials[-1]) == {"knob": "model.units", "value": "(256,256,128)"}
+  cfg = trial_config(c, trials[1])
+  assert cfg.batch_size == 16 and cfg.optimizer.learning_rate == 1e-3 and cfg.model.units == (256, 256)
+  assert one_at_a_time(space, c) == trials  # pure: the same again
+  with pytest.raises(ValueError, match="model.nope"):
+    one_at_a_time((grid("model.nope", 1),), c)
+
+
+def test_study_block_defaults_to_full_and_refuses_random_fields():
+  sw = sweep_block((grid("batch_size", 16, 32),), algorithm="one_at_a_time")
+  assert sw.mode == "full" and sw.algorithm == "one_at_a_time"
+  assert sweep_block((grid("batch_size", 16),), algorithm="one_at_a_time", mode="asha").mode == "asha"
+  assert sweep_block((grid("batch_size", 16),)).mode == "asha"
+  c = base_config("mlp", "mnist_5k")
+  c.sweep = sweep_block((grid("batch_size", 16), loguniform("optimizer.learning_rate", 1e-4, 1e-2)),
+                        algorithm="one_at_a_time")
+  with pytest.raises(ValueError, match="optimizer.learning_rate"):
+    sweep_trials(c.sweep, c)
+  with pytest.raises(ConfigError, match="optimizer.learning_rate"):
+    plan_sweep(c)
+
+
+def tiny_study():
+  """2 knobs x 2 values (one of them the baseline's), 2 seeds, 2 epochs: 4 trials."""
+  c = u.tiny_sweep((grid("model.units", (8,), (16,), (32,)), grid("batch_size", 16, 32)),
+                   **{"seeds": 2, "epochs": 2})
+  c.sweep.algorithm = "one_at_a_time"
+  return c
+
+
+@pytest.fixture(scope="module")
+def study(_session_compile_cache, tmp_path_factory):
+  wd = tmp_path_factory.mktemp("study") / "w"
+  cfg = tiny_study()
+  summary, text = u.run(cfg, wd)
+  return {"config": cfg, "workdir": str(wd), "summary": summary, "rows": u.read_csv(wd / "results.csv")}
+
+
+def test_tiny_study_end_to_end(study):
+  rows = study["rows"]
+  assert list(rows[0])[2:6] == ["knob", "value", "model.units", "batch_size"]
+  by_trial = {int(r["trial"]): (r["knob"], r["value"], r["model.units"], r["batch_size"]) for r in rows}
+  assert by_trial == {0: ("baseline", "", "(8)", "32"), 1: ("model.units", "(16)", "(16)", "32"),
+                      2: ("model.units", "(32)", "(32)", "32"), 3: ("batch_size", "16", "(8)", "16")}
+  assert len(rows) == 4 * 2 and all(int(r["epochs_run"]) == 2 for r in rows)  # no ASHA cuts
+
+
+def test_best_config_has_the_best_trials_best_epoch(study):
+  wd, rows = study["workdir"], study["rows"]
+  best = study["summary"]["best"]["trial"]
+  eps = [int(r["best_epoch"]) for r in rows if int(r["trial"]) == best]
+  cfg = json.load(open(os.path.join(wd, "best_config.json")))
+  assert cfg["epochs"] == int(round(np.median(eps))) and cfg["early_stopping"]["patience"] == 0
+  assert "median best epoch" in open(os.path.join(wd, "best_config.py")).read()
+
+
+@pytest.mark.parametrize("name", ["studies/week1", "studies/week3", "studies/cnn"])
+def test_shipped_studies_plan(name):
+  import mlexp
+  for smoke in (False, True):
+    c = mlexp.get_config(name, smoke=smoke)
+    assert c.sweep.algorithm == "one_at_a_time" and c.sweep.mode == "full"
+    assert int(c.seeds) == (2 if smoke else 3)
+    plan = plan_sweep(c)
+    assert plan.trials[0] == {} and all(len(t) == 1 for t in plan.trials[1:])
