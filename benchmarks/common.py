@@ -21,3 +21,17 @@ def kill_group(proc) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
   except ProcessLookupError:
     pass
+
+
+def timed_run(cmd, env, timeout, cwd=None) -> float:
+  """Wall seconds of a child process (the repository root as its cwd); SystemExit with its stderr tail if it
+  fails."""
+  import os
+  import subprocess
+  import time
+  t = time.perf_counter()
+  p = subprocess.run(cmd, cwd=cwd or os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env=env,
+                     capture_output=True, text=True, timeout=timeout)
+  if p.returncode != 0:
+    raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+  return time.perf_counter() - t

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import timed_run  # noqa: E402
+
 REPO = os.path.dirname(HERE)
 LRS = (1e-3, 2e-3, 5e-3, 1e-2)
 SEEDS = 4
@@ -37,12 +38,6 @@ def get_config(arg=None):
 """
 
 
-def run(cmd, env, timeout):
-  t = time.perf_counter()
-  p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-  if p.returncode != 0:
-    raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
-  return time.perf_counter() - t
 
 
 def main():
@@ -61,7 +56,7 @@ def main():
   env = dict(os.environ, MLEXP_COMPILATION_CACHE="")  # cold: no persistent compilation cache on either side
 
   sweep_dir = os.path.join(tmp, "together")
-  together = run([sys.executable, "-m", "mlexp.main", f"--config={cfg}:sweep", f"--workdir={sweep_dir}"], env,
+  together = timed_run([sys.executable, "-m", "mlexp.main", f"--config={cfg}:sweep", f"--workdir={sweep_dir}"], env,
                  a.timeout)
   with open(os.path.join(sweep_dir, "summary.json")) as f:
     s = json.load(f)
@@ -72,7 +67,7 @@ def main():
   for lr in LRS:
     for seed in range(SEEDS):
       w = os.path.join(tmp, f"alone_lr{lr}_s{seed}")
-      alone.append(run([sys.executable, "-m", "mlexp.main", f"--config={cfg}", f"--workdir={w}",
+      alone.append(timed_run([sys.executable, "-m", "mlexp.main", f"--config={cfg}", f"--workdir={w}",
                         f"--config.optimizer.learning_rate={lr}", f"--config.seed={seed}"], env, a.timeout))
   print(json.dumps({"bench": "own_model", "side": "one_at_a_time", "runs": len(alone), "wall_s": round(sum(alone), 2),
                     "per_run_s": round(sum(alone) / len(alone), 2)}), flush=True)

@@ -15,21 +15,16 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import timed_run  # noqa: E402
+
 REPO = os.path.dirname(HERE)
 
 
-def run(cmd, env, timeout):
-  t = time.perf_counter()
-  p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-  if p.returncode != 0:
-    raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
-  return time.perf_counter() - t
 
 
 def study_times(rows) -> tuple:
@@ -72,7 +67,7 @@ def main():
   tmp = tempfile.mkdtemp(prefix="mlexp_study_bench_")
   env = dict(os.environ, MLEXP_COMPILATION_CACHE="")  # cold: no compile cache on either side
   wd = os.path.join(tmp, "study")
-  study_s = run([sys.executable, "-m", "mlexp.main", f"--config={config}", f"--workdir={wd}"], env, a.timeout)
+  study_s = timed_run([sys.executable, "-m", "mlexp.main", f"--config={config}", f"--workdir={wd}"], env, a.timeout)
   with open(os.path.join(wd, "results.csv")) as f:
     rows = list(csv.DictReader(f))
   st, col = study_times(rows)
@@ -94,7 +89,7 @@ def main():
       f.write("import json, ml_collections\n"
               f"def get_config(arg=None):\n  return ml_collections.ConfigDict(json.load(open({path!r})))\n")
     w = os.path.join(tmp, f"one_{t}")
-    dt = run([sys.executable, "-m", "mlexp.main", f"--config={py}", f"--workdir={w}",
+    dt = timed_run([sys.executable, "-m", "mlexp.main", f"--config={py}", f"--workdir={w}",
               "--config.checkpoint.enabled=False"], env, a.timeout)
     singles_s += dt
     knob, value = st[t][0], st[t][1]
