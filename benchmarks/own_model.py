@@ -19,6 +19,7 @@ from common import timed_run  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 LRS = (1e-3, 2e-3, 5e-3, 1e-2)
+REFS = {"gru": "attn_gru.py:AttnGRU", "cnn": "small_cnn.py:SmallCNN"}
 SEEDS = 4
 
 CONFIG = """
@@ -27,8 +28,9 @@ from mlexp.sweep.space import grid
 
 
 def get_config(arg=None):
-  c = base_config({model!r}, "japanese_vowels")
-  c.epochs, c.batch_size, c.model.hidden = {epochs}, 32, {hidden}
+  c = base_config({model!r}, {data!r})
+  c.epochs, c.batch_size = {epochs}, 32
+  {size}
   c.schedule.name = "constant"
   c.checkpoint.enabled = False
   if arg == "sweep":
@@ -43,7 +45,9 @@ def get_config(arg=None):
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--epochs", type=int, default=10)
-  ap.add_argument("--hidden", type=int, default=32)
+  ap.add_argument("--hidden", type=int, default=32, help="the GRU's hidden width")
+  ap.add_argument("--model", choices=("gru", "cnn"), default="gru",
+                  help="gru: attn_gru.py on JapaneseVowels; cnn: small_cnn.py on mnist_5k (its default sizes)")
   ap.add_argument("--timeout", type=int, default=1800)
   a = ap.parse_args()
   with open("/proc/loadavg") as f:
@@ -51,8 +55,9 @@ def main():
   tmp = tempfile.mkdtemp(prefix="mlexp_own_model_")
   cfg = os.path.join(tmp, "own.py")
   with open(cfg, "w") as f:
-    f.write(CONFIG.format(model=os.path.join(REPO, "examples", "own_model", "attn_gru.py") + ":AttnGRU",
-                          epochs=a.epochs, hidden=a.hidden, seeds=SEEDS, lrs=LRS))
+    f.write(CONFIG.format(model=os.path.join(REPO, "examples", "own_model", REFS[a.model]),
+                          data="japanese_vowels" if a.model == "gru" else "mnist_5k", epochs=a.epochs,
+                          size=f"c.model.hidden = {a.hidden}" if a.model == "gru" else "pass", seeds=SEEDS, lrs=LRS))
   env = dict(os.environ, MLEXP_COMPILATION_CACHE="")  # cold: no persistent compilation cache on either side
 
   sweep_dir = os.path.join(tmp, "together")
@@ -71,7 +76,7 @@ def main():
                         f"--config.optimizer.learning_rate={lr}", f"--config.seed={seed}"], env, a.timeout))
   print(json.dumps({"bench": "own_model", "side": "one_at_a_time", "runs": len(alone), "wall_s": round(sum(alone), 2),
                     "per_run_s": round(sum(alone) / len(alone), 2)}), flush=True)
-  print(json.dumps({"bench": "own_model", "model": "examples/own_model/attn_gru.py:AttnGRU", "epochs": a.epochs,
+  print(json.dumps({"bench": "own_model", "model": f"examples/own_model/{REFS[a.model]}", "epochs": a.epochs,
                     "hidden": a.hidden, "lrs": LRS, "seeds": SEEDS, "loadavg_before": load,
                     "together_s": round(together, 2), "one_at_a_time_s": round(sum(alone), 2),
                     "speedup": round(sum(alone) / together, 2), "target": 4.0}), flush=True)
