@@ -7,7 +7,10 @@ in that run), measured side by side in one invocation on this machine, both with
 
 Prints JSON lines; the last one is the comparison: wall seconds of each side, the speedup, and per knob each
 value's training time as a ratio to the baseline's, from the study's results.csv (train_s where it has it,
-else wall_s) and from the single runs (their training seconds per model).
+else wall_s) and from the single runs (their training seconds per model: summary.json's train_s over its
+models, every epoch; and "steady": epochs 2.. of metrics.jsonl scaled to all epochs, without the first
+run of a new program), whether each study ratio is within 25 % of the single runs' (the issue's target), and
+the targets: study <= 90 s, >= 3x faster than the single runs.
 """
 from __future__ import annotations
 
@@ -36,22 +39,32 @@ def study_times(rows) -> tuple:
   return {t: (k, v, sum(s) / len(s)) for t, (k, v, s) in out.items()}, col
 
 
-def single_seconds(workdir: str) -> float:
-  """A single run's training seconds per model: summary.json's train_s over its models (else its epochs')."""
+def single_seconds(workdir: str) -> tuple:
+  """A single run's training seconds per model: (summary.json's train_s over its models, else its epochs';
+  steady: the mean epoch after the first x the epochs, over its models)."""
   with open(os.path.join(workdir, "summary.json")) as f:
     s = json.load(f)
   n = max(len(s.get("runs") or []), 1)
-  if (s.get("times") or {}).get("train_s") is not None:
-    return float(s["times"]["train_s"]) / n
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return sum(json.loads(l).get("epoch_s", 0.0) for l in f if l.strip()) / n
+    epochs = {}
+    for line in f:
+      if line.strip():
+        r = json.loads(line)
+        epochs[int(r["epoch"])] = float(r.get("epoch_s", 0.0))  # (the group's epoch: the same for its models)
+  total = sum(epochs.values())
+  later = [v for e, v in epochs.items() if e > 1]
+  steady = (sum(later) / len(later) * len(epochs) if later else total) / n
+  if (s.get("times") or {}).get("train_s") is not None:
+    return float(s["times"]["train_s"]) / n, steady
+  return total / n, steady
 
 
-def ratios(times: dict) -> dict:
-  """knob -> value -> time / the baseline's time (trial 0 is the baseline)."""
-  base = times[0][2]
+def ratios(times: dict, k: int = 2) -> dict:
+  """knob -> value -> time / the baseline's time (trial 0 is the baseline); k: the index of the time."""
+  base = times[0][k]
   out: dict = {}
-  for t, (knob, value, s) in sorted(times.items()):
+  for t, row in sorted(times.items()):
+    knob, value, s = row[0], row[1], row[k]
     if t:
       out.setdefault(knob, {})[value] = s / base if base > 0 else float("nan")
   return out
@@ -67,6 +80,7 @@ def main():
   tmp = tempfile.mkdtemp(prefix="mlexp_study_bench_")
   env = dict(os.environ, MLEXP_COMPILATION_CACHE="")  # cold: no compile cache on either side
   wd = os.path.join(tmp, "study")
+  load = open("/proc/loadavg").read().split()[:3]  # (timings on a busy machine are noise: check it was idle)
   study_s = timed_run([sys.executable, "-m", "mlexp.main", f"--config={config}", f"--workdir={wd}"], env, a.timeout)
   with open(os.path.join(wd, "results.csv")) as f:
     rows = list(csv.DictReader(f))
@@ -93,15 +107,25 @@ def main():
               "--config.checkpoint.enabled=False"], env, a.timeout)
     singles_s += dt
     knob, value = st[t][0], st[t][1]
-    one[t] = (knob, value, single_seconds(w))
+    one[t] = (knob, value, *single_seconds(w))
     print(json.dumps({"bench": "study", "side": "single_runs", "trial": t, "knob": knob, "value": value,
-                      "wall_s": dt, "train_s_per_model": one[t][2]}), flush=True)
-  r_study, r_one = ratios(st), ratios(one)
-  per_knob = {k: {v: {"study": r_study[k][v], "single_runs": r_one[k][v],
-                      "rel_diff": r_study[k][v] / r_one[k][v] - 1 if r_one[k][v] else float("nan")}
+                      "wall_s": dt, "train_s_per_model": one[t][2], "steady_s_per_model": one[t][3],
+                      "study_train_s_per_model": st[t][2]}), flush=True)
+  r_study, r_one, r_steady = ratios(st), ratios(one), ratios(one, 3)
+  rel = lambda a, b: a / b - 1 if b else float("nan")  # noqa: E731
+  per_knob = {k: {v: {"study": r_study[k][v], "single_runs": r_one[k][v], "single_runs_steady": r_steady[k][v],
+                      "rel_diff": rel(r_study[k][v], r_one[k][v]), "rel_diff_steady": rel(r_study[k][v], r_steady[k][v]),
+                      "within_25pct": abs(rel(r_study[k][v], r_one[k][v])) <= 0.25,
+                      "within_25pct_steady": abs(rel(r_study[k][v], r_steady[k][v])) <= 0.25}
                   for v in r_study[k]} for k in r_study}
+  cells = [c for k in per_knob.values() for c in k.values()]
   print(json.dumps({"bench": "study_comparison", "config": config, "trials": len(trials), "study_s": study_s,
                     "single_runs_s": singles_s, "speedup": singles_s / study_s, "study_time_column": col,
+                    "targets": {"study_at_most_90s": study_s <= 90, "speedup_at_least_3x": singles_s / study_s >= 3,
+                                "ratios_within_25pct": sum(c["within_25pct"] for c in cells),
+                                "ratios_within_25pct_steady": sum(c["within_25pct_steady"] for c in cells),
+                                "ratios": len(cells)},
+                    "load_before": load, "load_after": open("/proc/loadavg").read().split()[:3],
                     "time_ratios_vs_baseline": per_knob}), flush=True)
 
 

@@ -1,20 +1,21 @@
 """mlexp: many small classifiers trained at once with JAX, reproducible from their configs.
 
 The Python API (mlexp/api.py), for notebooks and scripts:
-  mlexp.get_config(name_or_path, **variant_args), mlexp.train(config) -> Run, mlexp.sweep(config) -> Sweep,
+  mlexp.get_config(name_or_path, **variant_args), mlexp.show(config) (every field, its source and comment),
+  mlexp.train(config) -> Run, mlexp.sweep(config) -> Sweep,
   mlexp.load(workdir) -> Run | Sweep, mlexp.compare(*runs); errors: mlexp.ConfigError, mlexp.DataError.
 `mlexp.train` and `mlexp.sweep` are also the packages mlexp/train/ and mlexp/sweep/: calling them runs the API
 function (see _callable_package); importing mlexp loads neither JAX nor the packages.
 """
 
-__version__ = "0.1.0"
+from mlexp.version import __version__  # noqa: F401 (one place; records import it without the package API)
 
 import importlib
 import sys
 import types
 
-_API = ("get_config", "load", "compare", "Run", "Sweep")
-__all__ = ["get_config", "train", "sweep", "load", "compare", "Run", "Sweep", "ConfigError", "DataError"]
+_API = ("get_config", "show", "load", "compare", "Run", "Sweep")
+__all__ = ["get_config", "show", "train", "sweep", "load", "compare", "Run", "Sweep", "ConfigError", "DataError"]
 
 
 class _callable_package(types.ModuleType):

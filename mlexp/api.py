@@ -34,6 +34,15 @@ def _error(msg: str) -> ConfigError:
   return e
 
 
+class NotAWorkdir(ConfigError, FileNotFoundError):
+  """mlexp.load of a folder that is no mlexp workdir: a ConfigError, as every API error about its arguments (and a
+  FileNotFoundError, as it was)."""
+
+  def __init__(self, msg: str):
+    Exception.__init__(self, msg)
+    self.field, self.value, self.allowed = "workdir", None, msg
+
+
 def config_dirs() -> list:
   """Where short config names are looked up: configs/ next to the mlexp package, then in the working folder."""
   dirs = [os.path.join(PACKAGE_ROOT, "configs"), os.path.join(os.getcwd(), "configs")]
@@ -99,6 +108,17 @@ def get_config(name_or_path, **variant_args) -> ml_collections.ConfigDict:
     config.model.kind = model_reference(config.model.kind, [os.path.dirname(os.path.abspath(path))])
   config.lock()
   return config
+
+
+def show(config, file=None) -> None:
+  """Prints the resolved config (a ConfigDict, or a name / path as get_config takes): every field with its value,
+  where it came from (defaults, the model's spec, the shipped baseline, the config), a one-line comment and the
+  allowed values (as `--show` does). No data, no JAX."""
+  from mlexp.config.show import describe
+  title = os.fspath(config) if isinstance(config, (str, os.PathLike)) else None
+  if title is not None:
+    config = get_config(config)
+  print(describe(config, title=title or str(config.get("name", "config"))), file=file or sys.stdout)
 
 
 def _what(e: BaseException) -> str:
@@ -211,7 +231,11 @@ def _running(config, workdir: str):
   from mlexp.io import signals
   from mlexp.io.lock import acquire, lock_name
   created = not os.path.exists(workdir)
-  os.makedirs(workdir, exist_ok=True)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except (FileExistsError, NotADirectoryError):
+    raise _error(f"workdir={workdir} is a file or lies under one; give a folder (a new one, or the workdir of a "
+                 "run to resume)") from None
   lock = acquire(workdir, lock_name(config))
   try:
     with signals.during_api_run():
@@ -260,7 +284,10 @@ def load(workdir, *, model=None) -> Run | Sweep:
   notebook (its config names it "__main__:Class", which no other process can import)."""
   from mlexp import results
   workdir = os.fspath(workdir)
-  config = results.load_config(workdir)  # FileNotFoundError with one line when it is no workdir
+  try:
+    config = results.load_config(workdir)
+  except FileNotFoundError as e:  # one line: no such folder, or no mlexp workdir
+    raise NotAWorkdir(str(e)) from None
   if model is not None:
     from mlexp.models import user
     user.register(config["model"]["kind"], model)

@@ -1,10 +1,17 @@
 """mlexp: train classifiers from a config file.
 
+  python -m mlexp.main --config=configs/mlp.py --show          every field: value, where it came from, comment
   python -m mlexp.main --config=configs/mlp.py --workdir=runs/mlp
   python -m mlexp.main --config=configs/gru.py:smoke --config.model.hidden=128 --config.seeds=8
+  python -m mlexp.main --config=configs/mlp.py --config.optimizer.name=sgd --config.optimizer.momentum=0.9
   python -m mlexp.main --config=configs/sweeps/gru.py --workdir=runs/gru_sweep   (a sweep config)
 
-Every config field can be overridden as --config.<field>=<value>; see the config file for the fields.
+--config=FILE[:ARG]   a config file (configs/*.py; :smoke = a seconds-long check)
+--config.<field>=V    override one field: --config.epochs=30, --config.optimizer.learning_rate=3e-4,
+                      --config.schedule.patience=4, tuples quoted: --config.model.units='(512,256)'
+--show                print the resolved config (every field, its source, comment, allowed values) and exit;
+                      needs no data and no JAX. The fields are listed there, not here.
+--workdir=DIR         where the run is written (default runs/<name>-<time>); run again to resume.
 Writes config.json, metrics.jsonl, TensorBoard runs (tensorboard --logdir WORKDIR), Orbax checkpoints
 and summary.json into --workdir, and resumes from its latest checkpoint when run again.
 Bad config values stop before any work with one line and exit status 2. Exit statuses: 0 done, 1 bad data,
@@ -41,8 +48,11 @@ from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/gru.py or configs/gru.py:smoke.",
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/gru.py or configs/gru.py:smoke; "
+                                "override fields as --config.<field>=<value> (--show lists them).",
                                 lock_config=True)
+flags.DEFINE_bool("show", False, "Print the resolved config (every field with its value, source, comment and "
+                  "allowed values) and exit; loads no data and no JAX.")
 flags.DEFINE_string("workdir", None, "Output folder (default: runs/<config name>-<time>). "
                     "An existing workdir of the same config is resumed.")
 
@@ -85,8 +95,8 @@ def _where(e: BaseException, path: str) -> str:
   return f" (line {line})" if line else ""
 
 
-def check_config_file(spec: str) -> None:
-  """Loads the config file as config_flags will and ends with one line (exit 2) when it cannot be loaded:
+def check_config_file(spec: str):
+  """The config of the file, loaded as config_flags will; one line (exit 2) when it cannot be loaded:
   missing file, syntax error, an exception or sys.exit, no get_config, get_config returning no ConfigDict."""
   import importlib.util
   import ml_collections
@@ -120,6 +130,7 @@ def check_config_file(spec: str) -> None:
   if not isinstance(config, ml_collections.ConfigDict):
     what = "None" if config is None else f"a {type(config).__name__}"
     fail(f"config file {path}: {call} returned {what}; it must return the config (an ml_collections.ConfigDict)")
+  return config
 
 
 def _first_line(e: BaseException) -> str:
@@ -133,7 +144,7 @@ def parse_flags(argv):
   spec = _config_spec(argv)
   if spec is not None and not any(a.partition("=")[0] in ("--help", "-help", "-?", "--helpshort", "--helpfull")
                                   for a in argv[1:]):
-    check_config_file(spec)
+    check_overrides(check_config_file(spec), argv)
   try:
     return FLAGS(argv)
   except SystemExit as e:  # absl exits 1 after printing the help it was asked for; asking is no error
@@ -144,7 +155,7 @@ def parse_flags(argv):
   except flags.Error as e:
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
     msg = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"  # a config file's error is its last line
-    fail(f"{msg} (see --helpfull for the flags; config fields are in the config file)")
+    fail(f"{msg} (see --help for the flags; --show lists the config's fields)")
   except (KeyError, AttributeError, TypeError, ValueError) as e:
     # a KeyError's str() is the repr of its message: "'optimzer'\nDid you mean ..." from ml_collections
     msg = _unrepr(e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else str(e))
@@ -153,8 +164,21 @@ def parse_flags(argv):
     text = lines[0].strip("\"'") if lines else ""
     bad = [a for a in argv[1:] if a.startswith("--config.") and text in a.partition("=")[0].split(".")]
     if bad:  # an override of a field the config does not have
-      fail(f"{bad[0]}: config has no field {bad[0].partition('=')[0][2:]!r}{hint or ' (the fields are in the config file)'}")
+      fail(f"{bad[0]}: config has no field {bad[0].partition('=')[0][2:]!r}{hint or ' (--show lists the fields)'}")
     fail(f"{lines[0]}{hint}" if lines else repr(e))
+
+
+def check_overrides(config, argv) -> None:
+  """The --config.<field>=<value> flags checked against the loaded config before absl parses them: one line
+  that suggests the fix and exit 2 (an unknown field, a block, a value of the wrong type), warning lines for
+  values that work but may not mean what they say (a scalar that becomes a tuple of one)."""
+  from mlexp.config.checks import ConfigError
+  from mlexp.config.overrides import check_flags
+  try:
+    for w in check_flags(config, argv):
+      print(f"mlexp: warning: {w}", file=sys.stderr, flush=True)
+  except ConfigError as e:
+    fail(str(e))
 
 
 def _unrepr(msg: str) -> str:
@@ -250,6 +274,17 @@ def main(argv):
     fail("--config is required, e.g. --config=configs/mlp.py (or configs/mlp.py:smoke for a quick check)")
   config = FLAGS.config
   check_sweep_overrides(config, _ARGV or sys.argv)
+  if FLAGS.show:  # before anything imports JAX
+    from mlexp.config.show import cli_show
+    _model_relative_to_config(config)
+    text, error = cli_show(config, _ARGV or sys.argv, _config_spec(_ARGV or sys.argv) or "config")
+    try:
+      print(text, flush=True)
+    except BrokenPipeError:  # --show | head
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if error:
+      fail(error)
+    sys.exit(EXIT_OK)
   configure_cpu_devices(config)  # before jax is imported: XLA reads its flags once
   logging.set_verbosity(logging.WARNING)  # orbax / tfds chatter; mlexp prints its own progress
   enable_compilation_cache()  # (imports jax after flag parsing, so --help is fast)

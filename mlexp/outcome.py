@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.metadata
 import math
 
-import mlexp
+from mlexp.version import __version__
 from mlexp.io import workdir as wd
 from mlexp.stats import mean_std
 
 
 def versions() -> dict:
-  return {"mlexp_version": mlexp.__version__, "jax_version": importlib.metadata.version("jax")}
+  return {"mlexp_version": __version__, "jax_version": importlib.metadata.version("jax")}
 
 
 def _num(v) -> float:

@@ -14,9 +14,10 @@ from typing import Optional
 import pandas as pd
 
 INT_COLUMNS = ("trial", "seed", "epochs_run", "best_epoch", "param_count")
-STR_COLUMNS = ("group", "status")
+STR_COLUMNS = ("group", "status", "train_s_method")
 FLOAT_COLUMNS = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy", "best_val_loss",
-                 "val_accuracy", "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "macro_f1")
+                 "val_accuracy", "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "macro_f1",
+                 "train_s")  # train_s: the model's own training seconds (mlexp/sweep/trial_time.py)
 METRIC_INT_COLUMNS = ("trial", "seed", "epoch")
 
 
@@ -131,7 +132,7 @@ def _restore_types(df: pd.DataFrame, fields: list[dict]) -> pd.DataFrame:
       df[c] = v.astype(int) if v.notna().all() else v
   for c in STR_COLUMNS:
     if c in df.columns:
-      df[c] = df[c].astype(str)
+      df[c] = df[c].where(df[c].notna(), "").astype(str)
   for c in df.columns:
     if c in FLOAT_COLUMNS or c.startswith("test_accuracy/") or c.startswith("test_loss/"):
       df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)

@@ -109,12 +109,12 @@ class Run:
     the seed's, or (seed=None) the run's model with the lowest best validation loss (test loss with
     data.validation_fraction=0). x as the data set's splits hold it (standardized
     as the loader does: run.dataset().test.x); lengths for sequences (None: every sequence is full length)."""
-    from mlexp.io.checkpoints import restore_saved
     cfg = self.config
     d = os.path.join(self.workdir, "checkpoints", "best")
-    if not os.path.isdir(d):
-      raise FileNotFoundError(f"{d} not found: the run kept no checkpoints (checkpoint.enabled=False?)")
-    best = restore_saved(d)
+    if not os.path.isdir(d) and not cfg.checkpoint.enabled:
+      raise FileNotFoundError(f"{d} not found: the run kept no checkpoints (checkpoint.enabled=False)")
+    best = _restore(d, f"run its training command again on {self.workdir}: it rebuilds best/ from the latest "
+                    "checkpoint")
     n = int(cfg.seeds)
     if seed is None:
       i = int(np.argmin(np.asarray(best["best_loss"])[:n]))  # (the selection loss: validation unless there is none)
@@ -199,19 +199,41 @@ class TrialRun(Run):
     is applied as it trained: the group's padded model with the member's true sizes (`dims`), exact by the
     masking of padded units. Other trials raise: train them as a single run, mlexp.train(trial.config)."""
     from mlexp.io import workdir as wd
-    from mlexp.io.checkpoints import restore_saved
-    meta = wd.best_trial_meta(self.workdir)
+    fix = f"run the sweep's command again on {self.workdir}: it trains the best model's group again to rebuild it"
+    try:
+      meta = wd.best_trial_meta(self.workdir)
+      if meta is not None and not (isinstance(meta, dict) and {"trial", "seed"} <= set(meta)):
+        raise wd.WorkdirError(f"{wd.path(self.workdir, 'checkpoints', 'best_trial_meta.json')} is damaged (not a "
+                              "best-trial record)")
+    except wd.WorkdirError as e:
+      raise wd.WorkdirError(f"{str(e).split('; ')[0]}; {fix}") from None
+    if meta is None and self._sweep.summary.get("runs"):
+      raise wd.WorkdirError(f"{wd.path(self.workdir, 'checkpoints', 'best_trial_meta.json')} is missing; {fix}")
     if meta is None or int(meta["trial"]) != self._trial or (seed is not None and int(seed) != int(meta["seed"])):
       kept = "none" if meta is None else f"trial {meta['trial']}, seed {meta['seed']}"
       raise ValueError(f"a sweep keeps the parameters of its best model only ({kept}); to predict with trial "
                        f"{self._trial}, train it as a single run: mlexp.train(sweep.trial({self._trial}).config)")
-    params = {"params": restore_saved(meta.get("checkpoint") or wd.path(self.workdir, "checkpoints", "best_trial"))}
+    here = wd.path(self.workdir, "checkpoints", "best_trial")  # (the meta's path is where the sweep ran)
+    params = {"params": _restore(here if os.path.isdir(here) else meta.get("checkpoint") or here, fix)}
     cfg = self.config
     if meta.get("dims"):
       bucket = _config(meta["model"])
       dims = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["dims"].items()}
       return _apply(bucket, self._num_classes(), params, x, lengths, int(cfg.eval_batch_size), logits, dims=dims)
     return _apply(cfg.model, self._num_classes(), params, x, lengths, int(cfg.eval_batch_size), logits)
+
+
+def _restore(directory: str, fix: str):
+  """The latest step of a parameters checkpoint (best/, best_trial/); a missing or damaged one is one line
+  (mlexp.io.workdir.WorkdirError) naming it and `fix`."""
+  from mlexp.io.checkpoints import _first_line, restore_saved
+  from mlexp.io.workdir import WorkdirError
+  if not os.path.isdir(directory):
+    raise WorkdirError(f"{directory} is missing; {fix}")
+  try:
+    return restore_saved(directory)
+  except Exception as e:  # noqa: BLE001  (Orbax / TensorStore raise many kinds for damaged files)
+    raise WorkdirError(f"{directory} is damaged ({type(e).__name__}: {_first_line(e)}); {fix}") from None
 
 
 def _take(tree, i: int):

@@ -79,9 +79,16 @@ def test_train_and_sweep_raise_config_and_data_errors_not_systemexit(tmp_path):
 
 # ---------------------------------------------------------------- a single run
 
+class Terminal(io.StringIO):
+  """Captured output that says it is a terminal (a file or a pipe gets lines, not the bar)."""
+
+  def isatty(self):
+    return True
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-  out = io.StringIO()
+  out = Terminal()
   with contextlib.redirect_stdout(out), pytest.MonkeyPatch.context() as mp:
     mp.setenv("MLEXP_COMPILATION_CACHE", "")
     r = mlexp.train(tiny(seeds=2), tmp_path_factory.mktemp("api") / "run")
@@ -191,7 +198,7 @@ def test_progress_modes():
   p = progress.Progress(3, stream=out)
   p.update(1, "loss 1", 0.5)
   assert out.getvalue().startswith("[epoch 1/3] loss 1 | 0.5s/epoch")
-  out = io.StringIO()
+  out = Terminal()
   with progress.use("bar"):
     p = progress.Progress(3, stream=out)
   p.update(1, "train_loss 0.5 | test_acc 90%", 0.5)

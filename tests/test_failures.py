@@ -1,15 +1,14 @@
-"""Failure modes (issue 11; docs/failures.md): the workdir lock, damaged checkpoints, one-line errors
-with their exit statuses, Ctrl-C / SIGTERM, crash-safe writers, reports of unfinished workdirs."""
+"""Failure modes (issue 11; docs/failures.md): damaged checkpoints, one-line errors with their exit statuses,
+crash-safe writers, reports of unfinished workdirs; the helpers of every tests/test_failures_*.py (tiny_run,
+assert_one_line). The workdir lock: test_failures_lock.py; Ctrl-C / SIGTERM: test_failures_signals.py."""
 from __future__ import annotations
 
 import concurrent.futures
-import errno
 import glob
 import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 import tiny
 from mlexp import main as cli_main
-from mlexp.io.lock import WorkdirBusy, WorkdirLock, holder, lock_name
+from mlexp.io.lock import WorkdirLock
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.train import trainer
 from tiny import read_tensorboard
@@ -82,80 +81,6 @@ def assert_one_line(err: str, *words):
   for w in words:
     assert w in lines[0], (w, lines[0])
   return lines[0]
-
-
-# ---------------------------------------------------------------- the workdir lock
-
-
-def test_lock_names_holder_pid_and_host(tmp_path):
-  with WorkdirLock(str(tmp_path)):
-    with pytest.raises(WorkdirBusy) as e:
-      WorkdirLock(str(tmp_path)).acquire()
-    assert f"process {os.getpid()} on host {HOST}" in str(e.value) and "\n" not in str(e.value)
-    assert holder(str(tmp_path)) == f"process {os.getpid()} on host {HOST}"
-  assert holder(str(tmp_path)) is None
-  assert os.listdir(tmp_path) == []  # released: the lock file is gone
-  WorkdirLock(str(tmp_path)).acquire().release()
-
-
-def test_lock_of_a_killed_process_is_taken_over(tmp_path):
-  code = (f"import time; from mlexp.io.lock import WorkdirLock; WorkdirLock({str(tmp_path)!r}).acquire(); "
-          "print('locked', flush=True); time.sleep(60)")
-  p = subprocess.Popen([sys.executable, "-c", code], env=env(), stdout=subprocess.PIPE, text=True)
-  assert p.stdout.readline().strip() == "locked"
-  with pytest.raises(WorkdirBusy, match=f"process {p.pid} on host {HOST}"):
-    WorkdirLock(str(tmp_path)).acquire()
-  p.kill()
-  p.wait()
-  assert os.path.exists(tmp_path / ".lock")  # left behind by kill -9 ...
-  lock = WorkdirLock(str(tmp_path)).acquire()  # ... and taken over
-  assert lock.taken_over == f"{p.pid} {HOST}"
-  assert open(tmp_path / ".lock").read().split() == [str(os.getpid()), HOST]
-  lock.release()
-
-
-def test_shards_of_one_sweep_take_one_lock_each(tmp_path):
-  c = tiny.config("mlp")
-  assert lock_name(c) == ".lock"
-  sweep = lambda i, n: {"sweep": {"shard_index": i, "num_shards": n}}
-  import ml_collections
-  names = [lock_name(ml_collections.ConfigDict(sweep(i, 2))) for i in (0, 1)]
-  assert names == [".lock.shard0", ".lock.shard1"]
-  assert lock_name(ml_collections.ConfigDict(sweep(0, 1))) == ".lock"
-  a, b = (WorkdirLock(str(tmp_path), n).acquire() for n in names)  # both shards run in the workdir
-  with pytest.raises(WorkdirBusy):  # but not the same shard twice
-    WorkdirLock(str(tmp_path), names[1]).acquire()
-  assert holder(str(tmp_path)) == f"process {os.getpid()} on host {HOST}"
-  a.release()
-  b.release()
-
-
-def test_a_whole_run_and_the_shards_of_a_sweep_keep_each_other_off_one_workdir(tmp_path):
-  from mlexp.io.lock import acquire
-  wd = str(tmp_path)
-  shard = acquire(wd, ".lock.shard0")
-  with pytest.raises(WorkdirBusy, match="a shard of a sweep"):  # a whole run while a shard runs
-    acquire(wd, ".lock")
-  other = acquire(wd, ".lock.shard1")  # the other shard is welcome
-  shard.release()
-  other.release()
-  run = acquire(wd, ".lock")
-  with pytest.raises(WorkdirBusy, match="a run"):  # a shard while the whole run runs
-    acquire(wd, ".lock.shard0")
-  run.release()
-  acquire(wd, ".lock.shard0").release()  # and once the run is gone, the shard can start
-
-
-def test_a_second_process_on_a_locked_workdir_exits_at_once(tmp_path):
-  wd = tmp_path / "run"
-  wd.mkdir()
-  with WorkdirLock(str(wd)):
-    t0 = time.time()
-    rc, out, err = cli("--config=configs/linear.py:smoke", f"--workdir={wd}")
-    assert rc == cli_main.EXIT_BUSY == 4
-    assert_one_line(err, f"process {os.getpid()} on host {HOST}", str(wd), "another --workdir")
-    assert time.time() - t0 < 120
-    assert os.listdir(wd) == [".lock"]  # nothing written by the second process
 
 
 # ---------------------------------------------------------------- checkpoints that survive damage
@@ -340,60 +265,6 @@ def test_full_disk_is_one_line_exit_5_and_nothing_half_written(tmp_path):
   assert [json.loads(l)["epoch"] for l in open(wd / "metrics.jsonl")] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_in_the_first_second_is_one_line(tmp_path, signum):
-  wd = tmp_path / "early"
-  p = subprocess.Popen([sys.executable, "-m", "mlexp.main", "--config=configs/linear.py:smoke", f"--workdir={wd}"],
-                       cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  time.sleep(0.7)
-  p.send_signal(signum)
-  out, err = p.communicate(timeout=120)
-  assert p.returncode == (130 if signum == signal.SIGINT else 143), err
-  words = ["interrupted"] if signum == signal.SIGINT else ["terminated (SIGTERM)"]
-  assert_one_line(err, *words)
-  assert not os.path.exists(wd)
-
-
-SLOW_EPOCH = """
-from mlexp.train.group import Group
-real_epoch = Group.epoch
-n = []
-def epoch(self, state):
-  n.append(1)
-  if len(n) == {at}:
-    print("in epoch {at}", flush=True)
-    {body}
-  return real_epoch(self, state)
-Group.epoch = epoch
-"""
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_before_the_first_checkpoint_claims_none(tmp_path, signum):
-  wd = tmp_path / "run"
-  rc, out, err = tiny_run(wd, SLOW_EPOCH.format(at=1, body="time.sleep(60)"), signal_at=("in epoch 1", signum))
-  assert rc == (130 if signum == signal.SIGINT else 143), err
-  line = assert_one_line(err, "no epoch had been checkpointed yet", "run again to start over")
-  assert "checkpoint of epoch" not in line
-  assert not os.path.exists(wd / "summary.json") and not os.path.exists(wd / ".lock")
-
-
-def test_ctrl_c_after_a_checkpoint_names_its_epoch(tmp_path):
-  wd = tmp_path / "run"
-  rc, out, err = tiny_run(wd, SLOW_EPOCH.format(at=2, body="time.sleep(60)"), epochs=3,
-                          signal_at=("in epoch 2", signal.SIGINT))
-  assert rc == 130, err
-  assert_one_line(err, "interrupted", "checkpoint of epoch 1", "run again to resume")
-
-
-def test_a_swallowed_ctrl_c_still_ends_with_130(tmp_path):
-  """A library that catches KeyboardInterrupt must not turn Ctrl-C into a normal exit 0."""
-  body = "try:\n      time.sleep(60)\n    except KeyboardInterrupt:\n      pass"
-  rc, out, err = tiny_run(tmp_path / "run", SLOW_EPOCH.format(at=1, body=body), signal_at=("in epoch 1", signal.SIGINT))
-  assert rc == 130, err
-  assert_one_line(err, "interrupted")
-
-
 def test_a_diverged_run_says_so_and_suggests_a_lower_learning_rate(monkeypatch, tmp_path):
   monkeypatch.setattr(trainer, "load_data", lambda c: tiny.dataset_for("mlp"))
   config = tiny.config("mlp", **{"optimizer.learning_rate": 1e30})
@@ -450,84 +321,3 @@ def test_a_torn_metrics_line_is_dropped_on_resume(tmp_path):
   w.write({"epoch": 2, "train_loss": 0.5})
   w.close()
   assert [json.loads(l)["epoch"] for l in open(path)] == [1, 2]
-
-
-# ---------------------------------------------------------------- signals in the Python API (a notebook)
-
-API_SCRIPT = """
-import os, signal, sys, threading, time
-import tiny
-from mlexp.train import trainer
-trainer.load_data = lambda config: tiny.sequence_dataset()
-import mlexp
-kernel = signal.getsignal(signal.SIGINT)
-c = mlexp.get_config("linear", smoke=True)
-c.batch_size, c.epochs = 8, {epochs}
-{body}
-"""
-
-
-def api_script(workdir, body, epochs=2, timeout=300):
-  code = API_SCRIPT.format(epochs=epochs, body=textwrap.dedent(body))
-  p = subprocess.run([sys.executable, "-u", "-c", code], cwd=REPO, env={**env(), "W": str(workdir)},
-                     capture_output=True, text=True, timeout=timeout)
-  return p.returncode, p.stdout, p.stderr
-
-
-def test_api_ctrl_c_after_a_run_is_keyboardinterrupt_not_exit(tmp_path):
-  """The issue's reproduction: after mlexp.train, a SIGINT is Python's KeyboardInterrupt (the kernel lives),
-  and the process's own handler is back."""
-  rc, out, err = api_script(tmp_path / "w", """
-    mlexp.train(c, workdir=os.environ["W"])
-    assert signal.getsignal(signal.SIGINT) is kernel, signal.getsignal(signal.SIGINT)
-    import mlexp.main  # importing the CLI module installs nothing either
-    assert signal.getsignal(signal.SIGINT) is kernel
-    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    try:
-      time.sleep(20)
-    except KeyboardInterrupt:
-      print("caught KeyboardInterrupt")
-    """)
-  assert rc == 0, err
-  assert "caught KeyboardInterrupt" in out
-
-
-def test_api_ctrl_c_inside_a_run_raises_and_the_run_resumes(tmp_path):
-  w = tmp_path / "w"
-  rc, out, err = api_script(w, """
-    import mlexp.io.writers as writers
-    n = [0]
-    write = writers.JsonlWriter.write
-    def write_then_interrupt(self, *a, **k):
-      write(self, *a, **k)
-      n[0] += 1
-      if n[0] == 1:
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(5)
-    writers.JsonlWriter.write = write_then_interrupt
-    try:
-      mlexp.train(c, workdir=os.environ["W"])
-    except KeyboardInterrupt:
-      print("interrupted inside the run")
-    assert signal.getsignal(signal.SIGINT) is kernel
-    writers.JsonlWriter.write = write
-    r = mlexp.train(c, workdir=os.environ["W"])
-    print("epochs", sorted(set(r.metrics["epoch"])))
-    """, epochs=4)
-  assert rc == 0, err
-  assert "interrupted inside the run" in out and "epochs [1, 2, 3, 4]" in out, out
-
-
-def test_api_takes_the_workdir_lock(tmp_path):
-  w = tmp_path / "w"
-  os.makedirs(w)
-  with WorkdirLock(str(w)):
-    rc, out, err = api_script(w, """
-      from mlexp.io.lock import WorkdirBusy
-      try:
-        mlexp.train(c, workdir=os.environ["W"])
-      except WorkdirBusy as e:
-        print("busy:", e)
-      """)
-  assert rc == 0, err
-  assert f"busy: {w} is in use by process {os.getpid()}" in out, out

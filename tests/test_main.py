@@ -20,9 +20,9 @@ from mlexp.train.group import Group
 from tiny import override, read_tensorboard
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METRIC_KEYS = {"trial", "seed", "epoch", "train_loss", "test_loss", "test_accuracy", "learning_rate", "epoch_s",
-               "samples_per_s", "status"}
-TB_TAGS = {"loss/train", "loss/test", "accuracy/test", "learning_rate"}
+METRIC_KEYS = {"trial", "seed", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate",
+               "epoch_s", "samples_per_s", "status"}
+TB_TAGS = {"loss/train", "accuracy/train", "loss/test", "accuracy/test", "learning_rate"}
 
 
 def load_config(name: str, arg: str = "smoke"):
@@ -217,7 +217,7 @@ def test_two_seeds_are_two_different_models(smoke_runs):
   assert len(runs) == 2 and [r["seed"] for r in runs] == [0, 1]
   assert (runs[0]["test_accuracy"], runs[0]["best_test_loss"]) != (runs[1]["test_accuracy"], runs[1]["best_test_loss"])
   assert summary["std"]["best_test_loss"] > 0
-  assert sorted(os.listdir(os.path.join(workdir, "tensorboard"))) == ["seed_0", "seed_1"]
+  assert sorted(os.listdir(os.path.join(workdir, "tensorboard"))) == ["hparams", "seed_0", "seed_1"]
 
 
 def test_rerunning_a_finished_run_resumes_without_training(smoke_runs, tmp_path):

@@ -99,6 +99,9 @@ def test_one_train_step_changes_every_parameter(one_step_runs, kind):
     assert not np.array_equal(a, b), f"{kind}: {jax.tree_util.keystr(path)} did not change"
 
 
+TIMING = {"member_s", "member_busy"}
+
+
 @pytest.mark.parametrize("kind", list(GROUP_CONFIGS))
 def test_vmapped_members_equal_standalone_runs(group_runs, kind):
   _, (group, states, metrics), alone = group_runs[kind]
@@ -110,6 +113,8 @@ def test_vmapped_members_equal_standalone_runs(group_runs, kind):
       for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
       for k, v in metrics[e - 1].items():
+        if k in TIMING:  # wall-clock seconds measured inside the program (train/group.py timed_epoch)
+          continue
         np.testing.assert_allclose(v[i], s_metrics[e - 1][k][0], rtol=1e-5, atol=1e-6, err_msg=k)
   # the members really are different models (so the check above is not trivially true)
   p = states[-1].params
@@ -181,7 +186,7 @@ def test_divergence_never_touches_the_other_members(divergence_runs):
       for a, b in zip(jax.tree.leaves(member(bad[e], i)), jax.tree.leaves(member(good[e], i))):
         assert np.array_equal(a, b)
     for m_bad, m_good in zip(bad_m, good_m):
-      for k in m_bad:
+      for k in set(m_bad) - TIMING:
         assert np.array_equal(m_bad[k][i], m_good[k][i]), k
 
 

@@ -4,7 +4,8 @@ of test accuracy and training time per setting; offline default: the 5k MNIST su
 Baseline: units (256, 256), batch 64, 10 epochs, Adam 1e-3, constant learning rate, no early stopping.
 Knobs (each alone, every other field at the baseline): epochs 3/5/10; model.units (16,16)..(1024,1024) and
 (256,256,128), the extra layer (one knob: the same field); batch size 4..128; learning rate 1e-2..1e-5;
-optimizer sgd/momentum/adam/adamw/rmsprop.
+optimizer sgd/momentum/adam/adamw/rmsprop (as torch.optim's: sgd without momentum, momentum 0.9, adamw with
+weight decay 0.01; README "Optimizers").
 
   python -m mlexp.main --config=configs/studies/week1.py --workdir=runs/week1
   python -m mlexp.report runs/week1          # report/study.md, study.csv, a figure per knob

@@ -6,6 +6,8 @@ reduce-on-plateau 0.5 / 5, batch 32.
   python -m mlexp.main --config=configs/sweeps/course_gru.py --workdir=runs/course_gru
   --config=configs/sweeps/course_gru.py:smoke      a seconds-long check
   --config.seeds=8                                 every trial over 8 seeds
+  --config=configs/sweeps/course_gru.py:lstm       the same search with an LSTM cell (../shared/bench/ray_hypertune,
+                                                   `hypertune.py --cell lstm`); :lstm,smoke for its check
 Hidden size and depth change array shapes: the planner pads them into a few width buckets and runs depth
 as data (sweep.padding), so the 50 trials share a handful of compiled programs.
 """
@@ -14,8 +16,8 @@ from mlexp.sweep.space import randint, uniform
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, smoke=False)
-  c = base_config("gru", "japanese_vowels")
+  a = parse_arg(arg, smoke=False, lstm=False)
+  c = base_config("lstm" if a.lstm else "gru", "japanese_vowels")
   c.epochs = 10
   c.batch_size = 32
   c.optimizer.name = "adam"

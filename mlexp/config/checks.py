@@ -9,9 +9,14 @@ import numbers
 class ConfigError(ValueError):
   """One bad field: names the field, the value and what is allowed."""
 
-  def __init__(self, field: str, value, allowed: str):
+  def __init__(self, field: str, value, allowed: str, message: str | None = None):
     self.field, self.value, self.allowed = field, value, allowed
-    super().__init__(f"config.{field}={value!r} is not allowed: {allowed}")
+    super().__init__(message or f"config.{field}={value!r} is not allowed: {allowed}")
+
+  @classmethod
+  def plain(cls, field: str, value, message: str) -> "ConfigError":
+    """A ConfigError whose one line is `message` as it is (a suggestion rather than a range)."""
+    return cls(field, value, message, message=message)
 
 
 def get(c, field):

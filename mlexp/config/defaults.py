@@ -96,8 +96,10 @@ def eval_config() -> ml_collections.ConfigDict:
 
 
 def base_config(model_kind, data_name: str) -> ml_collections.ConfigDict:
-  """Every field with its default. model_kind: a built-in kind, or your own flax Module (a class or a reference,
-  see model_config); data_name: a data set of mlexp/data/catalog.py (npz: your own arrays)."""
+  """Every field with its general default. model_kind: a built-in kind, or your own flax Module (a class or a
+  reference, see model_config); data_name: a data set of mlexp/data/catalog.py (npz: your own arrays).
+  The shipped configs start from image_config / sequence_config instead (BASELINES: more epochs, plateau
+  patience 2 / 3, moved / rotated test sets, the spec's tuned values); `--show` lists where a config differs."""
   from mlexp.models import user
   model_kind = model_reference(model_kind, user._caller_dirs())
   c = ml_collections.ConfigDict()
@@ -110,6 +112,11 @@ def base_config(model_kind, data_name: str) -> ml_collections.ConfigDict:
   # how the models of one group share a program: "vmap" (batched: best for matmul-heavy models and
   # GPUs), "map" (one after another in one program: faster on CPU), or "auto" (map on CPU, else vmap)
   c.member_loop = "auto"
+  # each model's own epoch seconds measured inside a shared program (host clock stamps; CPU, member_loop map):
+  # results.csv train_s then is the model's measured time, not an estimate. auto: on for one_at_a_time studies,
+  # where time is half of what is measured; on | off. A program with the stamps is not kept in the compilation
+  # cache.
+  c.time_members = "auto"
   c.cpu_devices = 0  # XLA:CPU devices (one single-threaded per core) for runs of several models; 0 = auto
   c.hang_timeout_s = 600.0  # a compiled call without progress this long (or 20x the longest epoch) exits; 0 = off
 
@@ -118,15 +125,17 @@ def base_config(model_kind, data_name: str) -> ml_collections.ConfigDict:
   c.model = model_config(model_kind)
 
   c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "adam"  # sgd | momentum | adam | adamw | rmsprop
+  c.optimizer.name = "adam"  # sgd | momentum | adam | adamw | rmsprop (as torch.optim's)
   c.optimizer.learning_rate = 1e-3
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.momentum = 0.9  # used by "momentum" (sgd with momentum)
+  # None: the optimizer's own default (config/hparams.py OPTIMIZER_DEFAULTS): weight decay 0.01 for adamw, else 0;
+  # momentum 0.9 for "momentum", else 0 (sgd: plain SGD unless you set it, as torch.optim.SGD)
+  c.optimizer.weight_decay = ml_collections.FieldReference(None, field_type=float)
+  c.optimizer.momentum = ml_collections.FieldReference(None, field_type=float)
 
   c.schedule = ml_collections.ConfigDict()
-  c.schedule.name = "plateau"  # constant | plateau (reduce on plateau of test loss) | cosine
+  c.schedule.name = "plateau"  # constant | plateau (reduce on plateau of the validation loss) | cosine
   c.schedule.factor = 0.1  # plateau: lr *= factor after `patience` epochs without improvement
-  c.schedule.patience = 5
+  c.schedule.patience = 5  # (image_config: 2, sequence_config: 3)
   c.schedule.min_lr = 0.0  # cosine: final learning rate
 
   c.early_stopping = ml_collections.ConfigDict()
@@ -140,36 +149,78 @@ def base_config(model_kind, data_name: str) -> ml_collections.ConfigDict:
   return c
 
 
+# The baselines of the shipped configs: what image_config / sequence_config change in base_config (one table:
+# `--show` names the fields where a config built on base_config differs from its baseline). base_config keeps
+# the general defaults, which the sweeps of configs/sweeps/ and the tests build on.
+BASELINES = {
+    "image_config": {"data.name": "mnist_5k", "epochs": 15, "batch_size": 64, "schedule.name": "plateau",
+                     "schedule.patience": 2, "eval.transforms": ("moved", "rotated")},
+    "sequence_config": {"data.name": "japanese_vowels", "epochs": 30, "batch_size": 32, "schedule.name": "plateau",
+                        "schedule.patience": 3},
+}
+
+
+NULLABLE_FLOATS = ("optimizer.weight_decay", "optimizer.momentum")  # None: the optimizer's own default
+
+
+def from_json(d: dict) -> ml_collections.ConfigDict:
+  """A config read back from JSON (config.json, best_config.json): the optimizer fields that are None keep their
+  type (float), so `--config.optimizer.momentum=0.5` still overrides them."""
+  c = ml_collections.ConfigDict(d)
+  for name in NULLABLE_FLOATS:
+    block, field = name.split(".")
+    if block in c and field in c[block] and c[block][field] is None:
+      with c.unlocked():
+        c[block][field] = ml_collections.FieldReference(None, field_type=float)
+  return c
+
+
 def image_config(kind: str) -> ml_collections.ConfigDict:
-  """The defaults of configs/mlp.py and configs/cnn.py: the 5k MNIST subset with moved / rotated test sets."""
-  c = base_config(kind, "mnist_5k")
-  c.epochs = 15
-  c.batch_size = 64
-  c.optimizer.learning_rate = 1e-3
-  c.schedule.name = "plateau"
-  c.schedule.patience = 2
-  c.eval.transforms = ("moved", "rotated")
-  return _tuned(c)
+  """The defaults of configs/mlp.py and configs/cnn.py: the 5k MNIST subset with moved / rotated test sets
+  (BASELINES["image_config"], then the model spec's tuned values)."""
+  return _baseline(kind, "image_config")
 
 
 def sequence_config(kind: str) -> ml_collections.ConfigDict:
-  """The defaults of configs/gru.py, lstm.py and linear.py: JapaneseVowels."""
-  c = base_config(kind, "japanese_vowels")
-  c.epochs = 30
-  c.batch_size = 32
-  c.schedule.name = "plateau"
-  c.schedule.patience = 3
+  """The defaults of configs/gru.py, lstm.py and linear.py: JapaneseVowels (BASELINES["sequence_config"], then
+  the model spec's tuned values, e.g. a GRU's learning rate 3e-3)."""
+  return _baseline(kind, "sequence_config")
+
+
+def _baseline(kind, name: str) -> ml_collections.ConfigDict:
+  values = BASELINES[name]
+  c = base_config(kind, values["data.name"])
+  for field, value in values.items():
+    if field != "data.name":
+      _set(c, field, value)
   return _tuned(c)
+
+
+def baseline_of(c) -> tuple:
+  """(name, {field: value}) of the baseline of c's model kind: image_config or sequence_config, its tuned
+  values included; (None, {}) for a kind without one."""
+  try:
+    s = _spec(c.model.kind)
+  except Exception:  # noqa: BLE001  (a user's module that does not import: no baseline to compare with)
+    return None, {}
+  if s.user:  # your own module: the shipped configs have no baseline for it
+    return None, {}
+  name = "image_config" if s.data == "image" else "sequence_config"
+  return name, {**BASELINES[name], **s.tuned}
+
+
+def _set(c, field, value):
+  *path, last = field.split(".")
+  node = c
+  for p in path:
+    node = node[p]
+  node[last] = value
 
 
 def _tuned(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """c with the settings its model spec tunes for the default configs (e.g. a GRU's learning rate)."""
   for field, value in _spec(c.model.kind).tuned.items():
-    *path, last = field.split(".")
-    node = c
-    for p in path:
-      node = node[p]
-    node[last] = value
+    _set(c, field, value)
   return c
 
 
@@ -205,7 +256,7 @@ def sweep_block(space, num_trials: int = 0, mode: str | None = None,
   # what ASHA's rungs and TPE rank trials by: val_loss | val_accuracy (the validation split of the training data);
   # test_loss | test_accuracy only with data.validation_fraction=0 (then the val_* names select on the test set)
   s.metric = "val_loss"
-  # sync: every group to each rung, then one decision over the trials of all groups (sweep/sync.py);
+  # sync: every group to each rung, then one decision over the trials of all groups (sweep/executors/rungs.py);
   # False: groups one after another, each ranked against the groups before it (asynchronous)
   s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3, "sync": True})
   # widths and depth of different trials share padded programs: auto (the planner weighs compile time
@@ -216,7 +267,7 @@ def sweep_block(space, num_trials: int = 0, mode: str | None = None,
   s.compile_ahead = 2  # groups compiled in worker threads while the current one trains (0 = none)
   s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
   s.num_shards = 1
-  # local (this process) | ray: each group a Ray task (sweep/ray_backend.py; pip install -e ".[ray]")
+  # local (this process) | ray: each group a Ray task (sweep/executors/ray.py; pip install -e ".[ray]")
   s.backend = "local"
   s.ray_address = ""  # a Ray cluster to connect to (host:port or auto); "" starts a local Ray here
   s.ray_num_cpus = 0  # the local Ray's cores (0 = all)

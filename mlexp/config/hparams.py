@@ -16,6 +16,21 @@ VMAPPED = (
 HPARAMS = tuple(name for name, _ in VMAPPED)  # the keys of Member.hparams
 VMAPPED_FIELDS = tuple(field for _, field in VMAPPED)  # the config paths
 
+# optimizer.<field> = None (the default): the optimizer's own value, as torch.optim's of the same name
+# (torch.optim.SGD momentum 0, AdamW weight_decay 0.01); "momentum" is SGD whose momentum defaults to 0.9
+OPTIMIZER_DEFAULTS = {"momentum": {"momentum": 0.9, "weight_decay": 0.0},
+                      "adamw": {"momentum": 0.0, "weight_decay": 0.01}}
+UNSET = {"momentum": 0.0, "weight_decay": 0.0}  # every other optimizer
+
+
+def optimizer_value(optimizer, field: str) -> float:
+  """optimizer.<field> (momentum, weight_decay) as the optimizer uses it: its value, or when None its
+  optimizer's own default (OPTIMIZER_DEFAULTS)."""
+  v = optimizer.get(field)
+  if v is None:
+    return OPTIMIZER_DEFAULTS.get(optimizer.get("name"), UNSET)[field]
+  return float(v)
+
 
 def _is_data(config, field: str) -> bool:
   """Whether a knob is data for this config's model: model.dropout is not for a user's module whose __call__
@@ -35,6 +50,10 @@ def hparams_of(config) -> dict:
   for name, field in VMAPPED:
     if not _is_data(config, field):
       out[name] = 0.0
+      continue
+    block, _, last = field.partition(".")
+    if block == "optimizer" and last in UNSET:
+      out[name] = optimizer_value(config[block], last)
       continue
     node = config
     for part in field.split("."):

@@ -2,21 +2,23 @@
 from __future__ import annotations
 
 from mlexp.config.checks import ConfigError, choice as _choice, integer as _int, real as _float
+from mlexp.config.fields import MEMBER_LOOPS, OPTIMIZERS, SCHEDULES, TRANSFORMS  # noqa: F401 (the one table)
 from mlexp.data.catalog import DATASETS, IMAGE_DATA, NAMES, NEEDS_PATH, SEQUENCE_DATA
-
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "plateau", "cosine")
-TRANSFORMS = ("moved", "rotated")
 
 
 def validate(c) -> None:
-  """Raises ConfigError for the first impossible value in config c."""
+  """Raises ConfigError for the first impossible value in config c (a sweep config: its space too)."""
+  if "sweep" in c:
+    from mlexp.config.overrides import check_space
+    check_space(c)
   _int(c, "seed", 0)
   _int(c, "seeds", 1, 4096)
   _int(c, "epochs", 1)
   _int(c, "batch_size", 1)
   _int(c, "eval_batch_size", 1)
-  _choice(c, "member_loop", ("auto", "vmap", "map"))
+  _choice(c, "member_loop", MEMBER_LOOPS)
+  if "time_members" in c:
+    _choice(c, "time_members", ("auto", "on", "off"))
   _float(c, "hang_timeout_s", 0.0)
   _int(c, "cpu_devices", 0, 1024)
 
@@ -50,8 +52,10 @@ def validate(c) -> None:
 
   _choice(c, "optimizer.name", OPTIMIZERS)
   _float(c, "optimizer.learning_rate", 0.0, lo_open=True)
-  _float(c, "optimizer.weight_decay", 0.0)
-  _float(c, "optimizer.momentum", 0.0, 1.0, hi_open=True)
+  if c.optimizer.get("weight_decay") is not None:  # None: the optimizer's own (config/hparams.py)
+    _float(c, "optimizer.weight_decay", 0.0)
+  if c.optimizer.get("momentum") is not None:
+    _float(c, "optimizer.momentum", 0.0, 1.0, hi_open=True)
 
   _choice(c, "schedule.name", SCHEDULES)
   _float(c, "schedule.factor", 0.0, 1.0, lo_open=True, hi_open=True)

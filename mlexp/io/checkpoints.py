@@ -6,7 +6,9 @@ folder, files changed after the save: each step folder holds the sha256 of its f
 moved to WORKDIR/checkpoints/damaged/ and the one before it is used, or the run starts afresh when there is
 none; one line says which.
 WORKDIR/checkpoints/best/<epoch>: per member, the parameters of its best epoch (lowest test loss),
-with best_epoch and best test loss / accuracy.
+with best_epoch and best test loss / accuracy; damaged or missing, a resume rebuilds it from the latest
+checkpoint (whose best_params are those). A resume also trains again the epochs whose metrics.jsonl records
+were lost (`resume`'s metrics).
 WORKDIR/checkpoints/best_trial/<n>: a sweep's best single model's parameters (`save_params`).
 """
 from __future__ import annotations
@@ -15,10 +17,12 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -88,13 +92,26 @@ class Checkpoints:
   def latest_epoch(self):
     return self.latest.latest_step()
 
-  def resume(self, template, say=print, relayout=None):
+  def resume(self, template, say=print, relayout=None, metrics=None):
     """(state, epoch) from the newest latest checkpoint that restores, else (template, 0). Damaged ones are
     moved aside to checkpoints/damaged/, with one line each; best checkpoints newer than the epoch resumed
     from are moved aside too (that epoch will be trained again). relayout(state) -> template's layout: for a
-    checkpoint of another number of member slots (saved on another number of devices)."""
+    checkpoint of another number of member slots (saved on another number of devices). metrics: (metrics.jsonl,
+    seeds): checkpoints after an epoch whose records that file lacks (torn, cut) are removed, so the epochs
+    from there on are trained again and their records written anew (the same: training is deterministic)."""
     steps = sorted(self.latest.all_steps(), reverse=True)
     workdir = os.path.dirname(self.directory)
+    from mlexp.io.workdir import first_missing_epoch
+    gap = first_missing_epoch(metrics[0], metrics[1], steps[0]) if metrics is not None and steps else None
+    if gap is not None:
+      for step in [s for s in steps if s >= gap]:
+        self.latest.close()
+        shutil.rmtree(os.path.join(self.directory, "latest", str(step)), ignore_errors=True)
+        self.latest = self._manager("latest")
+      steps = [s for s in steps if s < gap]
+      again = f"the checkpoint of epoch {steps[0]}" if steps else "scratch"
+      say(f"{metrics[0]} is damaged: it lacks the records of epoch {gap}; training again from {again} to write "
+          "them anew")
     for k, step in enumerate(steps):
       try:
         verify_checksum(os.path.join(self.directory, "latest", str(step)))
@@ -111,10 +128,28 @@ class Checkpoints:
         if b > step:
           self._move_aside("best", b)
       say(f"resuming from the checkpoint of epoch {step} in {workdir}")
+      self._repair_best(state, step, say)
       return state, step
     for b in self.best.all_steps():
       self._move_aside("best", b)
     return template, 0
+
+  def _repair_best(self, state, step: int, say) -> None:
+    """best/ rebuilt from the resumed state when it is missing or damaged: the state's best_params are those of
+    its best epoch up to `step`, exactly what best/ held (a finished run's rerun repairs it so)."""
+    b = self.best.latest_step()
+    if b is not None:
+      try:
+        check_step(os.path.join(self.directory, "best", str(b)))
+        return
+      except Exception as e:  # noqa: BLE001  (as in resume: Orbax raises many kinds for damaged files)
+        moved = self._move_aside("best", b)
+        say(f"best checkpoint {os.path.join(self.directory, 'best', str(b))} is damaged ({type(e).__name__}: "
+            f"{_first_line(e)}); moved it to {moved}; rebuilt it from the checkpoint of epoch {step}")
+    at = max(1, min(step, int(np.max(jax.device_get(state.best_epoch)))))  # (the step of its best epoch)
+    self.best.save(at, args=ocp.args.StandardSave(best_of(state)))
+    self._unsealed.append(("best", at))
+    self.seal()
 
   def _restore(self, step: int, template, relayout):
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
@@ -201,6 +236,17 @@ def verify_checksum(step_dir: str) -> None:
     raise ValueError(f"checksum mismatch: the files of {step_dir} changed after they were saved")
 
 
+def check_step(step_dir: str) -> None:
+  """Raises when a saved step is damaged: its checksum disagrees, or (a step without one: saved by an older
+  mlexp, or killed between its data and its checksum) Orbax cannot read it."""
+  if not os.path.isdir(step_dir) or not os.listdir(step_dir):
+    raise FileNotFoundError(f"{step_dir} is missing or empty")
+  if os.path.isfile(os.path.join(step_dir, CHECKSUM)):
+    verify_checksum(step_dir)
+    return
+  restore_saved(os.path.dirname(step_dir))  # (the latest step of its folder, which keeps one)
+
+
 def _slots(template) -> int:
   """The member slots of a state: the leading axis of its leaves (the most common one)."""
   sizes = [a.shape[0] for a in jax.tree.leaves(template) if getattr(a, "ndim", 0)]
@@ -251,3 +297,15 @@ def _restore_here(item_dir: str):
     tree = getattr(tree, "tree", tree)
     abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one), tree)
     return c.restore(item_dir, abstract)
+
+
+def check_saved(directory: str) -> None:
+  """Raises when `save_params`' folder (or best/) holds no checkpoint, or its latest one is damaged."""
+  d = os.path.abspath(directory)
+  if not os.path.isdir(d):
+    raise FileNotFoundError(f"{d} is missing")
+  with ocp.CheckpointManager(d) as mgr:
+    step = mgr.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"{d} holds no checkpoint")
+  check_step(os.path.join(d, str(step)))

@@ -1,5 +1,6 @@
 """Progress of a run: one line per epoch with the time left (the CLI), or one updating bar (`tqdm.auto`:
-a widget in Jupyter, a console bar elsewhere) chosen by the Python API with `use("bar")`."""
+a widget in Jupyter, a console bar in a terminal) chosen by the Python API with `use("bar")`. Output to a
+file or a pipe always gets lines: a bar redraws itself with carriage returns, which pile up there."""
 from __future__ import annotations
 
 import contextlib
@@ -21,6 +22,18 @@ def use(mode: str):
     yield
   finally:
     _MODE.reset(token)
+
+
+def interactive(stream) -> bool:
+  """Whether a bar can redraw in place on `stream`: a terminal, or the output of a Jupyter kernel."""
+  try:
+    if stream.isatty():
+      return True
+  except (AttributeError, ValueError):  # (no isatty, or a closed stream)
+    pass
+  ipython = sys.modules.get("IPython")
+  shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+  return shell is not None and hasattr(shell, "kernel") and stream in (sys.stdout, sys.stderr)
 
 
 def fmt_seconds(s: float) -> str:
@@ -48,6 +61,8 @@ class Progress:
     self.total, self.what = total, what
     self.stream = stream or sys.stdout
     self.mode = mode or _MODE.get()
+    if self.mode == "bar" and not interactive(self.stream):
+      self.mode = "lines"
     self.t0 = time.perf_counter()
     self.times = []
     self.bar = None
@@ -81,3 +96,14 @@ class Progress:
   def line(self, text: str):
     self.close()
     print(text, file=self.stream, flush=True)
+
+
+def extra_tests_line(summary: dict) -> str | None:
+  """The end-of-run line of the extra test sets (an image run's moved / rotated digits): their accuracies
+  with the best epoch's parameters, mean ± std over the seeds; None without extra test sets."""
+  names = sorted(k.split("/", 1)[1] for k in summary.get("mean", {}) if k.startswith("test_accuracy/"))
+  if not names:
+    return None
+  pm = lambda k: f" ± {100 * summary['std'][k]:.2f}" if len(summary.get("runs", [])) > 1 else ""
+  return "extra test sets (best epoch of each model): " + ", ".join(
+      f"{n} {100 * summary['mean'][f'test_accuracy/{n}']:.2f}%{pm(f'test_accuracy/{n}')}" for n in names)

@@ -23,12 +23,17 @@ def configure_cpu_devices(config) -> None:
 
 def enable_compilation_cache() -> None:
   """JAX's persistent compilation cache in ~/.cache/mlexp/jax (MLEXP_COMPILATION_CACHE: another folder, '' = off),
-  so compiled programs are reused by later runs of the same shapes; a cache set up already is kept."""
+  so compiled programs are reused by later runs of the same shapes; a cache set up already is kept. Every
+  program is kept, however fast it compiled (JAX's default keeps those over 1 s: a rerun would still compile
+  the small ones), and JAX's cache hits are counted (mlexp/cache.py: `python -m mlexp.cache` shows and clears it)."""
   import jax
-  cache = os.environ.get("MLEXP_COMPILATION_CACHE", os.path.expanduser("~/.cache/mlexp/jax"))
-  if cache and not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  from mlexp import cache as program_cache
+  path = program_cache.location()
+  if path and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  if jax.config.jax_compilation_cache_dir:
+    program_cache.listen()
 
 
 def default_workdir(config) -> str:

@@ -35,7 +35,8 @@ from mlexp.io.writers import to_json
 # data.validation_fraction=0 selects on the test set)
 RESULT_COLUMNS = ("trial", "group", "seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss",
                   "best_test_loss", "test_accuracy", "final_test_accuracy", "best_val_loss", "val_accuracy",
-                  "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "compile_s", "param_count")
+                  "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "compile_s", "param_count",
+                  "train_s", "train_s_method")  # train_s: the model's own training seconds (sweep/trial_time.py)
 
 
 class WorkdirError(ValueError):
@@ -118,7 +119,8 @@ def epoch_record(member, epoch: int, m: dict, j: int, dt: float, n_train: int, s
   rec = {"trial": member.trial, "seed": member.seed}
   if gid is not None:
     rec["group"] = gid
-  rec.update({"epoch": epoch, "train_loss": m["train_loss"][j], "test_loss": m["test_loss"][j],
+  rec.update({"epoch": epoch, "train_loss": m["train_loss"][j], "train_accuracy": m["train_accuracy"][j],
+              "test_loss": m["test_loss"][j],
               "test_accuracy": m["test_accuracy"][j], "learning_rate": m["learning_rate"][j],
               "epoch_s": dt, "samples_per_s": n_train / dt, "status": status})
   if "val_loss" in m and not math.isnan(float(m["val_loss"][j])):  # (none when the test set selects)
@@ -137,6 +139,45 @@ def last_epochs(metrics_file: str, members) -> list:
           if r.get("epoch", 0) >= latest.get(r.get("seed"), {}).get("epoch", 0):
             latest[r.get("seed")] = r
   return [latest.get(m.seed, {}) for m in members]
+
+
+def first_missing_epoch(metrics_file: str, seeds, upto: int):
+  """The first epoch <= upto whose metrics.jsonl record some model (seed) lacks (lost to a torn or cut file), or
+  None when every model's records are whole: epochs 1, 2, ... up to `upto` or to its record that stopped it."""
+  have: dict = {s: {} for s in seeds}
+  if os.path.exists(metrics_file):
+    with open(metrics_file) as f:
+      for line in f:
+        try:
+          r = json.loads(line)
+        except ValueError:
+          continue
+        if isinstance(r, dict) and r.get("seed") in have and isinstance(r.get("epoch"), int):
+          have[r["seed"]][r["epoch"]] = r.get("status")
+  missing = []
+  for got in have.values():
+    e = 1
+    while e <= upto and e in got:
+      e += 1
+    if e <= upto and not (e > 1 and got[e - 1] not in (None, "running")):  # (stopped early / diverged: no more)
+      missing.append(e)
+  return min(missing) if missing else None
+
+
+def groups_missing_metrics(metrics_file: str, done: dict) -> list:
+  """The finished groups (gid -> groups/<gid>.json record) some of whose metrics.jsonl records are lost (a torn or
+  cut file): each row's trial and seed must have epochs 1..epochs_run. They run again to write them anew."""
+  have = set()
+  if os.path.exists(metrics_file):
+    with open(metrics_file) as f:
+      for line in f:
+        try:
+          r = json.loads(line)
+          have.add((r.get("group"), r["trial"], r["seed"], r["epoch"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+          continue
+  return [gid for gid, d in done.items() if any((gid, r["trial"], r["seed"], e) not in have for r in d["rows"]
+                                                for e in range(1, int(r.get("epochs_run") or 0) + 1))]
 
 
 def write_results(workdir: str, rows: list, fields: list) -> None:

@@ -7,7 +7,11 @@ when vmapped over models), while slices and matmuls are fast everywhere. Results
 
 Widths are data in a padded group: `dims["filters"]` / `dims["dense"]` hold a member's true widths
 inside the padded ones; padded filters and units have zero weights and masked activations. The
-number of blocks and dense layers stays static (a group key).
+number of blocks and dense layers stays static (a group key). So is the kernel size, except where a
+smaller kernel is a larger one with a zero border (`paddable_kernel`: 'SAME', odd sizes, at least the
+stride): `dims["kernel"]` holds a member's own size, the taps outside its centred k x k window are masked to
+zero (in the forward pass too, so their gradients and updates are zero), and kernel values are hashed by
+their offset from the centre tap, so a member's k x k kernel is the same inside a larger one.
 """
 from __future__ import annotations
 
@@ -32,6 +36,14 @@ def patches(x, k: int, s: int, padding: str):
     ho, wo = (h - k) // s + 1, (w - k) // s + 1
   cols = [x[:, i:i + (ho - 1) * s + 1:s, j:j + (wo - 1) * s + 1:s, :] for i in range(k) for j in range(k)]
   return jnp.concatenate(cols, axis=-1)
+
+
+def tap_mask(k_true, k: int):
+  """[k, k] 1.0 on the centred k_true x k_true window of a k x k kernel (k_true may be traced), else 0.0."""
+  lo = (k - 1) // 2 - (k_true - 1) // 2
+  t = jnp.arange(k)
+  row = ((t >= lo) & (t < lo + k_true)).astype(jnp.float32)
+  return row[:, None] * row[None, :]
 
 
 def max_pool(x, p: int):
@@ -63,14 +75,19 @@ class CNN(nn.Module):
     base, dkey = seeds(self, train, dropout_seed)
     k, s = int(self.kernel_size), int(self.strides)
     feature_map(x.shape[1:3], self.filters, k, s, self.padding, int(self.pool))  # clear error on tiny maps
+    k_true = k if dims is None or "kernel" not in dims else dims["kernel"]
+    taps = None if k_true is k else tap_mask(k_true, k)[:, :, None, None]
+    centre = ((k - 1) // 2, (k - 1) // 2)
     c, c_true, c_mask = x.shape[-1], x.shape[-1], None
     for i, f in enumerate(self.filters):
       f = int(f)
       f_true = f if dims is None else dims["filters"][i]
       f_mask = None if dims is None else unit_mask(f_true, f)
       kern = param(self, f"conv{i}_kernel", lambda: stable_kernel(
-          layer_key(base, i), k * k, (c, f), k * k * c_true, None,
-          f_mask).reshape(k, k, c, f) * (1.0 if c_mask is None else c_mask[:, None]))
+          layer_key(base, i), k, (k, c, f), k_true * k_true * c_true, None, f_mask, origin=centre)
+          * (1.0 if c_mask is None else c_mask[:, None]) * (1.0 if taps is None else taps))
+      if taps is not None:  # a smaller kernel inside this one: its border stays zero (no gradient reaches it)
+        kern = kern * taps
       bias = param(self, f"conv{i}_bias", lambda: jnp.zeros((f,), jnp.float32))
       x = act(patches(x, k, s, self.padding) @ kern.reshape(-1, f) + bias)
       if f_mask is not None:

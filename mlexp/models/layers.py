@@ -62,13 +62,16 @@ def hash_uniform(seed, *index) -> jax.Array:
   return (h >> 8).astype(jnp.float32) * (1.0 / (1 << 24)) + (0.5 / (1 << 24))
 
 
-def stable_kernel(key, rows: int, inner: tuple, fan_in, row_mask=None, col_mask=None, kind: str = "normal"):
+def stable_kernel(key, rows: int, inner: tuple, fan_in, row_mask=None, col_mask=None, kind: str = "normal",
+                  origin: tuple = ()):
   """A kernel [rows, *inner] whose element (i, ..., j) is a function of the key and its own indices only, so
   it does not depend on how far rows or any inner axis are padded. kind 'normal': lecun normal (truncated to
   2 std, std 1/sqrt(fan_in)); 'uniform': U(+-1/sqrt(fan_in)) (PyTorch's recurrent init). fan_in may be
-  traced (a member's true width)."""
+  traced (a member's true width). origin: per leading axis, the index that counts as 0 (a conv kernel's centre
+  tap, so that a k x k kernel is the centre of a larger one with the same values)."""
   shape = (rows,) + tuple(int(d) for d in inner)
-  index = [jax.lax.broadcasted_iota(jnp.int32, shape, a) for a in range(len(shape))]
+  index = [jax.lax.broadcasted_iota(jnp.int32, shape, a) - (int(origin[a]) if a < len(origin) else 0)
+           for a in range(len(shape))]
   u = hash_uniform(seed_of(key), *index)
   if kind == "uniform":
     w = 2.0 * u - 1.0

@@ -178,7 +178,7 @@ def accuracy_vs_field(table: pd.DataFrame, field: dict, path: str, means: pd.Dat
   t = table.dropna(subset=["acc_mean"])
   div = t["diverged"].to_numpy() > 0 if "diverged" in t else np.zeros(len(t), bool)
   if means is None:
-    means = t[~div].groupby(name).agg(acc=("acc_mean", "mean"), wall=("wall_s", "mean"))
+    means = t[~div].groupby(name).agg(acc=("acc_mean", "mean"), wall=("time_s", "mean"))
   numeric = scale != "categorical" and pd.api.types.is_numeric_dtype(t[name]) \
       and not pd.api.types.is_bool_dtype(t[name])
   rng = np.random.default_rng(0)
@@ -269,28 +269,28 @@ def heatmap(table: pd.DataFrame, f1: str, f2: str, path: str) -> str:
 def accuracy_vs_time(table: pd.DataFrame, path: str, fields=(), tolerance: float = 0.01) -> str:
   """Test accuracy vs training time per trial, with the Pareto front and the fastest trial within
   `tolerance` of the best highlighted."""
-  t = table[np.isfinite(table["acc_mean"]) & np.isfinite(table["wall_s"])].copy()
+  t = table[np.isfinite(table["acc_mean"]) & np.isfinite(table["time_s"])].copy()
   bad = t[t["diverged"] > 0] if "diverged" in t else t.iloc[:0]
   t = t[~t.index.isin(bad.index)]
-  mask = F.pareto_mask(t["wall_s"], t["acc_mean"])
+  mask = F.pareto_mask(t["time_s"], t["acc_mean"])
   fig, ax = plt.subplots(figsize=(7.5, 4.8))
   if len(bad):
-    ax.plot(bad["wall_s"], 100 * bad["acc_mean"], "x", color="tab:red", ms=8, mew=2,
+    ax.plot(bad["time_s"], 100 * bad["acc_mean"], "x", color="tab:red", ms=8, mew=2,
             label="diverged trial (left out)")
-  ax.errorbar(t["wall_s"], 100 * t["acc_mean"], yerr=100 * t["acc_std"].fillna(0), fmt="o", color="tab:blue",
+  ax.errorbar(t["time_s"], 100 * t["acc_mean"], yerr=100 * t["acc_std"].fillna(0), fmt="o", color="tab:blue",
               alpha=0.5, ms=5, capsize=2, label="trial (mean ± std over seeds)")
-  front = t[mask].sort_values("wall_s")
-  ax.step(front["wall_s"], 100 * front["acc_mean"], where="post", color="tab:red", lw=1.5)
-  ax.plot(front["wall_s"], 100 * front["acc_mean"], "o", color="tab:red", ms=7, label="Pareto front")
+  front = t[mask].sort_values("time_s")
+  ax.step(front["time_s"], 100 * front["acc_mean"], where="post", color="tab:red", lw=1.5)
+  ax.plot(front["time_s"], 100 * front["acc_mean"], "o", color="tab:red", ms=7, label="Pareto front")
   if len(t):
     best = t.loc[t["acc_mean"].idxmax()]
-    near = t[t["acc_mean"] >= best["acc_mean"] - tolerance].sort_values("wall_s").iloc[0]
+    near = t[t["acc_mean"] >= best["acc_mean"] - tolerance].sort_values("time_s").iloc[0]
     ax.axhspan(100 * (best["acc_mean"] - tolerance), 100 * best["acc_mean"], color="tab:green", alpha=0.12,
                label=f"within {100 * tolerance:.0f} pp of best")
-    ax.plot(near["wall_s"], 100 * near["acc_mean"], "*", color="tab:green", ms=16, mec="k",
+    ax.plot(near["time_s"], 100 * near["acc_mean"], "*", color="tab:green", ms=16, mec="k",
             label=f"fastest within {100 * tolerance:.0f} pp: {trial_label(near, fields)}")
   ax.set(xlabel="training time (s)", ylabel="test accuracy (%)", title="Accuracy vs training time")
-  if len(t) and t["wall_s"].max() / max(t["wall_s"].min(), 1e-9) > 20:
+  if len(t) and t["time_s"].max() / max(t["time_s"].min(), 1e-9) > 20:
     ax.set_xscale("log")
     ax.set_xlabel("training time (s, log scale)")
   ax.grid(alpha=0.3)

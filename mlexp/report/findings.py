@@ -15,7 +15,7 @@ import pandas as pd
 # the tables and formats the findings use (and render / figures reach as F.<name>)
 from mlexp.report.tables import (binned, field_names, fmt_value, is_numeric, loss_minimum, matched_trials,  # noqa: F401
                                  mean_curves, overfitting, pareto_mask, pct, pp, secs, seed_spread, selection_loss,
-                                 settings_text, trial_table, value_means)
+                                 settings_text, time_column, time_note, trial_table, value_means)
 
 # Figure file names shared with figures.py / render.py.
 LEARNING_CURVES = "learning_curves.png"
@@ -54,17 +54,20 @@ def best_config(results: pd.DataFrame, fields=()) -> Finding:
   if len(tt) > 1:
     chosen = f", chosen on validation accuracy {pct(b['val_mean'])}," if "val_mean" in tt else ""
     text = (f"Best configuration: trial {int(b['trial'])} ({settings_text(b, names) or 'no swept fields'}){chosen} "
-            f"reaches {pct(b['acc_mean'])}{spread} test accuracy ({over}) in {secs(b['wall_s'])} of training.")
+            f"reaches {pct(b['acc_mean'])}{spread} test accuracy ({over}) in {secs(b['time_s'])} of training.")
   else:
-    text = f"Test accuracy {pct(b['acc_mean'])}{spread} ({over}), {secs(b['wall_s'])} of training per model."
+    text = f"Test accuracy {pct(b['acc_mean'])}{spread} ({over}), {secs(b['time_s'])} of training per model."
   nums = dict(trial=int(b["trial"]), acc_mean=float(b["acc_mean"]), acc_std=float(std), seeds=seeds,
-              wall_s=float(b["wall_s"]), settings={n: b[n] for n in names})
+              time_s=float(b['time_s']), settings={n: b[n] for n in names})
   return Finding("best", text, LEARNING_CURVES, nums)
 
 
 def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = None,
-                 time_growth: float = 1.3, others=()) -> Optional[Finding]:
+                 time_growth: float = 1.3, others=(), confounded: bool = False) -> Optional[Finding]:
   """Effect of one swept field on mean test accuracy compared with the seed-to-seed spread.
+
+  confounded: the trials varied every field at once (random / TPE search, or ASHA, which kept some trials
+  longer): the pattern is only a marginal association, worded so and with its caveat, never "X matters".
 
   Per field value: mean over trials (and seeds) of test accuracy, on the settings of the `others`
   fields shared by all values (see matched_trials); effect = max - min. Diverged models are left out.
@@ -85,7 +88,7 @@ def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = N
   nums = dict(field=name, effect=effect, spread=float(spread), best_value=best_v, best_acc=best_acc,
               acc_by_value={k: float(v) for k, v in by["acc"].items()},
               wall_by_value={k: float(v) for k, v in by["wall"].items()}, flat=False, saturates_above=None,
-              time_grows=False, matched=restricted)
+              time_grows=False, matched=restricted, confounded=bool(confounded))
   fig = field_figure(name)
   note = (" (Compared on the other fields' settings shared by all its values; diverged or missing "
           "combinations left out.)" if restricted else "")
@@ -100,7 +103,9 @@ def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = N
     return Finding("field_effect", text + note, fig, nums)
   tol = spread if has_spread else 0.0
   worst_v = by["acc"].idxmin()
-  parts = [f"{name} matters: mean test accuracy ranges over {pp(effect)} "
+  lead = (f"{name} (marginal means over trials in which the other fields varied too): mean test accuracy spans "
+          if confounded else f"{name} matters: mean test accuracy ranges over ")
+  parts = [lead + f"{pp(effect)} "
            f"(from {pct(by['acc'].min())} at {fmt_value(worst_v)} to {pct(best_acc)} at {fmt_value(best_v)})"
            + (f", more than the seed-to-seed spread ({pp(spread)})." if has_spread
               else "; with 1 seed per trial this cannot be compared with seed noise.")]
@@ -129,21 +134,46 @@ def field_effect(results: pd.DataFrame, field: dict, spread: Optional[float] = N
       rising = np.ptp(w) > 0 and (len(w) == 2 or np.corrcoef(ranks, np.arange(len(w)))[0, 1] >= 0.8)  # Spearman
       if rising and w[-1] / w[0] >= time_growth:
         nums["time_grows"] = True
-        parts.append(f"Training time keeps growing with {name}: {secs(w[0])} at {fmt_value(vals[0])} → "
+        grows = f"Training time is higher at larger {name}" if confounded else \
+            f"Training time keeps growing with {name}"
+        parts.append(f"{grows}: {secs(w[0])} at {fmt_value(vals[0])} → "
                      f"{secs(w[-1])} at {fmt_value(vals[-1])} ({w[-1] / w[0]:.1f}×).")
   else:
     w = by["wall"]
     if np.all(np.isfinite(w)) and w.min() > 0 and w.max() / w.min() >= time_growth:
       parts.append("Training time differs: " + ", ".join(f"{fmt_value(k)} {secs(v)}" for k, v in w.items()) + ".")
+  if confounded:
+    parts.append(CAVEAT.format(name=name))
   return Finding("field_effect", " ".join(parts) + note, fig, nums)
 
 
-def field_effects(results: pd.DataFrame, fields) -> list[Finding]:
+CAVEAT = ("Caveat: every other field varied across these trials as well, so this is an association, not the effect "
+          "of changing {name} alone (a study, sweep.algorithm=one_at_a_time, measures that).")
+
+
+def field_effects(results: pd.DataFrame, fields, confounded: bool = False) -> list[Finding]:
   """field_effect for every swept field (skips fields with a single value)."""
   spread = seed_spread(results)
   fields = [f if isinstance(f, dict) else dict(name=f) for f in fields or []]
-  out = [field_effect(results, f, spread, others=fields) for f in fields]
+  out = [field_effect(results, f, spread, others=fields, confounded=confounded) for f in fields]
   return [f for f in out if f is not None]
+
+
+def is_confounded(results: pd.DataFrame, fields, spec: Optional[dict] = None) -> bool:
+  """True when a sweep's trials do not hold the other fields fixed or crossed: a random / TPE search (not every
+  combination of the fields' values was run) or ASHA (which trials trained longer depends on their results)."""
+  spec = spec or {}
+  if spec.get("algorithm") == "one_at_a_time":
+    return False
+  names = [n for n in field_names(fields) if n in results]
+  if spec.get("mode") == "asha":
+    return True
+  if len(names) < 2:  # one field, the others at the config's values: a controlled comparison
+    return False
+  if spec.get("algorithm") in ("random", "tpe"):
+    return True
+  per = results.groupby("trial")[names].first().astype(str)
+  return len(per.drop_duplicates()) < int(np.prod([per[n].nunique() for n in names]))
 
 
 def _focus_trials(results: pd.DataFrame, fields, k: int) -> list[int]:
@@ -237,26 +267,26 @@ def pareto_finding(results: pd.DataFrame, fields=(), tolerance: float = 0.01) ->
   """Accuracy vs training time: Pareto front and the fastest trial within `tolerance` (1 pp) of the best
   accuracy. Trials with a diverged seed are left out."""
   tt = trial_table(results, fields)
-  tt = tt[np.isfinite(tt["acc_mean"]) & np.isfinite(tt["wall_s"]) & (tt["diverged"] == 0)]
+  tt = tt[np.isfinite(tt["acc_mean"]) & np.isfinite(tt["time_s"]) & (tt["diverged"] == 0)]
   if len(tt) < 2:
     return None
-  front = tt[pareto_mask(tt["wall_s"], tt["acc_mean"])].sort_values("wall_s")
+  front = tt[pareto_mask(tt["time_s"], tt["acc_mean"])].sort_values("time_s")
   best = tt.iloc[0]
-  near = tt[tt["acc_mean"] >= best["acc_mean"] - tolerance].sort_values(["wall_s", "acc_mean"],
+  near = tt[tt["acc_mean"] >= best["acc_mean"] - tolerance].sort_values(["time_s", "acc_mean"],
                                                                          ascending=[True, False])
   fast = near.iloc[0]
   names = field_names(fields)
   nums = dict(front_trials=[int(t) for t in front["trial"]], fastest_near_best=int(fast["trial"]),
-              best_trial=int(best["trial"]), speedup=float(best["wall_s"] / fast["wall_s"]) if fast["wall_s"] > 0
+              best_trial=int(best["trial"]), speedup=float(best["time_s"] / fast["time_s"]) if fast["time_s"] > 0
               else math.nan)
-  front_txt = ", ".join(f"trial {int(r.trial)} {pct(r.acc_mean)} in {secs(r.wall_s)}" for r in front.itertuples())
+  front_txt = ", ".join(f"trial {int(r.trial)} {pct(r.acc_mean)} in {secs(r.time_s)}" for r in front.itertuples())
   if int(fast["trial"]) == int(best["trial"]):
-    lead = (f"The best trial ({int(best['trial'])}, {pct(best['acc_mean'])}, {secs(best['wall_s'])}) is also "
+    lead = (f"The best trial ({int(best['trial'])}, {pct(best['acc_mean'])}, {secs(best['time_s'])}) is also "
             f"the fastest within {pp(tolerance)} of the best.")
   else:
     lead = (f"Trial {int(fast['trial'])} ({settings_text(fast, names)}) reaches {pct(fast['acc_mean'])} in "
-            f"{secs(fast['wall_s'])}, within {pp(tolerance)} of the best ({pct(best['acc_mean'])} in "
-            f"{secs(best['wall_s'])}), {nums['speedup']:.1f}× faster.")
+            f"{secs(fast['time_s'])}, within {pp(tolerance)} of the best ({pct(best['acc_mean'])} in "
+            f"{secs(best['time_s'])}), {nums['speedup']:.1f}× faster.")
   text = lead + f" Pareto front (most accurate for its time): {front_txt}."
   return Finding("pareto", text, ACC_VS_TIME, nums)
 
@@ -284,10 +314,11 @@ def test_sets_finding(results: pd.DataFrame, fields=()) -> Optional[Finding]:
   return Finding("test_sets", text, TEST_SETS, nums)
 
 
-def all_findings(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields=()) -> list[Finding]:
-  """Every finding that applies, in report order."""
+def all_findings(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields=(),
+                 confounded: bool = False) -> list[Finding]:
+  """Every finding that applies, in report order (confounded: is_confounded, worded as associations)."""
   fs = [best_config(results, fields)]
-  fs += field_effects(results, fields)
+  fs += field_effects(results, fields, confounded)
   for f in (epochs_finding(metrics, results, fields), overfitting_finding(metrics, results, fields),
             diverged_finding(results, fields), pareto_finding(results, fields), test_sets_finding(results, fields)):
     if f is not None:

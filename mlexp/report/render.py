@@ -38,11 +38,23 @@ def _get(d: dict, dotted: str, default=None):
   return d
 
 
-def _time_split(times) -> str:
-  """' (compile 12 s, training 30 s, evaluation 1 s, writing 0.5 s)' from summary.json's times."""
+def _time_split(times, total: float = float("nan")) -> str:
+  """' (compile 12 s, training 30 s, evaluation 1 s, writing 0.5 s, other 2 s)' from summary.json's times: the
+  rest of the total as "other" (data, planning, start-up), or, where the parts add up to more than the total,
+  why: programs compile ahead in worker threads while earlier groups train."""
   names = (("compile_s", "compile"), ("train_s", "training"), ("eval_s", "evaluation"), ("write_s", "writing"))
-  parts = [f"{label} {F.secs(float(times[k]))}" for k, label in names if times and k in times]
-  return f" ({', '.join(parts)})" if parts else ""
+  got = [(label, float(times[k])) for k, label in names if times and k in times]
+  if not got:
+    return ""
+  parts = [f"{label} {F.secs(v)}" for label, v in got]
+  added = sum(v for _, v in got)
+  if np.isfinite(total) and added > 1.02 * total:
+    parts.append(f"together {F.secs(added)}, more than the total: programs compile in worker threads, ahead of "
+                 f"their groups, side by side and while earlier groups train, so {F.secs(added - total)} of the "
+                 "compile seconds overlapped other work")
+  elif np.isfinite(total) and total - added > 0.005 * total:
+    parts.append(f"other {F.secs(total - added)}: loading data, planning, starting up")
+  return f" ({', '.join(parts)})"
 
 
 def _selection(summary: dict) -> str:
@@ -66,8 +78,11 @@ def header(summary: dict, config: dict, spec: Optional[dict], workdir: str) -> d
            ("Epochs run", str(summary.get("epochs_run", "?"))),
            # what chose the best epochs and trials (summary.json "selection"; older runs: the test set)
            ("Selection", _selection(summary)),
-           ("Total time", F.secs(float(summary.get("wall_s", np.nan))) + _time_split(summary.get("times"))),
+           ("Total time", F.secs(float(summary.get("wall_s", np.nan)))
+            + _time_split(summary.get("times"), float(summary.get("wall_s", np.nan)))),
            ("Device", str(summary.get("device", "?"))),
+           *([("Training time per model", f"results.csv train_s, {summary['train_s_method']}")]
+             if summary.get("train_s_method") else []),
            ("Versions", f"mlexp {summary.get('mlexp_version', '?')}, jax {summary.get('jax_version', '?')}")]
   if spec:
     fields = ", ".join(f"{f['name']} ({f.get('scale', 'linear')})" for f in spec.get("fields", []))
@@ -98,7 +113,7 @@ def top_table(results: pd.DataFrame, fields, top: int = 10) -> tuple[list[str], 
     status = " (diverged)" if d["diverged"] else ""
     row = [str(i), f"{int(d['trial'])}{status}"] + [F.fmt_value(d[n]) for n in names]
     pc = d["param_count"]
-    row += [acc, F.secs(float(d["wall_s"])).replace(" s", ""),
+    row += [acc, F.secs(float(d["time_s"])).replace(" s", ""),
             f"{int(pc):,}" if pd.notna(pc) else "n/a",
             str(int(d["epochs_run"])) if pd.notna(d["epochs_run"]) else "n/a", str(int(d["seeds"]))]
     row += ["n/a" if not np.isfinite(d[c]) else f"{100 * d[c]:.2f}" for c in extra]
@@ -111,7 +126,8 @@ def _md_escape(s: str) -> str:
   return str(s).replace("|", "\\|")
 
 
-def to_markdown(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figure], sections=()) -> str:
+def to_markdown(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figure], sections=(),
+                time_note: str = "training seconds per trial.") -> str:
   """report.md: figures referenced by relative file name; sections: (title, head, rows) tables (a study's)."""
   out = [f"# {hdr['title']}", ""]
   if hdr["warning"]:
@@ -125,7 +141,7 @@ def to_markdown(hdr: dict, found: list[F.Finding], table: tuple, figures: list[F
   out += ["", "## Top trials", "", "| " + " | ".join(map(_md_escape, head)) + " |",
           "|" + "|".join("---" for _ in head) + "|"]
   out += ["| " + " | ".join(map(_md_escape, r)) + " |" for r in rows]
-  out += ["", "Accuracy: mean ± std over seeds at each model's best epoch; time: training seconds per trial."]
+  out += ["", f"Accuracy: mean ± std over seeds at each model's best epoch; time: {time_note}"]
   for title, h, rs in sections:
     out += ["", f"## {title}", "", S.markdown_table(h, rs)]
   out += ["", "## Figures", ""]
@@ -146,7 +162,7 @@ li{margin:.4em 0}figcaption{font-weight:bold;margin-bottom:.3em}"""
 
 
 def to_html(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figure],
-            png: dict[str, bytes], sections=()) -> str:
+            png: dict[str, bytes], sections=(), time_note: str = "training seconds per trial.") -> str:
   """report.html: self-contained, PNGs embedded as base64 data URIs."""
   e = html.escape
   out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{e(hdr['title'])}</title>",
@@ -164,7 +180,7 @@ def to_html(hdr: dict, found: list[F.Finding], table: tuple, figures: list[Figur
   out.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
   out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
   out.append("</table><p>Accuracy: mean ± std over seeds at each model's best epoch; "
-             "time: training seconds per trial.</p>")
+             f"time: {e(time_note)}</p>")
   for title, h, rs in sections:
     out.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in h) + "</tr>"
                + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rs) + "</table>")
@@ -240,7 +256,13 @@ def write_report(workdir: str, top: int = 10, out: str | None = None) -> tuple[s
   fields = R.swept_fields(results, spec) if spec is not None or "group" in results else []
   outdir = out or os.path.join(workdir, "report")
   os.makedirs(outdir, exist_ok=True)
-  found = F.all_findings(results, metrics, fields)
+  confounded = bool(spec) and F.is_confounded(results, fields, spec)
+  found = F.all_findings(results, metrics, fields, confounded)
+  if confounded and spec.get("algorithm") != "grid":  # random / TPE: Optuna's parameter importance
+    from mlexp.report.importance import importance_finding
+    imp = importance_finding(results, fields, spec.get("algorithm", "auto"))
+    if imp is not None:
+      found.insert(1, imp)
   confusion = C.finding(summary)
   if confusion is not None:
     found.append(confusion)
@@ -260,8 +282,8 @@ def write_report(workdir: str, top: int = 10, out: str | None = None) -> tuple[s
     with open(g.path, "rb") as f:
       png[g.name] = f.read()
   with open(os.path.join(outdir, "report.md"), "w") as f:
-    f.write(to_markdown(hdr, found, table, figs, sections))
+    f.write(to_markdown(hdr, found, table, figs, sections, F.time_note(results)))
   html_path = os.path.join(outdir, "report.html")
   with open(html_path, "w") as f:
-    f.write(to_html(hdr, found, table, figs, png, sections))
+    f.write(to_html(hdr, found, table, figs, png, sections, F.time_note(results)))
   return html_path, figs

@@ -13,6 +13,7 @@ import pandas as pd
 
 from mlexp.report import figures as G
 from mlexp.report.findings import Finding, fmt_value, pct, secs, seed_spread
+from mlexp.report.tables import time_column, time_note
 
 BASELINE = "baseline"
 COLUMNS = ["knob", "value", "baseline", "acc_mean", "acc_std", "val_acc_mean", "seeds", "time_s", "param_count",
@@ -29,11 +30,6 @@ def knobs(results: pd.DataFrame) -> list[str]:
   """The varied fields, in the order of their trials."""
   k = results.sort_values("trial")["knob"].astype(str)
   return list(dict.fromkeys(v for v in k if v != BASELINE))
-
-
-def time_column(results: pd.DataFrame) -> str:
-  """train_s (the trial's own training seconds) where results.csv has it, else wall_s."""
-  return "train_s" if "train_s" in results and results["train_s"].notna().any() else "wall_s"
 
 
 def _numeric(values) -> bool:
@@ -202,8 +198,7 @@ def write_study(results: pd.DataFrame, outdir: str):
   week = study_table(results)
   week.to_csv(os.path.join(outdir, "study.csv"), index=False)
   found = knob_findings(results)
-  note = f"Accuracy: mean ± std over seeds at each model's best epoch; time: results.csv's {tcol} per model" + (
-      " (the models of a shared program get equal shares of its time)." if tcol == "wall_s" else ".")
+  note = "Accuracy: mean ± std over seeds at each model's best epoch; time: " + time_note(results)
   with open(os.path.join(outdir, "study.md"), "w") as f:
     f.write("# Study: one knob at a time from the baseline\n\n" + markdown_table(head(week), display_rows(week))
             + f"\n{note}\n\n## Findings\n\n" + "".join(f"- {x.text}\n" for x in found))

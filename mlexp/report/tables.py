@@ -41,6 +41,23 @@ def settings_text(row, fields) -> str:
   return ", ".join(f"{n}={fmt_value(row[n])}" for n in field_names(fields) if n in row)
 
 
+def time_column(results: pd.DataFrame) -> str:
+  """train_s (each model's own training seconds: mlexp/sweep/trial_time.py) where results.csv has it, else
+  wall_s (older sweeps: the models of a shared program got equal shares of its time)."""
+  return "train_s" if "train_s" in results and results["train_s"].notna().any() else "wall_s"
+
+
+def time_note(results: pd.DataFrame) -> str:
+  """What the training times of a results table are, in words (one sentence)."""
+  if time_column(results) == "wall_s":
+    return ("wall_s per model: each model's equal share of its program's time (no train_s here: a single run, or a "
+            "sweep from before train_s); models that shared a program are not told apart by it.")
+  from mlexp.sweep.trial_time import method_text
+  how = method_text(results["train_s_method"]) if "train_s_method" in results else ""
+  return ("results.csv's train_s, each model's own training seconds (its epochs with their evaluation, no compile)"
+          + (f": {how}." if how else "."))
+
+
 def trial_table(results: pd.DataFrame, fields=()) -> pd.DataFrame:
   """One row per trial: swept fields, acc_mean/acc_std over seeds (test), val_mean (validation accuracy, when
   a validation split selected), wall_s, params, statuses.
@@ -55,13 +72,15 @@ def trial_table(results: pd.DataFrame, fields=()) -> pd.DataFrame:
   out["acc_std"] = g["test_accuracy"].std(ddof=1)
   out["seeds"] = g.size()
   out["wall_s"] = g["wall_s"].mean() if "wall_s" in results else math.nan
+  tcol = time_column(results)  # training seconds per model: its own (train_s) where results.csv has them
+  out["time_s"] = g[tcol].mean() if tcol in results else math.nan
   out["param_count"] = g["param_count"].first() if "param_count" in results else math.nan
   out["diverged"] = g["status"].apply(lambda s: int((s == "diverged").sum())) if "status" in results else 0
   out["epochs_run"] = g["epochs_run"].max() if "epochs_run" in results else math.nan
   for c in results.columns:
     if c.startswith("test_accuracy/") or c == "macro_f1":
       out[c] = g[c].mean()
-  by = ["acc_mean", "wall_s"]
+  by = ["acc_mean", "time_s"]
   if "val_accuracy" in results and results["val_accuracy"].notna().any():
     out["val_mean"] = g["val_accuracy"].mean()
     by = ["val_mean"] + by
@@ -192,10 +211,11 @@ def value_means(results: pd.DataFrame, field: dict, others=(), max_values: int =
   ok = ok.dropna(subset=["test_accuracy"])
   if name not in ok or ok[name].nunique() < 2:
     return None
-  if "wall_s" not in ok:
-    ok = ok.assign(wall_s=math.nan)
+  tcol = time_column(ok)
+  if tcol not in ok:
+    ok = ok.assign(**{tcol: math.nan})
   others = [o for o in field_names(others) if o in ok and o != name]
-  per_trial = ok.groupby("trial").agg(acc=("test_accuracy", "mean"), wall=("wall_s", "mean"))
+  per_trial = ok.groupby("trial").agg(acc=("test_accuracy", "mean"), wall=(tcol, "mean"))
   per_trial = per_trial.join(ok.groupby("trial")[[name] + others].first())
   is_binned = is_numeric(per_trial[name]) and per_trial[name].nunique() > max_values
   if is_binned:

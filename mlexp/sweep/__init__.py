@@ -1,6 +1,17 @@
-"""Hyperparameter sweeps: search spaces (space.py), grouping by program shape (grouping.py), ASHA (asha.py);
-planning (plan.py), execution through the epoch loop (execute.py), outcome and merge (outcome.py), and the
-runner that strings them together (runner.py)."""
+"""Hyperparameter sweeps, in four layers:
+
+  search    space.py (the search space, random / grid trials), tpe.py (TPE, batch by batch), asha.py (ASHA's
+            decisions, pure)
+  plan      plan_types.py (Member, GroupPlan), grouping.py (trials into groups by program shape), buckets.py
+            (width padding), balance.py (members over devices), plan.py (the plan, its checks and estimates);
+            JAX-free
+  execute   executors/ (the rung loop over one executor interface; local.py in this process, ray.py on Ray),
+            execute.py (one group through the epoch loop), segment.py (a group's segment on a Ray worker),
+            ray_backend.py (Ray plumbing)
+  record    outcome.py (results.csv, summary.json, best config, merge of shards; files: mlexp/io/workdir.py)
+
+runner.py strings them together (SweepRunner: plan, execute every batch, record).
+"""
 
 import sys as _sys
 

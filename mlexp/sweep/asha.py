@@ -73,3 +73,39 @@ class LocalBoard:
     if key is not None:
       self._answers[(key, epoch)] = kept
     return kept
+
+  def restore(self, reports) -> None:
+    """Reports made to a board that was lost (the Ray backend's actor: sweep/ray_backend.py), added again:
+    (epoch, key, values, answer or None). A (key, epoch) already known is skipped; an answer given before is
+    kept as the answer to a repeated report."""
+    for epoch, key, values, answer in reports:
+      if key is not None and (key, epoch) in self._answers:
+        continue
+      self.history.setdefault(epoch, []).extend(float(v) for v in values if math.isfinite(v))
+      if key is not None:
+        self._answers[(key, epoch)] = list(answer) if answer is not None else [True] * len(values)
+
+
+def segments(grace: int, factor: int, epochs: int) -> list:
+  """Rung-synchronous ASHA (`sweep.asha.sync`): the epochs at which training pauses for a decision, the rungs,
+  then the last epoch."""
+  rs = rungs(grace, factor, epochs)
+  return rs + ([epochs] if not rs or rs[-1] != epochs else [])
+
+
+def decide(per_group: dict, epoch: int, history: dict, factor: int, mode: str) -> dict:
+  """One rung-synchronous decision over the trials of every group at rung `epoch` (pure but for `history`,
+  which gets the rung's values): per_group gid -> (trials, values at the rung), in plan order ->
+  gid -> (values, losing trials). Successive halving with the whole search's values at each rung: the same
+  rule as asynchronous ASHA without its leniency toward trials that reach a rung early."""
+  vals = [v for trials, vs in per_group.values() for v in vs]
+  if not vals:
+    return {}
+  hist = history.setdefault(epoch, [])
+  kept = keep(hist, vals, factor, mode)
+  hist.extend(v for v in vals if math.isfinite(v))
+  out, k = {}, 0
+  for gid, (trials, vs) in per_group.items():
+    out[gid] = (vs, {t for t, ok in zip(trials, kept[k:k + len(trials)]) if not ok})
+    k += len(trials)
+  return out

@@ -64,7 +64,7 @@ def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
   CNN as the planner's CPU seconds (priced by memory: buckets.cnn_cpu_seconds). Only ratios between the
   members of one group matter."""
   from mlexp.models import PADDED_FIELDS, resized
-  from mlexp.sweep.buckets import cnn_cpu_seconds, flops
+  from mlexp.sweep.costs import cnn_cpu_seconds, flops
   sizes = {f: group_model[f] for f in PADDED_FIELDS.get(group_model.kind, ()) if f in group_model}
   sizes.update(dict(member.branch))
   true = resized(group_model, dict(member.dims)) if member.dims else group_model

@@ -1,9 +1,10 @@
-"""Sweep execution: the groups of a plan through the epoch loop (train/loop.py), compiled ahead in worker
-threads; ASHA cuts between epochs; frozen members dropped when that saves more than a recompile costs;
-the best single model's parameters kept for the best-trial checkpoint."""
+"""One group of a sweep through the epoch loop (train/loop.py): its hooks (ASHA cuts between epochs, frozen
+members dropped when that saves more than a recompile costs, devices balanced, the best single model's
+parameters kept), a rung decision applied to it, and its outcome (result rows, the best-trial checkpoint).
+The executors (sweep/executors/) drive GroupRuns: in this process, or on Ray workers (sweep/segment.py)."""
 from __future__ import annotations
 
-import concurrent.futures
+import dataclasses
 import math
 import time
 
@@ -12,34 +13,20 @@ import numpy as np
 
 from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import save_params
-from mlexp.sweep import asha, balance
+from mlexp.sweep import asha, balance, trial_time
 from mlexp.sweep.space import get_field, knob_value, value_str
 from mlexp.train import loop
 from mlexp.train.program import CUT, RUNNING
 
 
-class CompileAhead:
-  """Builds, initialises and compiles the next `ahead` groups in worker threads (XLA compiles without the
-  GIL) while the current one trains."""
-
-  def __init__(self, plans, data: loop.DataCache, ahead: int):
-    self.plans, self.data, self.ahead = plans, data, ahead
-    self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(ahead, 1))
-    self.futures = {}
-
-  def _prepare(self, plan):
-    ds, splits = self.data.get(plan.config)
-    group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots)
-    return group, group.build()
-
-  def get(self, i):
-    for j in range(i, min(i + self.ahead + 1, len(self.plans))):
-      if j not in self.futures:
-        self.futures[j] = self.pool.submit(self._prepare, self.plans[j])
-    return self.futures.pop(i).result()
-
-  def close(self):
-    self.pool.shutdown(wait=True, cancel_futures=True)
+@dataclasses.dataclass
+class SweepContext:
+  """What the execution of a group reads of its sweep: the sweep's config, trial id -> swept values, the swept
+  fields (result columns) and the workdir (None on a Ray worker, which writes nothing)."""
+  config: object
+  trials: list
+  fields: list
+  workdir: str | None = None
 
 
 class AshaHook:
@@ -58,8 +45,7 @@ class AshaHook:
   def after_epoch(self, run, e, m, dt):
     if e not in self.rung_epochs:
       return
-    for i in self._cut(run, m, e):
-      run.records.status[i], run.records.stopped_by[i] = CUT, "asha"
+    run.cut(self._cut(run, m, e), "asha")
     drop_if_worth_it(run, self.epochs, e, dt, self.hooks, self.rebuild)
 
   def _cut(self, run, m, epoch):
@@ -138,13 +124,26 @@ class BalanceHook:
     balance_devices(run)
 
 
+@dataclasses.dataclass
+class Best:
+  """A group's best member so far: its selection accuracy, member index and parameters (None: none left)."""
+  acc: float
+  member: int | None
+  params: object
+
+
 class BestParamsHook:
   """Keeps the parameters of the best member among those leaving the group: the highest validation accuracy at
   its best epoch, ties broken by the lower validation loss (test without a validation split:
   Records.selection_key)."""
 
-  def __init__(self):
+  def __init__(self, best=None):
     self.acc, self.loss, self.member, self.params = -1.0, math.inf, None, None
+    if best is not None:  # (a group rebuilt on a Ray worker from its snapshot)
+      self.acc, self.member, self.params = best
+
+  def result(self) -> "Best":
+    return Best(self.acc, self.member, self.params)
 
   def leaving(self, run, js):
     rec = run.records
@@ -166,64 +165,94 @@ def history_of(done: dict) -> dict:
 
 class GroupRun:
   """One group of a sweep in training: its Run, hooks (metrics, ASHA, extra tests, confusion, best
-  parameters) and epochs. `sync`: ASHA decisions are made by the caller across groups (sweep/sync.py)."""
+  parameters) and epochs. `sync`: ASHA decisions are made across groups by the rung loop (executors/rungs.py)
+  and applied with `apply_decision`; otherwise AshaHook asks `board` (asha.LocalBoard, a history dict, or the
+  Ray backend's shared board) at each rung. best, rung_values: a group rebuilt from a snapshot (segment.py)."""
 
-  def __init__(self, plan, prepared, sweep, data: loop.DataCache, history, metric_hooks, sync=False):
+  def __init__(self, plan, prepared, sweep: SweepContext, data: loop.DataCache, board, metric_hooks, sync=False,
+               best=None, rung_values=None):
     cfg = plan.config
     ds, splits = data.get(cfg)
-    self.plan, self.epochs = plan, int(cfg.epochs)
+    self.plan, self.epochs, self.sync = plan, int(cfg.epochs), sync
     # prepared: (group, state), or a Run already built (a group restored on a Ray worker: sweep/segment.py)
     self.run = prepared if isinstance(prepared, loop.Run) else loop.Run(*prepared, list(plan.members))
-    self.best = BestParamsHook()
+    self.best = BestParamsHook(best)
     self.leaving = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), self.best]
     self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms)
-    self.ash = AshaHook(sweep.config.sweep, self.epochs, history, self.rebuild, self.leaving, gid=plan.gid)
+    self.ash = AshaHook(sweep.config.sweep, self.epochs, board, self.rebuild, self.leaving, gid=plan.gid)
+    self.ash.rung_values = dict(rung_values or {})
     if sync:
       self.ash.rung_epochs = []
-    self.hooks = [*metric_hooks(plan.gid), self.ash, *self.leaving, BalanceHook()]
+    self.hooks = [*metric_hooks, self.ash, *self.leaving, BalanceHook()]
     if self.run.used == 0:  # before the first epoch too: a chunk with spare slots has its members unevenly
       balance_devices(self.run)
 
+  @property
+  def epoch(self) -> int:
+    """The last epoch trained (by any member)."""
+    return int(self.run.records.epochs_run.max())
+
   def train(self, until=None):
-    loop.train(self.run, self.epochs, int(self.run.records.epochs_run.max()), self.hooks, until)
+    loop.train(self.run, self.epochs, self.epoch, self.hooks, until)
+
+  def apply_decision(self, epoch: int, vs, losers: set) -> None:
+    """A rung decision (asha.decide over every group) on this group: the losing trials stopped; the group
+    finished when none runs, else shrunk when that is worth a recompile."""
+    run = self.run
+    self.ash.rung_values[epoch] = vs
+    run.cut(cut_trials(run, losers), "asha")
+    if not run.group.running(run.state).any():
+      loop.finish(run, self.leaving)
+    else:
+      last = max(run.times["train_s"] / max(epoch, 1), 1e-9)
+      drop_if_worth_it(run, self.epochs, epoch, last, self.leaving, self.rebuild)
+      balance_devices(run)
 
 
-def run_group(plan, prepared, sweep, data: loop.DataCache, history, metric_hooks, tb, ckpt_name):
-  """Trains one group to the end; returns (rows, rung values, times, member-epochs trained)."""
-  gr = GroupRun(plan, prepared, sweep, data, history, metric_hooks)
-  gr.train()
-  return outcome_of(gr, sweep, tb, ckpt_name)
+@dataclasses.dataclass
+class GroupOutcome:
+  """A finished group: its result rows, ASHA rung values (epoch -> values), seconds by kind, member-epochs
+  trained, its best member (for the best-trial checkpoint) and its wall seconds."""
+  rows: list
+  rungs: dict
+  times: dict
+  used: int
+  best: Best
+  wall_s: float = 0.0
 
 
-def outcome_of(gr: GroupRun, sweep, tb, ckpt_name):
-  """The rows of a finished group (and its TensorBoard HParams, best-trial checkpoint)."""
-  plan, run, best, cfg = gr.plan, gr.run, gr.best, gr.plan.config
+def outcome_of(gr: GroupRun, sweep: SweepContext, tb) -> GroupOutcome:
+  """The rows of a finished group (and its TensorBoard HParams)."""
+  plan, run, cfg = gr.plan, gr.run, gr.plan.config
   members = list(plan.members)
   run.records.add_compile_share(run.times["compile_s"], range(len(members)))
   rows = []
   for i, mem in enumerate(members):
-    values = sweep.plan.trials[mem.trial]
+    values = sweep.trials[mem.trial]
     row = run.records.row(i, mem, plan.gid)
     study = sweep.config.sweep.get("algorithm") == "one_at_a_time"  # a study's trials hold their knob only
     row = {"trial": row["trial"], "group": row["group"], **(knob_value(values) if study else {}),
-           **{f: value_str(values.get(f, get_field(sweep.config if study else cfg, f))) for f in sweep.plan.fields},
+           **{f: value_str(values.get(f, get_field(sweep.config if study else cfg, f))) for f in sweep.fields},
            **row}
-    rows.append(row)
-    tb.write_hparams(f"trial_{mem.trial:03d}_seed_{mem.seed}",
-                     {**{f: value_str(row[f]) for f in sweep.plan.fields}, "seed": mem.seed},
-                     {"hparam/test_accuracy": row["test_accuracy"], "hparam/test_loss": row["best_test_loss"],
-                      "hparam/wall_s": row["wall_s"]})
-  t = time.perf_counter()
-  _save_best_params(sweep.workdir, ckpt_name, rows, best, plan, members)
-  run.times["write_s"] += time.perf_counter() - t
-  return rows, gr.ash.rung_values, run.times, run.used
+    rows.append(row)  # (HParams: one session per trial, mean over seeds, when the sweep ends: mlexp/io/hparams.py)
+  g = run.group  # train_s: each model's own training seconds (sweep/trial_time.py)
+  rows = trial_time.group_rows(rows, trial_time.member_works(cfg, members, g.feature_shape, g.num_classes, g.n_train,
+                                                             trial_time.eval_examples(g)), run.times["train_s"])
+  return GroupOutcome(rows, gr.ash.rung_values, run.times, run.used, gr.best.result())
 
 
-def _save_best_params(workdir, name, rows, best, plan, members):
+def save_best_params(workdir, name, out: GroupOutcome, plan) -> None:
   """checkpoints/<name>: the best model of this group if it beats the one saved (each shard keeps its own
   best_trial.shard<i>; merge keeps the best of them as best_trial). The meta keeps what rebuilds its model
-  (mlexp.api): a member of a padded group has the group's (bucket) model and its own true `dims`."""
-  if best.params is None or name is None:  # name None: a Ray worker; the driver saves (sweep/ray_backend.py)
+  (mlexp.api): a member of a padded group has the group's (bucket) model and its own true `dims`. The time it
+  takes counts as the group's write_s."""
+  t = time.perf_counter()
+  _save_best(workdir, name, out.rows, out.best, plan, list(plan.members))
+  out.times["write_s"] += time.perf_counter() - t
+
+
+def _save_best(workdir, name, rows, best, plan, members):
+  if best.params is None:
     return
   prev = wd.best_trial_meta(workdir, name)
   row = rows[best.member]

@@ -14,32 +14,26 @@ import hashlib
 import json
 
 from mlexp.models import PADDED_FIELDS
+from mlexp.models.specs.cnn import paddable_kernel
 from mlexp.sweep import buckets
 from mlexp.sweep.space import set_field, trial_config
-from mlexp.train.group import Member
+from mlexp.sweep.plan_types import GroupPlan, Member
 from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of, without_hparams
-
-
-@dataclasses.dataclass(frozen=True)
-class GroupPlan:
-  gid: str  # stable id: hash of the static config + chunk index
-  config: object  # the group's config (static fields; float knobs of its first trial)
-  members: tuple  # Member(seed, hparams, trial)
-  trials: tuple  # trial ids in this group
-  slots: int = 0  # member slots of its program (>= len(members); 0: len(members)): equal across chunks
-  program: str = ""  # groups with the same program id run one compiled program (chunks of one group)
 
 
 def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
   are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
-  nor is the batch size (`_batch_parts`)."""
+  nor is a CNN's kernel size where a smaller kernel is a larger one with a zero border (`paddable_kernel`),
+  nor the batch size (`_batch_parts`)."""
   c = without_hparams(config)
   if padded:
     c["batch_size"] = None
     m = c["model"]
     for f in PADDED_FIELDS.get(m["kind"], ()):
       v = m[f]
+      if f == "kernel_size" and not paddable_kernel(config.model):  # VALID, even, smaller than the stride
+        continue
       m[f] = len(v) if (isinstance(v, (tuple, list)) and m["kind"] == "cnn") else (
           bool(v) if f == "conv_filters" else None)
   return json.dumps(c, sort_keys=True, default=str)
@@ -92,19 +86,28 @@ def _buckets(items, padding: str, cost, sweep=None) -> list:
       for f, v in full.items():
         gcfg.model[f] = v
       if padding == "auto" and gcfg.model.kind in buckets.BRANCH_KINDS and _branching(chunk, padding, cost):
-        branch = _branches_of(models, batches, idx, _expected(costs, sweep), full)
+        branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(chunk[0][1].epochs)), full)
     else:
       true = [()] * len(chunk)
     out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)]))
   return out
 
 
-def _expected(cost, sweep):
-  """The cost model with the epochs a trial trains on average under the sweep's ASHA (all of them without)."""
+def _spare_slots_free(cfg, cost) -> bool:
+  """Whether member slots past a program's members cost nothing: on CPU, where members run one after another
+  and a stopped one skips its epoch (vmapped on GPU / TPU, every slot computes). There a padded program's slots
+  are rounded up to the width ladder (buckets.ladder), so another seed or more trials of the same space, whose
+  buckets come from the same ladder, run the same program (found in the persistent compilation cache)."""
+  return cost is not None and cfg.get("member_loop", "auto") != "vmap" and cost(cfg).platform == "cpu"
+
+
+def _expected(cost, sweep, epochs: int):
+  """The cost model with the epochs a trial trains on average under the sweep's ASHA (all of them without), from
+  the trial's `epochs` (plan.plan_trials prices them so already: this is the same number)."""
   if sweep is None or sweep.get("mode", "full") != "asha":
     return cost
-  return dataclasses.replace(cost, epochs=buckets.expected_epochs(int(round(cost.epochs)), "asha",
-                                                                   int(sweep.asha.grace), int(sweep.asha.factor)))
+  return dataclasses.replace(cost, epochs=buckets.expected_epochs(int(epochs), "asha", int(sweep.asha.grace),
+                                                                   int(sweep.asha.factor)))
 
 
 def _branches_of(models, batches, idx, cost, full: dict) -> list:
@@ -165,6 +168,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
                         (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
+      if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
+        slots = max(max(chunks) * int(seeds), min(buckets.ladder(max(chunks) * int(seeds)), cap))
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n

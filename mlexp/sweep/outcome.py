@@ -12,9 +12,11 @@ import numpy as np
 
 from mlexp.config import ConfigError
 from mlexp.io import workdir as wd
+from mlexp.io.hparams import write_sweep as write_sweep_hparams
 from mlexp.io.progress import Progress
 from mlexp.outcome import best_trial, summarize
 from mlexp.sweep.space import field_names, sweep_trials as listed_trials, trial_config
+from mlexp.sweep.trial_time import assign, method_text
 
 BEST_CONFIG_PY = '''"""The best trial of this sweep as a single-run config (trial {trial}: {acc:.2f}% test accuracy).
 
@@ -25,13 +27,12 @@ Values: {values}
 import json
 import os
 
-import ml_collections
-import numpy as np
+from mlexp.config import from_json
 
 
 def get_config(arg=None):
   with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "best_config.json")) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return from_json(json.load(f))
 '''
 
 
@@ -43,7 +44,10 @@ def sweep_trials(config, spec: dict | None = None) -> list:
 
 
 def write_results(workdir, rows, fields, trials) -> dict:
-  """results.csv (a study's knob and value columns first); returns the best trial so far."""
+  """results.csv (a study's knob and value columns first); returns the best trial so far. Each row's train_s is
+  set again over all rows (in place): models that only trained while other programs compiled are corrected by
+  the slowdown the sweep measured (sweep/trial_time.py)."""
+  assign(rows)
   wd.write_results(workdir, rows, (["knob", "value"] if rows and "knob" in rows[0] else []) + list(fields))
   return best_trial(rows, trials)
 
@@ -59,6 +63,8 @@ def best_epochs(rows, trial: int) -> int | None:
 def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device, times=None) -> dict:
   """best_config.json/.py (epochs: the winner's best epoch, early stopping off) and summary.json."""
   best_cfg = trial_config(config, trials[best["trial"]])
+  if "time_members" in best_cfg:
+    best_cfg.time_members = "auto"  # a single run: its time is its own
   epochs, note = best_epochs(rows, best["trial"]), ""
   if epochs is not None:
     note = (f"epochs = {epochs}: the median best epoch over the winner's seeds (it ran {best_cfg.epochs}); "
@@ -71,7 +77,11 @@ def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compil
                                         epochs_note=note))
   summary = summarize("sweep", wd.read_data_info(workdir), config, rows, trials, groups=groups, wall_s=wall_s,
                       compile_s=compile_s, device=device, best=best, times=times)
+  how = method_text(r.get("train_s_method") for r in rows)
+  if how:  # results.csv train_s: how each model's own training seconds were found (sweep/trial_time.py)
+    summary["train_s_method"] = how
   wd.write_summary(workdir, summary)
+  write_sweep_hparams(wd.path(workdir, "tensorboard"), config, trials, rows)  # one HParams row per trial
   return summary
 
 

@@ -3,6 +3,7 @@ groups (by max_group_size and an estimate of memory). Nothing is trained or writ
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import ml_collections
 import numpy as np
@@ -51,7 +52,7 @@ def check_sweep(config, trials) -> None:
     if int(sw.num_shards) != 1:
       raise ConfigError("sweep.num_shards", sw.num_shards, "must be 1 with sweep.algorithm=tpe (each batch of "
                         "trials is asked with the results of the one before)")
-  from mlexp.sweep.ray_backend import check as check_backend
+  from mlexp.sweep.executors import check_backend
   check_backend(sw)
   if not trials and len(tuple(sw.space)) and int(sw.num_trials) < 1:  # random fields drawn 0 times
     raise ConfigError("sweep.num_trials", sw.num_trials, "must be >= 1: the number of draws of the space's random "
@@ -136,7 +137,9 @@ def plan_trials(config, trials, data=None, platform: str = "cpu") -> list:
   """The GroupPlans of these trials (ids = their positions): grouped by static config, width buckets,
   chunked by max_group_size and memory."""
   sw = config.sweep
-  cost = None if data is None else (lambda cfg: cost_model(cfg, data(cfg), platform))
+  # (priced at the epochs a trial is expected to train under the sweep's ASHA, as the plan line and the wall
+  # estimate are: a trial's config has no sweep block)
+  cost = None if data is None else (lambda cfg: cost_model(cfg, data(cfg), platform, sw))
   return plan_groups(config, trials, int(config.seeds), int(sw.max_group_size),
                      member_cap=lambda cfg: members_that_fit(cfg, float(sw.max_group_gb), platform),
                      padding=sw.padding, cost=cost)
@@ -147,7 +150,7 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
   sw = sweep if sweep is not None else cfg.get("sweep")
   epochs = int(cfg.epochs) if sw is None else buckets.expected_epochs(int(cfg.epochs), sw.mode, int(sw.asha.grace),
                                                                      int(sw.asha.factor))
-  from mlexp.train.group import auto_buckets
+  from mlexp.sweep.plan_types import auto_buckets
   lengths = ds.train.lengths
   return buckets.CostModel(feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes),
                            n_train=len(ds.train), steps=1 if lengths is None else int(np.max(lengths)),
@@ -168,7 +171,7 @@ def _padded(group_model, m):
 def estimate(group, config, data, platform: str, compiled: bool = False) -> float:
   """The planner's estimate of a group's seconds: one compile (none when its program is compiled already)
   plus its members' padded training."""
-  from mlexp.train.group import member_model
+  from mlexp.sweep.plan_types import member_model
   cost = cost_model(group.config, data(group.config), platform, config.sweep)
   return (0.0 if compiled else _compile_seconds(cost, group.members)) + sum(
       cost.train_seconds(member_model(group.config.model, m.dims), _padded(group.config.model, m),
@@ -194,14 +197,15 @@ def estimates(groups, config, data, platform: str) -> dict:
 def describe(plan: SweepPlan, config, data, platform: str) -> str:
   """One line before training: programs, models per program, padded compute, estimated compile and
   training time (the planner's estimates)."""
-  from mlexp.train.group import member_model
+  from mlexp.sweep.plan_types import member_model
   exact = padded = compile_s = 0.0
   programs = 0
+  cached = cached_programs(plan.groups)
   for p, first in _first_of_program(plan.groups):
     cost = cost_model(p.config, data(p.config), platform, config.sweep)
     if first:
       programs += 1
-      compile_s += _compile_seconds(cost, p.members)
+      compile_s += 0.0 if p.gid in cached else _compile_seconds(cost, p.members)
     for m in p.members:
       true = member_model(p.config.model, m.dims)
       b = m.batch_size or int(p.config.batch_size)
@@ -216,8 +220,42 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   batches += f"; {narrow} of them run narrower widths for some models" if narrow else ""
   chunks = f" run as {len(plan.groups)} groups" if programs < len(plan.groups) else ""
   return (f"plan (padding {config.sweep.padding}): {programs} program(s){chunks} of {shown} model(s){batches}; "
-          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s"
-          + _static_note(config))
+          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s, "
+          f"wall ~{buckets.wall_seconds(compile_s, padded, programs - len(cached), platform, _devices()):.0f}s"
+          + _cache_note(len(cached), programs) + _static_note(config))
+
+
+def _devices() -> int:
+  import jax
+  return len(jax.local_devices())
+
+
+def cached_programs(groups) -> set:
+  """The gids of the groups (first of their program) whose program an earlier run compiled into JAX's persistent
+  compilation cache (mlexp/cache.py: noted by its fingerprint when it was built)."""
+  from mlexp import cache
+  if not cache.active():
+    return set()
+  from mlexp.sweep.plan_types import member_loop
+  from mlexp.train.loop import member_devices
+  out = set()
+  for g, first in _first_of_program(groups):
+    if not first:
+      continue
+    devices = member_devices(max(len(g.members), int(g.slots)))
+    fp = cache.fingerprint(g.config, g.members, g.slots, len(devices), devices[0].platform,
+                           member_loop(g.config, devices))
+    if cache.found([fp]):
+      out.add(g.gid)
+  return out
+
+
+def _cache_note(found: int, programs: int) -> str:
+  from mlexp import cache
+  where = cache.active()
+  if not where:
+    return "; compilation cache off"
+  return f"; {found} of {programs} program(s) in the compilation cache ({where.replace(os.path.expanduser('~'), '~', 1)})"
 
 
 def _static_note(config) -> str:

@@ -1,36 +1,25 @@
-"""`sweep.backend=ray`: the groups of a sweep as Ray tasks, on one machine or a cluster (launch/README.md).
+"""`sweep.backend=ray`: the Ray plumbing of the Ray executor (sweep/executors/ray.py), on one machine or a
+cluster (launch/README.md): connecting, the remote task (a segment of a group: sweep/segment.py), ASHA's
+shared rung board (an actor) and its worker-side client, and the one-line errors of a failed group.
 
-The driver (this process, SweepRunner) plans, writes every file of its workdir and makes the ASHA
-decisions; workers only compute (sweep/segment.py) and ship results back, so they need no shared
-filesystem. Work units:
-
-* rung-synchronous ASHA (`sweep.asha.sync`, the default): a task per group per segment (to the next rung).
-  A rung's tasks are submitted biggest group first (the planner's estimate); results stream back as they
-  finish (`ray.wait`): metric lines and TensorBoard scalars are written, the group's Snapshot kept. When
-  every group is at the rung, the decision is sync.decide on the shipped values: the same code and values
-  as one process, so the same decisions. The next segment gets the Snapshot: a lost worker's task is
-  retried by Ray (`max_retries`) from the last Snapshot shipped back, not from the group's start.
-* `sweep.asha.sync=False` or `mode=full`: a task per group, to its end; ASHA rung values are shared live
-  through one actor (RungBoard), so a stop decision sees every group in flight. A retried task starts the
-  group again; its rung reports are answered as the first time (asha.LocalBoard keys them by group).
-
-A finished group: its rows, groups/<gid>.json and the best-trial checkpoint (the best member's parameters
-ship with its last segment) are written by the driver as for one process; a rerun of the same command
-skips the groups in groups/.
-Ray is imported only here, and only with backend=ray; it is the optional extra `.[ray]`.
+The driver (this process, SweepRunner) plans, writes every file of its workdir and makes the rung-synchronous
+ASHA decisions (executors/rungs.py, on the values the workers ship back: the same code and values as one
+process, so the same decisions); workers only compute and ship results back, so they need no shared
+filesystem. Asynchronous ASHA shares its rung values live through one named actor (_RungBoard); when it is
+lost, the driver puts up a new one from the values it has seen and each worker gives it its own reports again.
+Ray is imported only here and in executors/ray.py, and only with backend=ray; it is the optional extra `.[ray]`.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import types
-import uuid
+import os
+import time
 import warnings
 
 from mlexp.config import ConfigError
-from mlexp.sweep import asha, segment, sync
+from mlexp.sweep import segment
 
-INSTALL = 'needs Ray, an optional extra: pip install -e ".[ray]" (or pip install "ray==2.60.0")'
+from mlexp.sweep.executors import INSTALL, check_backend as check  # noqa: F401 (check: the backend's fields)
 
 
 class GroupFailed(Exception):
@@ -51,24 +40,6 @@ def failure(ray, err, gid: str, sw):
     return GroupFailed(f"group {gid} failed on a Ray worker: {what}; {again}")
   return GroupFailed(f"group {gid} lost its Ray worker more often than sweep.ray_max_retries="
                      f"{int(sw.get('ray_max_retries', 3))} allows ({type(err).__name__}); {again}")
-
-
-def check(sw) -> None:
-  """Config validation of the backend fields (before any work)."""
-  backend = sw.get("backend", "local")
-  if backend not in ("local", "ray"):
-    raise ConfigError("sweep.backend", backend, "must be one of local, ray")
-  if backend != "ray":
-    return
-  if int(sw.get("num_shards", 1)) != 1:
-    raise ConfigError("sweep.num_shards", sw.num_shards, "must be 1 with sweep.backend=ray (Ray places the groups; "
-                      "shards are the way without Ray)")
-  for f in ("ray_cpus_per_group", "ray_num_cpus", "ray_max_retries"):
-    lo = 1 if f == "ray_cpus_per_group" else 0
-    if not isinstance(sw.get(f, lo), int) or sw.get(f, lo) < lo:
-      raise ConfigError(f"sweep.{f}", sw.get(f), f"must be an integer >= {lo}")
-  if importlib.util.find_spec("ray") is None:
-    raise ConfigError("sweep.backend", backend, INSTALL)
 
 
 @contextlib.contextmanager
@@ -106,130 +77,96 @@ def connect(sw, say):
   return ray, True
 
 
-class _RungBoard:
-  """The Ray actor (one per sweep) holding ASHA's rung values: asha.LocalBoard, shared."""
+BOARD_WAIT_S = 120.0  # how long a worker waits for the driver to put up a lost rung board again
 
-  def __init__(self, history):
+
+class _RungBoard:
+  """The Ray actor (one per sweep batch, named) holding ASHA's rung values: asha.LocalBoard, shared. `reports`:
+  (epoch, key, values, answer) reported to a board that was lost (asha.LocalBoard.restore)."""
+
+  def __init__(self, history, reports=()):
     from mlexp.sweep.asha import LocalBoard
     self.board = LocalBoard(history)
+    self.board.restore(reports)
 
   def report_and_keep(self, epoch, values, factor, mode, key=None):
     return self.board.report_and_keep(epoch, values, factor, mode, key=key)
 
+  def restore(self, reports) -> None:
+    self.board.restore(reports)
+
+  def count(self, epoch) -> int:
+    return len(self.board.history.get(epoch, []))
+
+  def ping(self) -> bool:
+    return True
+
+
+def new_board(ray, name, history, reports=(), wait_s: float = 30.0):
+  """The rung board actor `name` (a lost one's name is free again a moment after it died)."""
+  deadline = time.monotonic() + wait_s
+  while True:
+    try:
+      return ray.remote(_RungBoard).options(num_cpus=0, name=name).remote(history, list(reports))
+    except ValueError:  # the name is still taken by the lost actor
+      if time.monotonic() > deadline:
+        raise
+      time.sleep(0.2)
+
 
 class RayBoard:
-  """AshaHook's board on a worker: each report is a call to the sweep's RungBoard actor."""
+  """AshaHook's board on a worker: each report is a call to the sweep's RungBoard actor. When the actor is lost
+  (named boards: the driver puts up a new one under the same name from the values it has seen), the worker
+  waits for the new one, gives it this group's earlier reports again and asks once more."""
 
-  def __init__(self, actor):
-    self.actor = actor
+  def __init__(self, actor, name=None):
+    self.actor, self.name = actor, name
+    self.sent = []  # (epoch, key, values, answer) of this group's reports
 
   def report_and_keep(self, epoch, values, factor, mode, key=None):
     import ray
-    return ray.get(self.actor.report_and_keep.remote(epoch, list(values), factor, mode, key=key))
-
-
-def _task(ctx, plan, snap, until, decision, board_actor, cpus):
-  """The remote function: one segment (sweep/segment.py) on a worker."""
-  board = RayBoard(board_actor) if board_actor is not None else None
-  return segment.run_segment(ctx, plan, snap, until, decision, board, cpus)
-
-
-class RayDriver:
-  """Runs a list of groups of a SweepRunner's plan on Ray; `on_done(plan, rows, rung values, times)` as each
-  group finishes (the runner writes groups/<gid>.json and results.csv)."""
-
-  def __init__(self, runner, jsonl, tb, ckpt_name, history, on_done):
-    self.runner, self.jsonl, self.tb, self.ckpt_name = runner, jsonl, tb, ckpt_name
-    self.history, self.on_done, self.say = history, on_done, runner.say
-    self.sw = runner.config.sweep
-    self.ray, self.started = None, False
-
-  def close(self) -> None:
-    """Stops the local Ray this driver started (a cluster it connected to keeps running)."""
-    if self.started:
-      self.ray.shutdown()
-    self.ray, self.started = None, False
-
-  def run(self, todo) -> None:
-    """The groups `todo` (all of a random / grid sweep; a batch of TPE's) to their end."""
-    from mlexp.sweep.plan import estimate
-    if self.ray is None:
-      self.ray, self.started = connect(self.sw, self.say)
-    ray = self.ray
-    r = self.runner
-    ctx = segment.Context(r.config, list(r.plan.trials), list(r.plan.fields), r.data.datasets(),
-                          run_id=uuid.uuid4().hex)
-    self.ctx = ray.put(ctx)
-    cpus = int(self.sw.get("ray_cpus_per_group", 1))
-    gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0  # one group per GPU
-    self.cpus = cpus
-    self.remote = ray.remote(_task).options(num_cpus=0 if gpus else cpus, num_gpus=gpus,
-                                            max_retries=int(self.sw.get("ray_max_retries", 3)))
-    est = {p.gid: estimate(p, r.config, r._dataset, r.platform) for p in todo}
-    order = biggest_first(todo, lambda p: est[p.gid])
-    per = f"{cpus} CPU(s)" if not gpus else "a GPU"
-    self.say(f"ray: {len(order)} group(s), biggest first (planner's estimate "
-             f"{est[order[0].gid]:.0f}s .. {est[order[-1].gid]:.0f}s); {per} per group")
-    if self.sw.mode == "asha" and bool(self.sw.asha.sync):
-      self._run_sync(ray, todo, order)
-    else:
-      self._run_whole(ray, order)
-
-  def _submit(self, p, snap, until, decision, board):
-    return self.remote.remote(self.ctx, p, snap, until, decision, board, self.cpus)
-
-  def _finished(self, p, out) -> None:
-    """A group's last result: its best member's parameters to checkpoints/, then the runner's on_done."""
-    from mlexp.sweep.execute import _save_best_params
-    acc, member, params = out["best"]
-    best = types.SimpleNamespace(acc=acc, member=member, params=params)
-    _save_best_params(self.runner.workdir, self.ckpt_name, out["rows"], best, p, list(p.members))
-    self.on_done(p, out["rows"], out["rungs"], out["times"])
-
-  def _stream(self, ray, refs: dict):
-    """(plan, result) of the tasks `refs` (ref -> plan) as each finishes; its lines written first."""
-    while refs:
-      ready, _ = ray.wait(list(refs), num_returns=1)
-      p = refs.pop(ready[0])
+    _fault(self, epoch)
+    deadline = None
+    while True:
       try:
-        out = ray.get(ready[0])
-      except ray.exceptions.RayError as e:  # a Python error on the worker, or retries used up
-        raise failure(ray, e, p.gid, self.sw) from None
-      segment.replay(out["calls"], self.jsonl, self.tb)
-      yield p, out
-
-  def _run_whole(self, ray, order) -> None:
-    board = None
-    if self.sw.mode == "asha":
-      board = ray.remote(_RungBoard).options(num_cpus=0).remote(self.history)
-    refs = {self._submit(p, None, None, None, board): p for p in order}
-    for p, out in self._stream(ray, refs):
-      self._finished(p, out)
-
-  def _run_sync(self, ray, todo, order) -> None:
-    sw = self.sw
-    factor, mode = int(sw.asha.factor), asha.metric_mode(sw.metric)
-    max_epochs = max(int(p.config.epochs) for p in todo)
-    rungs = set(sync.segments(int(sw.asha.grace), factor, max_epochs)[:-1])
-    stops = sync.segments(int(sw.asha.grace), factor, max_epochs)
-    snaps, decision, active, used = {}, {}, list(order), {}
-    for stop in stops + [max_epochs]:  # (a last pass ends groups cut entirely at the last rung)
-      if not active:
+        if deadline is not None:  # a board put up again: this group's reports first
+          ray.get(self.actor.restore.remote(self.sent))
+        kept = ray.get(self.actor.report_and_keep.remote(epoch, list(values), factor, mode, key=key))
         break
-      refs = {self._submit(p, snaps.get(p.gid), stop, decision.pop(p.gid, None), None): p for p in active}
-      at_rung = {}
-      for p, out in self._stream(ray, refs):
-        used[p.gid] = out["used"]
-        if out["finished"]:
-          active.remove(p)
-          self._finished(p, out)
-        else:
-          snaps[p.gid] = out["snapshot"]
-          if out["rung"] is not None:
-            at_rung[p.gid] = out["rung"]
-      if stop in rungs:
-        per_group = {p.gid: at_rung[p.gid] for p in todo if p.gid in at_rung}  # plan order, as one process
-        for gid, (vs, losers) in sync.decide(per_group, stop, self.history, factor, mode).items():
-          decision[gid] = (stop, vs, sorted(losers))
-      self.say(f"[rung epoch {stop}] {len(active)} group(s) still running; {sum(used.values())} model-epochs "
-               "trained so far")
+      except ray.exceptions.RayActorError:
+        if self.name is None:
+          raise
+        deadline = deadline or time.monotonic() + BOARD_WAIT_S
+        if time.monotonic() > deadline:
+          raise
+        time.sleep(0.2)
+        with contextlib.suppress(ValueError):  # (no actor of that name yet)
+          self.actor = ray.get_actor(self.name)
+    self.sent.append((epoch, key, list(values), list(kept)))
+    return kept
+
+
+def _fault(board, epoch) -> None:
+  """Tests only ($MLEXP_RAY_FAULT holds "board EPOCH"): the first report at EPOCH made when the board already
+  holds values there kills the board actor (a lost board; segment.FAULT_ENV)."""
+  path = os.environ.get(segment.FAULT_ENV, "")
+  if not path or not os.path.exists(path):
+    return
+  with open(path) as f:
+    parts = f.read().split()
+  if parts[:1] != ["board"] or int(parts[1]) != epoch:
+    return
+  import ray
+  if ray.get(board.actor.count.remote(epoch)) == 0:
+    return
+  try:
+    os.rename(path, path + ".claimed")
+  except OSError:
+    return
+  ray.kill(board.actor, no_restart=True)
+
+
+def _task(ctx, plan, snap, until, decision, board_actor, cpus, board_name=None):
+  """The remote function: one segment (sweep/segment.py) on a worker."""
+  board = RayBoard(board_actor, board_name) if board_actor is not None else None
+  return segment.run_segment(ctx, plan, snap, until, decision, board, cpus)

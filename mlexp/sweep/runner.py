@@ -1,5 +1,6 @@
-"""Runs a sweep: plan (sweep/plan.py), execute every group through the epoch loop (sweep/execute.py),
-write the outcome (sweep/outcome.py). The files are those of mlexp/io/workdir.py.
+"""Runs a sweep: plan (sweep/plan.py), execute every batch of groups with the executor of sweep.backend through
+the rung loop (sweep/executors/), record each finished group and the outcome (sweep/outcome.py). The files are
+those of mlexp/io/workdir.py.
 
 Shards (launch/): the groups k with k % num_shards == shard_index; each shard writes its groups/<gid>.json,
 metrics.shard<i>.jsonl and best_trial.shard<i>; `merge` (sweep/outcome.py) writes results, summary and
@@ -13,9 +14,13 @@ import time
 
 from mlexp.config import ConfigError, validate_dataset, validate_kind
 from mlexp.io import workdir as wd
+from mlexp.io.best_model import repair_best_trial
 from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
-from mlexp.sweep import buckets, execute, sync
+from mlexp.sweep import buckets, execute
+from mlexp.sweep.execute import SweepContext
+from mlexp.sweep.executors import Resources, rungs
+from mlexp.sweep.executors.local import LocalExecutor
 from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
 from mlexp.sweep.plan import describe, estimate, estimates, plan_sweep, plan_trials, unsharded
 from mlexp.train import loop
@@ -53,6 +58,53 @@ class SweepRunner:
     wd.write_sweep_spec(self.workdir, self.plan.spec(self.config))
     return groups
 
+  def _begin_batch(self, todo, sequential: bool) -> None:
+    """Progress of a batch: "[group k/n]" counts within it; one group after another, the time left is the
+    planner's estimate of the groups to come scaled by how its estimate of those done compares with their
+    measured time; rung by rung, it is the member-epochs still expected at the rate measured so far."""
+    cfg, sw = self.config, self.config.sweep
+    self.todo, self.n_done, self.progress.total = list(todo), 0, len(todo)
+    self.est = estimates(todo, cfg, self._dataset, self.platform) if sequential else None
+    self.est_done = 0.0
+    self.expect = sum(len(p.members) * buckets.expected_epochs(int(p.config.epochs), "asha", int(sw.asha.grace),
+                                                               int(sw.asha.factor)) for p in todo)
+
+  def _left(self, p):
+    if self.est is None:
+      return None
+    est = lambda q: self.est.setdefault(q.gid, estimate(q, self.config, self._dataset, self.platform))
+    self.est_done += est(p)
+    k = next(i for i, q in enumerate(self.todo) if q.gid == p.gid)
+    return (time.perf_counter() - self.t0) / max(self.est_done, 1e-9) * sum(est(q) for q in self.todo[k + 1:])
+
+  def _group_done(self, p, out) -> None:
+    """A finished group (its best-trial checkpoint saved by the executor): groups/<gid>.json, results.csv and
+    a progress line."""
+    plan, done = self.plan, self.done
+    left = self._left(p)
+    t_write = time.perf_counter()
+    record = {"rows": out.rows, "rungs": out.rungs, **out.times, "wall_s": out.wall_s, "device": self.device}
+    wd.write_group(self.workdir, p.gid, record)
+    done[p.gid] = record
+    all_rows = [r for d in done.values() for r in d["rows"]]
+    best = write_results(self.workdir, all_rows, plan.fields, plan.trials)
+    record["write_s"] += time.perf_counter() - t_write
+    self.n_done += 1
+    self.progress.times.append(out.wall_s)
+    self.say(f"[group {self.n_done}/{len(self.todo)}] {len(p.members)} models, compile {out.times['compile_s']:.1f}s, "
+             f"{fmt_seconds(out.wall_s)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
+             f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
+             f"{fmt_seconds(time.perf_counter() - self.t0)}"
+             + ("" if left is None else f" | left ~{fmt_seconds(left)}"))
+
+  def _segment_line(self, epoch, active, executor) -> None:
+    # time left: the member-epochs still expected (successive halving's budget) at the rate measured so far;
+    # compiling is over after the first rung (every group has been built by then)
+    used, work_s = executor.progress()
+    left = work_s / max(used, 1) * max(self.expect - used, 0)
+    self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{self.expect:.0f}; {len(active)} group(s) "
+             f"still running | elapsed {fmt_seconds(time.perf_counter() - self.t0)} | left ~{fmt_seconds(left)}")
+
   def run(self) -> dict:
     t0 = time.perf_counter()
     cfg, sw, workdir, plan = self.config, self.config.sweep, self.workdir, self.plan
@@ -65,6 +117,12 @@ class SweepRunner:
     done = wd.read_groups(workdir, self.say)  # a damaged groups/<gid>.json: that group runs again
     history = execute.history_of(done)
     mine = [p for k, p in enumerate(plan.groups) if k % self.shard[1] == self.shard[0]]
+    for gid in wd.groups_missing_metrics(wd.path(workdir, "metrics.jsonl"), done) if self.shard[1] == 1 else []:
+      done.pop(gid)  # metrics.jsonl torn or cut: the group runs again to write its records anew
+      self.say(f"{wd.path(workdir, 'metrics.jsonl')} is damaged: it lacks records of group {gid}; that group "
+               "runs again")
+    repair_best_trial(workdir, "best_trial" + ("" if self.shard[1] == 1 else f".shard{self.shard[0]}"), done,
+                      self.say, None if self.search else {p.gid for p in mine})  # damaged: its group runs again
     todo = [p for p in mine if p.gid not in done] or self.next_batch(done)
     device = loop.device_description()
     n_members = sum(len(p.members) for p in plan.groups)
@@ -79,85 +137,22 @@ class SweepRunner:
     tb = TensorBoard(wd.path(workdir, "tensorboard"))
     loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"trial_{int(r['trial']):03d}_seed_{r['seed']}")
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
-    self.progress.total = len(todo)
-    est = estimates(todo, cfg, self._dataset, self.platform)  # planner's seconds per group (a compile per program)
-    est_done = 0.0
     before = sum(float(d.get("wall_s") or 0.0) for d in done.values())  # earlier processes of this sweep
-    ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
-
-    def metric_hooks(gid, epochs):
-      return [loop.MetricsHook(jsonl, tb, epochs, lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", gid)]
-
-    n_done = [0]
-    epochs_of = {p.gid: int(p.config.epochs) for p in todo}
-
-    def group_done(p, rows, rung_values, times, wall_s, left=None):
-      t_write = time.perf_counter()
-      record = {"rows": rows, "rungs": rung_values, **times, "wall_s": wall_s, "device": device}
-      wd.write_group(workdir, p.gid, record)
-      done[p.gid] = record
-      all_rows = [r for d in done.values() for r in d["rows"]]
-      best = write_results(workdir, all_rows, plan.fields, plan.trials)
-      record["write_s"] += time.perf_counter() - t_write
-      n_done[0] += 1
-      elapsed = time.perf_counter() - t0
-      self.progress.times.append(wall_s)
-      self.say(f"[group {n_done[0]}/{len(todo)}] {len(p.members)} models, compile {times['compile_s']:.1f}s, "
-               f"{fmt_seconds(wall_s)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
-               f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
-               f"{fmt_seconds(elapsed)}" + ("" if left is None else f" | left ~{fmt_seconds(left)}"))
-
-    sync_mode = sw.mode == "asha" and bool(sw.asha.sync)
-    ray_driver = None  # backend=ray: one connection for every batch (sweep/ray_backend.py)
+    self.t0, self.done, self.device = t0, done, device
+    res = Resources(sweep=SweepContext(cfg, plan.trials, plan.fields, workdir), data=self.data, history=history,
+                    jsonl=jsonl, tb=tb, ckpt_name=ckpt_name, say=self.say,
+                    estimate=lambda p: estimate(p, cfg, self._dataset, self.platform),
+                    elapsed=lambda: time.perf_counter() - t0)
+    executor = make_executor(sw, res)
     try:
-      while todo:  # one batch (all groups of random / grid; a batch of TPE trials), then TPE's next one
-        if sw.get("backend", "local") == "ray":  # the groups as Ray tasks (sweep/ray_backend.py)
-          from mlexp.sweep.ray_backend import RayDriver
-          ray_driver = ray_driver or RayDriver(self, jsonl, tb, ckpt_name, history, lambda p, rows, rv, times:
-                                               group_done(p, rows, rv, times, sum(times.values())))
-          ray_driver.run(todo)
-        elif sync_mode:
-          # rung-synchronous ASHA: every group to each rung, one decision over all trials (sweep/sync.py)
-          expect = sum(len(p.members) * buckets.expected_epochs(
-              int(p.config.epochs), "asha", int(sw.asha.grace), int(sw.asha.factor)) for p in todo)
-
-          def segment(epoch, used, work_s):
-            # time left: the member-epochs still expected (successive halving's budget) at the rate measured
-            # so far; compiling is over after the first rung (every group has been built by then)
-            left = work_s / max(used, 1) * max(expect - used, 0)
-            self.say(f"[rung epoch {epoch}] {used} model-epochs trained of ~{expect:.0f} | elapsed "
-                     f"{fmt_seconds(time.perf_counter() - t0)} | left ~{fmt_seconds(left)}")
-          def group_part(epoch, k, gr, seconds, trained):
-            # progress inside a segment (the first one compiles every program: the longest wait for a line)
-            first = int(gr.run.records.epochs_run.max()) <= int(sw.asha.grace)
-            self.say(f"[rung epoch {epoch} | group {k + 1}/{len(todo)}] {trained} model-epochs"
-                     + (f", compile {gr.run.times['compile_s']:.1f}s" if first else "")
-                     + f", {fmt_seconds(seconds)} | elapsed {fmt_seconds(time.perf_counter() - t0)}")
-          sync.run_sync(todo, ahead, self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]), tb,
-                        ckpt_name, lambda p, rows, rv, times: group_done(p, rows, rv, times, sum(times.values())),
-                        segment, group_part)
-        else:
-          for k, p in enumerate(todo):
-            tg = time.perf_counter()
-            rows, rung_values, times, _ = execute.run_group(
-                p, ahead.get(k), self, self.data, history, lambda gid: metric_hooks(gid, epochs_of[gid]),
-                tb, ckpt_name)
-            # time left: the planner's estimate of the groups to come, scaled by how its estimate of the
-            # groups done so far compares with their measured time
-            est_done += est.setdefault(p.gid, estimate(p, cfg, self._dataset, self.platform))
-            left = (time.perf_counter() - t0) / max(est_done, 1e-9) * sum(
-                est.setdefault(q.gid, estimate(q, cfg, self._dataset, self.platform)) for q in todo[k + 1:])
-            group_done(p, rows, rung_values, times, time.perf_counter() - tg, left)
+      while todo:  # one batch (all groups of a random / grid sweep; a batch of TPE trials), then TPE's next one
+        res.sweep = SweepContext(cfg, plan.trials, plan.fields, workdir)
+        self._begin_batch(todo, sequential=isinstance(executor, LocalExecutor) and not _sync(sw))
+        rungs.run(executor, todo, sw, history, self._group_done, lambda stop, active: self._segment_line(
+            stop, active, executor))
         todo = self.next_batch(done)  # tpe: the next batch, asked now that this one is told
-        if todo:
-          n_done[0] = 0  # tpe: "[group k/n]" counts within the batch (trials done counts them all)
-          ahead.close()
-          ahead = execute.CompileAhead(todo, self.data, int(sw.compile_ahead))
-          epochs_of.update({p.gid: int(p.config.epochs) for p in todo})
     finally:
-      ahead.close()
-      if ray_driver is not None:
-        ray_driver.close()
+      executor.close()
       jsonl.close()
       tb.close()
     all_rows = [r for d in done.values() for r in d["rows"]]
@@ -181,6 +176,18 @@ class SweepRunner:
              "winner as a single run: python -m mlexp.main --config="
              + shlex.quote(os.path.join(workdir, "best_config.py")))
     return summary
+
+
+def _sync(sw) -> bool:
+  return sw.mode == "asha" and bool(sw.asha.sync)
+
+
+def make_executor(sw, res):
+  """The executor of sweep.backend (executors/__init__.py): local (this process) or ray."""
+  if sw.get("backend", "local") == "ray":
+    from mlexp.sweep.executors.ray import RayExecutor  # (Ray is imported only with backend=ray)
+    return RayExecutor(res)
+  return LocalExecutor(res, int(sw.compile_ahead))
 
 
 def run_sweep(config, workdir: str, stream=None) -> dict:

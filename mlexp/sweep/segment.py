@@ -1,11 +1,11 @@
 """One group trained for one segment on a worker process: the Ray backend's unit of work
-(sweep/ray_backend.py submits it; nothing here imports Ray, so it runs and is tested in-process too).
+(sweep/executors/ray.py submits it; nothing here imports Ray, so it runs and is tested in-process too).
 
 A segment takes a group's plan, the state shipped back by its previous segment (a `Snapshot`: the members'
-training state as numpy, their records, hook state) or None, the decision of the last rung (sync.py's
-`decide`, made by the driver) and the epoch to stop at; it applies the decision, trains with the one epoch
-loop (train/loop.py) and returns what the driver writes (metric lines, TensorBoard calls, the rung's values)
-with a new Snapshot, or, when the group is done, its result rows and the best member's parameters.
+training state as numpy, their records, hook state) or None, the decision of the last rung (asha.decide,
+made by the driver's rung loop: executors/rungs.py) and the epoch to stop at; it applies the decision, trains
+with the one epoch loop (train/loop.py) and returns what the driver writes (metric lines, TensorBoard calls,
+the rung's values) with a new Snapshot, or, when the group is done, its result rows and the best member's parameters.
 Nothing is written on the worker: results travel back through Ray, so workers need no shared filesystem.
 
 A worker process keeps the groups it trained (compiled, on its device): the next segment of a group that
@@ -19,7 +19,6 @@ import dataclasses
 import os
 import sys
 import time
-import types
 
 _LIVE: dict = {}  # (run id, gid) -> (seq, GroupRun): this worker process's groups, compiled and on the device
 _DATA: list = []  # this worker process's DataCache (one)
@@ -34,6 +33,11 @@ class Context:
   fields: list  # the swept fields (result columns)
   datasets: dict  # DataCache key -> Dataset (loaded by the driver)
   run_id: str = ""  # this driver's run: groups kept live from another (a killed driver's) are not reused
+
+  def sweep(self):
+    """What a group's execution reads of the sweep (execute.SweepContext): no workdir, a worker writes nothing."""
+    from mlexp.sweep.execute import SweepContext
+    return SweepContext(self.config, self.trials, self.fields, None)
 
 
 @dataclasses.dataclass
@@ -50,7 +54,8 @@ class Snapshot:
 
 
 class Recorder:
-  """Stands in for the metrics.jsonl writer and TensorBoard on a worker: the calls, replayed by the driver."""
+  """A worker's metrics.jsonl writer and TensorBoard in one (the writers' methods that the epoch loop and
+  execute.outcome_of call): the calls are kept and shipped to the driver, which replays them into its files."""
 
   def __init__(self):
     self.calls = []
@@ -98,8 +103,8 @@ class _FaultHook:
     if not self.path or not os.path.exists(self.path):
       return
     with open(self.path) as f:
-      gid, epoch = f.read().split()
-    if gid == self.gid and int(epoch) == e:
+      parts = f.read().split()
+    if len(parts) == 2 and parts[0] == self.gid and int(parts[1]) == e:  # ("board EPOCH": ray_backend._fault)
       try:
         os.rename(self.path, self.path + ".claimed")
       except OSError:
@@ -114,12 +119,6 @@ def _data():
   if not _DATA:
     _DATA.append(loop.DataCache())
   return _DATA[0]
-
-
-def _sweep_view(ctx: Context):
-  """The attributes of SweepRunner that GroupRun and outcome_of read."""
-  return types.SimpleNamespace(config=ctx.config, plan=types.SimpleNamespace(trials=ctx.trials, fields=ctx.fields),
-                               workdir=None)
 
 
 def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
@@ -140,8 +139,8 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
   ds, splits = data.get(plan.config)
   members = list(plan.members)
   gr_rec = Recorder()
-  hooks = lambda gid: [loop.MetricsHook(gr_rec, gr_rec, int(plan.config.epochs),
-                                        lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", gid)]
+  hooks = [loop.MetricsHook(gr_rec, gr_rec, int(plan.config.epochs), lambda m: f"trial_{m.trial:03d}_seed_{m.seed}",
+                            plan.gid)]
   if snap is None:
     group = loop.build_group(plan.config, ds, splits, members, plan.slots)
     prepared = (group, group.build())
@@ -156,15 +155,11 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
       compile_s = group.compile_s  # this worker's rebuild is a compile too
     # (arrays from Ray's object store are read-only: the records are copied)
     prepared = loop.Run(group, state, members, records=copy.deepcopy(snap.records), pos=snap.pos)
-    prepared.used = snap.used
-    prepared.times = dict(snap.times)
-    prepared.times["compile_s"] += compile_s
-  gr = GroupRun(plan, prepared, _sweep_view(ctx), data, board if board is not None else {}, hooks, sync=sync)
+    prepared.carry_on(snap.used, snap.times, compile_s)
+  gr = GroupRun(plan, prepared, ctx.sweep(), data, board if board is not None else {}, hooks, sync=sync,
+                best=None if snap is None else snap.best, rung_values=None if snap is None else snap.rung_values)
   gr.recorder = gr_rec
   gr.hooks.append(_FaultHook(plan.gid))
-  if snap is not None:
-    gr.ash.rung_values = dict(snap.rung_values)
-    gr.best.acc, gr.best.member, gr.best.params = snap.best
   return gr
 
 
@@ -182,20 +177,19 @@ def run_segment(ctx: Context, plan, snap: Snapshot | None, until: int | None, de
   """One segment of group `plan` (until=None: to its end, ASHA through `board`, asynchronous mode).
   decision: (rung epoch, values, losing trials) for this group from the driver's last decision, or None."""
   setup_worker(cpus)
-  from mlexp.sweep import sync as sync_lib
   from mlexp.sweep.execute import outcome_of, rung_values
   t0 = time.perf_counter()
   sync = until is not None
   gr = _group_run(ctx, plan, snap, board, sync)
   if decision is not None and not gr.run.finished:
-    sync_lib.apply_decision(gr, decision[0], decision[1], set(decision[2]))
+    gr.apply_decision(decision[0], decision[1], set(decision[2]))
   if not gr.run.finished:
     gr.train(until=until)
   out = {"gid": plan.gid, "finished": gr.run.finished, "used": gr.run.used, "pid": os.getpid(),
          "epoch": int(gr.run.records.epochs_run.max()), "rung": None}
   if gr.run.finished:
-    rows, rungs, times, _ = outcome_of(gr, _sweep_view(ctx), gr.recorder, None)
-    out.update(rows=rows, rungs=rungs, times=dict(times), best=(gr.best.acc, gr.best.member, gr.best.params))
+    o = outcome_of(gr, ctx.sweep(), gr.recorder)
+    out.update(rows=o.rows, rungs=o.rungs, times=dict(o.times), best=o.best)
   else:
     if sync and out["epoch"] == until:
       out["rung"] = rung_values(gr.run, ctx.config.sweep.metric)

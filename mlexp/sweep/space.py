@@ -209,6 +209,8 @@ def trial_config(base, trial: dict):
   """The single-run config of one trial: the base without its sweep block, with the trial's values."""
   c = ml_collections.ConfigDict(copy.deepcopy(base.to_dict()))
   if "sweep" in c:
+    if c.get("time_members") == "auto":  # a study measures each model's own seconds (config time_members)
+      c.time_members = "on" if c.sweep.get("algorithm") == "one_at_a_time" else "off"
     del c["sweep"]
   # whole fields first, then tuple elements: ("model.units", (256, 256, 128)) then ("model.units[0]", 64)
   for field, value in sorted(trial.items(), key=lambda kv: "[" in kv[0]):

@@ -7,6 +7,8 @@ the devices (members are padded to a multiple of the device count with frozen co
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import dataclasses
 import json
 import threading
@@ -18,37 +20,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlexp.config.hparams import without_hparams
+from mlexp import cache as program_cache
 from mlexp.data import bucketize
-from mlexp.models import count_params, member_dims, resized
+from mlexp.models import count_params, member_dims
 from mlexp.models.specs import spec as model_spec
 from mlexp.io.watchdog import watchdog
+from mlexp.sweep.plan_types import Member, auto_buckets, member_loop, member_model  # noqa: F401 (the plan's)
 from mlexp.train import optim
 from mlexp.train.program import CUT, RUNNING, make_program, param_count
-
-
-@dataclasses.dataclass(frozen=True)
-class Member:
-  seed: int
-  hparams: dict  # the float knobs (optim.HPARAMS) of this member
-  trial: int = 0
-  dims: tuple = ()  # (field, value) pairs of this member's true shape knobs (widths, depth) when its group pads them
-  batch_size: int = 0  # its own batch size when the group's members differ in it (0: the group's batch_size)
-  branch: tuple = ()  # (field, value) pairs of narrower padded sizes it trains at inside its group (): the group's
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
   num_classes: int
   train_sizes: tuple
-
-
-def auto_buckets(dataset, num_buckets: int) -> int:
-  """num_buckets, or for 0 (auto): 1 when sequences are at most 100 steps (padding is cheaper than
-  compiling a program per bucket), else 3."""
-  if num_buckets:
-    return num_buckets
-  lengths = dataset.train.lengths
-  return 1 if lengths is None or int(lengths.max()) <= 100 else 3
 
 
 def device_splits(dataset, num_buckets: int, validation: bool = False):
@@ -97,21 +82,6 @@ def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
   return hp
 
 
-def member_model(model_cfg, dims) -> object:
-  """The model config a member names: the group's (bucket) model config with the member's true sizes."""
-  return resized(model_cfg, dims)
-
-
-def member_loop(config, devices) -> str:
-  """'vmap' or 'map' for config.member_loop. 'auto': map on CPU, where XLA's batched small matmuls are
-  slower than the same matmuls one model at a time (measured: docs/program.md, "Choices"), vmap on
-  GPU / TPU. With several devices each runs its share of members."""
-  mode = config.member_loop
-  if mode != "auto":
-    return mode
-  return "map" if all(d.platform == "cpu" for d in devices) else "vmap"
-
-
 @dataclasses.dataclass
 class _Shared:
   """One compiled program and its jitted parts, shared by the groups that run it (a sweep's chunks)."""
@@ -149,6 +119,41 @@ def _shared(key: tuple, build) -> _Shared:
     while len(_SHARED) > SHARED_KEPT:
       _SHARED.popitem(last=False)
     return entry
+
+
+_BUILDING = [0, 0]  # groups building now (Group.build: compile ahead in worker threads), builds begun or ended
+
+
+@contextlib.contextmanager
+def _building():
+  with _SHARED_LOCK:
+    _BUILDING[0], _BUILDING[1] = _BUILDING[0] + 1, _BUILDING[1] + 1
+  try:
+    yield
+  finally:
+    with _SHARED_LOCK:
+      _BUILDING[0], _BUILDING[1] = _BUILDING[0] - 1, _BUILDING[1] + 1
+
+
+def _clock(dep):
+  """[the host's clock in microseconds modulo 2**30, groups building, builds begun or ended] as a value that
+  waits for `dep`: a stamp inside a program."""
+  return jax.pure_callback(lambda d: np.array([int(time.perf_counter() * 1e6) % 2**30, *_BUILDING], np.int32),
+                           jax.ShapeDtypeStruct((3,), jnp.int32), dep)
+
+
+def timed_epoch(epoch, state, hp, *data):
+  """epoch(state, hp, *data) of one member, with metrics["member_s"]: the seconds it took, measured inside the
+  program between two host clock stamps (its hyperparameters wait for the first, the second for its results):
+  the member's own time, where the members run one after another (CPU, lax.map); metrics["member_busy"]: a
+  group was building (compiling in a worker thread, sharing the cores) at some time during it."""
+  t0 = _clock(state.epoch)
+  hp = jax.tree.map(lambda v: v + (t0[0] * 0).astype(v.dtype), hp)
+  state, m = epoch(state, hp, *data)
+  t1 = _clock(m["train_loss"] + state.epoch.astype(jnp.float32))
+  busy = (t0[1] > 0) | (t1[1] > 0) | (t0[2] != t1[2])
+  return state, {**m, "member_s": jnp.where(m["trained"], jnp.mod(t1[0] - t0[0], 2**30).astype(jnp.float32) * 1e-6,
+                                            0.0), "member_busy": m["trained"] & busy}
 
 
 class Group:
@@ -204,8 +209,11 @@ class Group:
     if self.member_loop == "map":
       # members one after another inside one program: no batched small matmuls (slow on XLA:CPU
       # for small recurrent models), still one compile and the data held once
+      # config.time_members: each member's seconds measured (metrics["member_s"]); host callbacks keep the
+      # program out of JAX's persistent compilation cache, so only where asked (a study)
+      one = functools.partial(timed_epoch, p.epoch) if config.get("time_members") == "on" else p.epoch
       def epoch_all(state, hp, train, val, test):
-        return jax.lax.map(lambda a: p.epoch(a[0], a[1], train, val, test), (state, hp))
+        return jax.lax.map(lambda a: one(a[0], a[1], train, val, test), (state, hp))
       if mesh is not None:  # each device runs its own members one after another; data replicated
         P = jax.sharding.PartitionSpec
         epoch_all = jax.shard_map(epoch_all, mesh=mesh, in_specs=(P("members"), P("members"), P(), P(), P()),
@@ -283,7 +291,7 @@ class Group:
   def build(self):
     """init, then compile: the initial state, with the program ready. A group of the same program building in
     another thread is waited for as a whole, so one of them compiles both programs and the other none."""
-    with self._shared.lock:
+    with _building(), self._shared.lock:
       state = self.init()
       self.compile(state)
     return state
@@ -296,10 +304,16 @@ class Group:
       t = time.perf_counter()
       exe = self._shared.compiled.get(sig)
       built = exe is None
+      self.cache_hit = False
       if built:
-        with watchdog(self.hang_timeout, "compiling the epoch program"):
+        with watchdog(self.hang_timeout, "compiling the epoch program"), program_cache.track() as cached:
           args = (state, self.hp, self.train, self.val, self.test)
           exe = self._shared.compiled[sig] = self._epoch.lower(*args).compile()
+        # from JAX's persistent cache (mlexp/cache.py), and noted there for the plan line of later runs
+        self.cache_hit = cached.requests > 0 and cached.hits == cached.requests
+        if cached.kept:
+          program_cache.note(program_cache.fingerprint(self.config, self.members, self.padded, len(self.devices),
+                                                       self.devices[0].platform, self.member_loop))
       self.compile_s += time.perf_counter() - t
       if built:
         self._shared.compile_s = max(self._shared.compile_s, self.compile_s)

@@ -24,8 +24,9 @@ import numpy as np
 from mlexp import data as data_lib
 from mlexp import metrics
 from mlexp.io import workdir as wd
+from mlexp.io.writers import epoch_scalars
 from mlexp.train.group import Group, device_splits, put_split
-from mlexp.train.program import COMPLETED, RUNNING, STATUS_NAMES, STOPPED_EARLY
+from mlexp.train.program import COMPLETED, CUT, RUNNING, STATUS_NAMES, STOPPED_EARLY
 
 
 def load_data(config):
@@ -110,6 +111,9 @@ class Records:
     self.wall_s = np.zeros(n)
     self.param_count = np.zeros(n, np.int64)
     self.compile_share = np.zeros(n)
+    # seconds of each member's epochs measured inside the program, and how many (CPU: train/group.py timed_epoch)
+    self.member_s, self.member_epochs, self.member_first_s = np.zeros(n), np.zeros(n, int), np.zeros(n)
+    self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)  # (later epochs while a group compiled)
     self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
     self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
 
@@ -135,6 +139,14 @@ class Records:
         self.final_val_acc[i] = float(m["val_accuracy"][j])
       self.train_loss[i] = float(m["train_loss"][j])
       self.wall_s[i] += share
+      if "member_s" in m:
+        if not self.member_epochs[i]:  # (the first: with a new program's first-run overhead when it leads)
+          self.member_first_s[i] = float(m["member_s"][j])
+        elif bool(m["member_busy"][j]):
+          self.member_busy_s[i] += float(m["member_s"][j])
+          self.member_busy_n[i] += 1
+        self.member_s[i] += float(m["member_s"][j])
+        self.member_epochs[i] += 1
 
   def restore(self, pos, state, last_epochs):
     """Resume: the records of the members of a restored state and their last metrics.jsonl records."""
@@ -184,7 +196,10 @@ class Records:
                "best_val_loss": self.best_loss[i], "val_accuracy": self.best_val_acc[i],
                "final_val_loss": self.final_val_loss[i], "final_val_accuracy": self.final_val_acc[i]}),
            "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
-           "compile_s": self.compile_share[i], "param_count": int(self.param_count[i])}
+           "compile_s": self.compile_share[i], "param_count": int(self.param_count[i]),
+           "member_s": float(self.member_s[i]), "member_epochs": int(self.member_epochs[i]),
+           "member_first_s": float(self.member_first_s[i]), "member_busy_s": float(self.member_busy_s[i]),
+           "member_busy_n": int(self.member_busy_n[i])}
     row.update(self.extra[i])
     if self.classification[i] is not None:
       row["classification"] = self.classification[i]
@@ -206,6 +221,16 @@ class Run:
     # compiled epochs, each with its test evaluation), eval (extra test sets, confusion, best parameters of
     # leaving members), write (metrics.jsonl, TensorBoard, checkpoints, progress)
     self.times = {"compile_s": group.compile_s, "train_s": 0.0, "eval_s": 0.0, "write_s": 0.0}
+
+  def cut(self, idx, by: str) -> None:
+    """Members `idx` (member indices) recorded as stopped by a decision between epochs (`by`: "asha")."""
+    for i in idx:
+      self.records.status[i], self.records.stopped_by[i] = CUT, by
+
+  def carry_on(self, used: int, times: dict, compile_s: float = 0.0) -> None:
+    """A run rebuilt from a snapshot (a Ray worker: sweep/segment.py): its counts so far, plus this rebuild's
+    compile seconds."""
+    self.used, self.times = int(used), {**times, "compile_s": times["compile_s"] + compile_s}
 
   def leave(self, js, hooks):
     for h in hooks:
@@ -285,20 +310,12 @@ class MetricsHook:
       mem = run.members[i]
       rec = wd.epoch_record(mem, e, m, j, dt, run.group.n_train, epoch_status(m, j, e, self.epochs), self.gid)
       self.jsonl.write(rec)
-      self.tb.write_scalars(self.run_name(mem), e, {
-          "loss/train": rec["train_loss"], "loss/test": rec["test_loss"],
-          "accuracy/test": rec["test_accuracy"], "learning_rate": rec["learning_rate"],
-          **({"loss/val": rec["val_loss"], "accuracy/val": rec["val_accuracy"]} if "val_loss" in rec else {})})
+      self.tb.write_scalars(self.run_name(mem), e, epoch_scalars(rec))
 
 
 def rewrite_tensorboard(tb, records, run_name) -> None:
-  """Resume: the scalars of the kept metrics.jsonl records (the source of truth) written to TensorBoard again,
-  so epochs a killed process had not flushed are there (TensorBoard shows one value per step)."""
-  for r in records:
-    values = {"loss/train": r.get("train_loss"), "loss/test": r.get("test_loss"),
-              "accuracy/test": r.get("test_accuracy"), "learning_rate": r.get("learning_rate"),
-              "loss/val": r.get("val_loss"), "accuracy/val": r.get("val_accuracy")}
-    tb.write_scalars(run_name(r), int(r["epoch"]), {k: float(v) for k, v in values.items() if v is not None})
+  """Resume: each run's TensorBoard scalars made one point per kept metrics.jsonl record (TensorBoard.resume)."""
+  tb.resume(records, run_name)
 
 
 class ClassificationHook:

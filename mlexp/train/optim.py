@@ -23,12 +23,10 @@ def make_optimizer(name: str, hp: dict, learning_rate=None) -> optax.GradientTra
   """optax optimizer `name` with the member's hyperparameters (arrays). learning_rate: an array (constant for
   the epoch: constant and plateau schedules) or a schedule count -> lr (cosine); default hp's."""
   lr = hp["learning_rate"] if learning_rate is None else learning_rate
-  weight_decay, momentum = hp["weight_decay"], hp["momentum"]
-  if name == "adamw":
+  weight_decay, momentum = hp["weight_decay"], hp["momentum"]  # resolved by hparams_of (None: the optimizer's own)
+  if name == "adamw":  # decoupled weight decay (torch.optim.AdamW; its default 0.01 when optimizer.weight_decay=None)
     return optax.adamw(lr, weight_decay=weight_decay)
-  if name == "sgd":
-    tx = optax.sgd(lr)
-  elif name == "momentum":
+  if name in ("sgd", "momentum"):  # torch.optim.SGD with optimizer.momentum (sgd: 0, momentum: 0.9 when None)
     tx = optax.sgd(lr, momentum=momentum)
   elif name == "adam":
     tx = optax.adam(lr)

@@ -196,7 +196,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
 
   def _frozen(state: TrainState, has_val: bool):
     nan = jnp.full((), jnp.nan, jnp.float32)
-    metrics = {"train_loss": nan, "test_loss": nan, "test_accuracy": nan, "learning_rate": nan,
+    metrics = {"train_loss": nan, "train_accuracy": nan, "test_loss": nan, "test_accuracy": nan, "learning_rate": nan,
                "trained": jnp.zeros((), jnp.bool_), "status": state.status, "epoch": state.epoch,
                **_best_metrics(state), **({"val_loss": nan, "val_accuracy": nan} if has_val else {})}
     return state, metrics
@@ -215,19 +215,19 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     dropout_seed = derive(member_seed, 2)
 
     def step_fn(carry, batch, x, y, lengths, tx, net):
-      params, opt_state, ok, loss_sum, w_sum, step = carry
+      params, opt_state, ok, loss_sum, w_sum, step, hit_sum = carry
       idx, w = batch
       xb, yb, lb = x[idx], y[idx], None if lengths is None else lengths[idx]
 
       def loss_fn(p):
         logits = logits_fn(p, xb, lb, dims, use_dropout, hp["dropout"], derive(dropout_seed, step), net)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
-        return (ce * w).sum() / jnp.maximum(w.sum(), 1.0)
+        return (ce * w).sum() / jnp.maximum(w.sum(), 1.0), ((jnp.argmax(logits, -1) == yb) * w).sum()
 
-      loss, grads = jax.value_and_grad(loss_fn)(params)
+      (loss, hits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
       params, opt_state = optim.apply(tx, grads, opt_state, params)
       ok = ok & jnp.isfinite(loss)
-      return (params, opt_state, ok, loss_sum + loss * w.sum(), w_sum + w.sum(), step + 1), None
+      return (params, opt_state, ok, loss_sum + loss * w.sum(), w_sum + w.sum(), step + 1, hit_sum + hits), None
 
     def train_loop(carry, batch_size, net):
       tx = make_tx(hp, state.step, state.plateau, batch_size)
@@ -245,19 +245,20 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
         carry = (_paste(full[0], carry[0]), _paste(full[1], carry[1])) + carry[2:]
       return carry
 
-    carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step)
+    carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step, jnp.zeros(()))
     if len(branches) == 1:
       carry = train_loop(carry, branches[0][0], nets[0])
     else:  # shape and batch size as data: each member runs the loop of its own branch
       carry = jax.lax.switch(hp["branch"], [functools.partial(train_loop, batch_size=b, net=n)
                                             for (b, _), n in zip(branches, nets)], carry)
-    params, opt_state, ok, loss_sum, w_sum, step = carry
+    params, opt_state, ok, loss_sum, w_sum, step, hit_sum = carry
     # the divergence guard, once per epoch: a member whose loss or parameters became non-finite keeps the
     # parameters and optimizer state it had at the start of this epoch, and is marked diverged
     ok = ok & _all_finite(params)
     params, opt_state, step = _where(ok, (params, opt_state, step), (state.params, state.opt_state, state.step))
     diverged = ~ok
     train_loss = jnp.where(diverged, jnp.nan, loss_sum / jnp.maximum(w_sum, 1.0))
+    train_acc = jnp.where(diverged, jnp.nan, hit_sum / jnp.maximum(w_sum, 1.0))  # (on the batches as trained)
 
     test_loss, test_acc, test_conf = evaluate(params, test, dims)
     test_loss = jnp.where(jnp.isfinite(test_loss), test_loss, jnp.inf)
@@ -286,9 +287,9 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     lr_of = lambda b: optim.learning_rate(schedule, hp, new.plateau, new.step, steps_of[b] * int(config.epochs))
     lr_now = lr_of(sizes[0]) if len(sizes) == 1 or schedule.name != "cosine" else jax.lax.switch(
         hp["branch"], [functools.partial(lr_of, b) for b, _ in branches])
-    metrics = {"train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_acc,
-               "learning_rate": lr_now, "trained": running, "status": new.status, "epoch": new.epoch,
-               **_best_metrics(new)}
+    metrics = {"train_loss": train_loss, "train_accuracy": train_acc, "test_loss": test_loss,
+               "test_accuracy": test_acc, "learning_rate": lr_now, "trained": running, "status": new.status,
+               "epoch": new.epoch, **_best_metrics(new)}
     if val is not None:
       metrics.update(val_loss=val_loss, val_accuracy=val_acc)
     return new, metrics

@@ -13,9 +13,10 @@ import time
 import numpy as np
 
 from mlexp.config import validate_dataset
+from mlexp.io import hparams
 from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import Checkpoints
-from mlexp.io.progress import Progress
+from mlexp.io.progress import Progress, extra_tests_line
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.outcome import summarize
 from mlexp.stats import mean_std
@@ -71,7 +72,8 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   ckpt = Checkpoints(wd.path(workdir, "checkpoints")) if config.checkpoint.enabled else None
   start = 0
   if ckpt is not None and ckpt.latest_epoch() is not None:
-    state, start = ckpt.resume(state, say, relayout=lambda s: group.adopt(group.take(s, range(group.size))))
+    state, start = ckpt.resume(state, say, relayout=lambda s: group.adopt(group.take(s, range(group.size))),
+                               metrics=(wd.path(workdir, "metrics.jsonl"), [m.seed for m in members]))
     # (falls back to the previous checkpoint when one is damaged; relayout: saved on another device count)
   jsonl = JsonlWriter(wd.path(workdir, "metrics.jsonl"), truncate_after_epoch=start, say=say)
   tb = TensorBoard(wd.path(workdir, "tensorboard"))
@@ -93,9 +95,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
     summary = summarize("single", wd.read_data_info(workdir), config, rows, {0: {}}, groups=1,
                         wall_s=time.perf_counter() - t_start, compile_s=group.compile_s,
                         device=loop.device_description(), times=run.times)
-    for mem, r in zip(members, rows):
-      tb.write_hparams(f"seed_{mem.seed}", {"seed": mem.seed, "model": config.model.kind},
-                       {"hparam/test_accuracy": r["test_accuracy"], "hparam/test_loss": r["best_test_loss"]})
+    hparams.write_run(tb, config, rows)
   finally:
     jsonl.close()
     tb.close()
@@ -110,6 +110,8 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   say(f"test accuracy {100 * summary['mean']['test_accuracy']:.2f}% ± {100 * summary['std']['test_accuracy']:.2f} "
       f"(best epoch of each of {len(members)} model(s), chosen on the {summary['selection'].split(' (')[0]} set"
       f"{val}) on {dataset.name}; {summary['wall_s']:.1f}s; wrote {workdir}/summary.json")
+  if extra_tests_line(summary):
+    say(extra_tests_line(summary))
   if any(r["status"] == "diverged" for r in summary["runs"]):
     say(diverged_hint(config, summary))
   return summary

@@ -55,3 +55,29 @@ def test_report_header_splits_the_wall_time():
                                                                   "eval_s": 2.0, "write_s": 1.0}}, {}, None, ".")
   total = dict(h["facts"])["Total time"]
   assert "compile 20" in total and "training 70" in total and "evaluation 2" in total and "writing 1" in total
+
+
+def test_report_header_split_adds_up_or_says_why_it_overlaps():
+  from mlexp.report import render
+  facts = lambda times, wall: dict(render.header({"kind": "sweep", "wall_s": wall, "times": times}, {}, None,  # noqa
+                                                 ".")["facts"])["Total time"]
+  rest = facts({"compile_s": 20.0, "train_s": 70.0, "eval_s": 2.0, "write_s": 1.0}, 100.0)
+  assert "other 7" in rest  # 93 s of parts in 100 s: the rest named
+  over = facts({"compile_s": 38.2, "train_s": 56.9, "eval_s": 0.0, "write_s": 0.0}, 69.2)  # the header
+  assert "together 95.1 s, more than the total" in over and "25.9 s of the compile seconds overlapped" in over
+  assert "other" not in facts({"compile_s": 30.0, "train_s": 70.0}, 100.0)
+
+
+def test_train_s_is_the_time_column_and_its_method_is_stated():
+  import pandas as pd
+  from mlexp.report import tables
+  r = pd.DataFrame({"trial": [0, 0, 1, 1], "seed": [0, 1, 0, 1], "test_accuracy": [0.9, 0.91, 0.8, 0.82],
+                    "wall_s": [5.0, 5.0, 5.0, 5.0], "train_s": [1.0, 1.2, 8.0, 8.4],
+                    "train_s_method": ["measured", "measured", "measured x own/padded work"] * 1 + ["measured"]})
+  assert tables.time_column(r) == "train_s"
+  tt = tables.trial_table(r)
+  assert list(tt["time_s"]) == [1.1, 8.2] and list(tt["wall_s"]) == [5.0, 5.0]
+  note = tables.time_note(r)
+  assert "train_s" in note and "measured inside the shared program" in note and "scaled to its own sizes" in note
+  old = r.drop(columns=["train_s", "train_s_method"])
+  assert tables.time_column(old) == "wall_s" and "equal share" in tables.time_note(old)

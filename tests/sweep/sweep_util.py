@@ -71,12 +71,14 @@ def read_csv(path):
 
 
 def tensorboard_hparams(run_dir: str):
-  """(hparams of the run's session_start_info, metric tags of the experiment) from its event files."""
+  """(hparams of the run's session_start_info, its metric tags: the session run's scalars) from its event files."""
   from tensorboardX.proto import plugin_hparams_pb2
   from tiny import events
   hparams, metrics = {}, set()
   for event in events(run_dir):
     for v in event.summary.value:
+      if v.HasField("simple_value"):
+        metrics.add(v.tag)
       if v.metadata.plugin_data.plugin_name != "hparams":
         continue
       pd = plugin_hparams_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)

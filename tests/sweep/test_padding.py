@@ -43,11 +43,23 @@ CASES = {
     "cnn": ({"model.dropout": 0.2, "model.activation": "tanh"},
             {"filters": (4,), "dense": (6,)},
             [{"filters": (2,), "dense": (6,)}, {"filters": (4,), "dense": (3,)}]),
+    # kernel size as data: a k x k kernel is the centre of a 5 x 5 one with a zero border ('SAME', odd sizes)
+    "cnn_kernel": ({"model.dropout": 0.1, "optimizer.name": "adamw", "optimizer.weight_decay": 0.05,
+                    "optimizer.learning_rate": 0.05},
+                   {"filters": (4, 3), "dense": (5,), "kernel_size": 5},
+                   [{"filters": (2, 3), "dense": (5,), "kernel_size": 3}, {"filters": (4, 2), "dense": (3,), "kernel_size": 5},
+                    {"filters": (3, 3), "dense": (5,), "kernel_size": 1}]),
+    # ... also with a stride (the same centre tap: 'SAME' pads a larger kernel by half the difference more)
+    "cnn_kernel_stride": ({"model.strides": 2, "model.pool": 0, "optimizer.name": "adam",
+                           "optimizer.learning_rate": 0.05},
+                          {"filters": (3, 4), "dense": (4,), "kernel_size": 5},
+                          [{"filters": (3, 2), "dense": (4,), "kernel_size": 3}, {"filters": (2, 4), "dense": (3,), "kernel_size": 5}]),
 }
 
 
 def _kind(case):
-  return {"lstm_conv": "lstm", "mlp_wide_first": "mlp", "mlp_narrow_first": "mlp"}.get(case, case)
+  return {"lstm_conv": "lstm", "mlp_wide_first": "mlp", "mlp_narrow_first": "mlp", "cnn_kernel": "cnn",
+          "cnn_kernel_stride": "cnn"}.get(case, case)
 
 
 def _run(cfg, members, epochs=EPOCHS):
@@ -133,8 +145,10 @@ def _cost(compile_s, platform="cpu"):
                                        steps=20, epochs=10, platform=platform, compile_s=compile_s)
 
 
+# with compiles free, auto runs every exact shape alone (a padded bucket's width is rounded up to the ladder, so
+# even one width of several depths costs more padded)
 @pytest.mark.parametrize("padding,compile_s,expect", [("max", 1.0, "one"), ("auto", 1e6, "one"),
-                                                      ("auto", 1e-9, "per_width"), ("none", 1.0, "per_shape")])
+                                                      ("auto", 1e-9, "per_shape"), ("none", 1.0, "per_shape")])
 def test_planner_buckets(padding, compile_s, expect):
   base, trials = _course_space()
   plans = plan_groups(base, trials, 1, 64, padding=padding, cost=_cost(compile_s))
@@ -233,3 +247,44 @@ def test_by_layer_equals_the_plain_optimizer_on_the_layers_a_member_has(name):
   for group in ("0", "1"):
     for path, leaf in jax.tree_util.tree_flatten_with_path(ms[group])[0]:
       np.testing.assert_allclose(leaf, plain_state[path], rtol=1e-6, atol=1e-7, err_msg=f"{group} {path}")
+
+
+# ---- kernel size as data, and the width ladder (planning only)
+
+def _cnn_trials(**model):
+  c = tiny.config("cnn", **{f"model.{k}": v for k, v in model.items()})
+  c.model.filters = (4, 4)
+  trials = [{"model.kernel_size": k, "model.filters[0]": f} for k, f in ((3, 3), (5, 6), (1, 5), (3, 9))]
+  cost = lambda cfg: buckets.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
+                                       n_train=tiny.N_TRAIN, epochs=2.0)
+  return plan_groups(c, trials, 1, 64, padding="max", cost=cost)
+
+
+def test_kernel_sizes_share_a_program_where_a_border_of_zeros_is_exact():
+  """'SAME' with odd kernels: one program of the largest kernel, each member keeping its own size (a k x k
+  kernel is the centre of the larger one: the member equals its own run, CASES cnn_kernel above)."""
+  plans = _cnn_trials()
+  assert len(plans) == 1
+  p = plans[0]
+  assert p.config.model.kernel_size == 5 and p.config.model.filters[0] == buckets.ladder(9) == 11
+  assert sorted(dict(m.dims)["kernel_size"] for m in p.members) == [1, 3, 3, 5]
+
+
+@pytest.mark.parametrize("model,programs", [({"padding": "VALID"}, 3), ({"strides": 2}, 2)])
+def test_kernel_size_stays_a_group_key_where_padding_it_is_not_exact(model, programs):
+  """'VALID' changes the output map with the kernel (3 sizes, 3 programs); with stride 2 a 1 x 1 kernel (smaller
+  than the stride) would sit off the larger one's centre: alone, 3 x 3 and 5 x 5 together."""
+  plans = _cnn_trials(**model)
+  assert len(plans) == programs
+  for p in plans:
+    sizes = {dict(m.dims).get("kernel_size", p.config.model.kernel_size) for m in p.members}
+    assert len(sizes) == 1 or (model.get("strides") == 2 and sizes == {3, 5})
+
+
+def test_bucket_widths_come_from_the_ladder():
+  assert buckets.LADDER[7:16] == (16, 23, 32, 45, 64, 91, 128, 181, 256)
+  assert [buckets.ladder(w) for w in (1, 16, 17, 64, 65, 1000, 1024)] == [1, 16, 23, 64, 91, 1024, 1024]
+  base, trials = _course_space(30)
+  for p in plan_groups(base, trials, 1, 64, padding="max", cost=_cost(1.0)):
+    assert p.config.model.hidden in buckets.LADDER
+    assert p.slots in buckets.LADDER  # member slots too (CPU: spare slots cost nothing)

@@ -1,4 +1,4 @@
-"""sweep.backend=ray (mlexp/sweep/ray_backend.py, segment.py) on a local Ray of 2 CPUs: the same results as
+"""sweep.backend=ray (mlexp/sweep/executors/ray.py, ray_backend.py, segment.py) on a local Ray of 2 CPUs: the same results as
 one process row by row (ASHA decisions included), a worker lost mid-group, a driver killed and rerun, the
 shared rung board, biggest-first ordering."""
 from __future__ import annotations
@@ -100,7 +100,9 @@ def test_ray_sweep_equals_one_process_row_by_row(ray_cluster, asha_reference, tm
     meta, ref_meta = json.load(f), json.load(g)
   assert (meta["trial"], meta["seed"]) == (ref_meta["trial"], ref_meta["seed"]) == (summary["best"]["trial"], 0)
   assert os.listdir(meta["checkpoint"])
-  assert sorted(os.listdir(wd / "tensorboard")) == sorted(f"trial_{t:03d}_seed_0" for t in range(8))
+  assert sorted(os.listdir(wd / "tensorboard")) == sorted(os.listdir(os.path.join(asha_reference["workdir"],
+                                                                            "tensorboard")))
+  assert {f"trial_{t:03d}_seed_0" for t in range(8)} <= set(os.listdir(wd / "tensorboard"))
 
 
 def test_a_worker_lost_mid_group_is_retried_from_the_last_shipped_state(ray_cluster, asha_reference, tmp_path):
@@ -202,7 +204,8 @@ def test_backend_is_validated_and_ray_missing_is_one_line(monkeypatch):
     ray_backend.check(cfg.sweep)
   with pytest.raises(ConfigError, match=r"sweep.num_shards=2.*must be 1 with sweep.backend=ray"):
     ray_backend.check(asha_sweep(**{"sweep.backend": "ray", "sweep.num_shards": 2}).sweep)
-  monkeypatch.setattr(ray_backend.importlib.util, "find_spec", lambda name: None)
+  from mlexp.sweep import executors
+  monkeypatch.setattr(executors.importlib.util, "find_spec", lambda name: None)
   with pytest.raises(ConfigError, match=r'pip install -e "\.\[ray\]"'):
     ray_backend.check(asha_sweep(**{"sweep.backend": "ray"}).sweep)
 
@@ -229,6 +232,45 @@ def test_asynchronous_asha_on_ray_shares_the_rung_values_across_groups(ray_clust
             for t, k in zip(trials, board.report_and_keep(1, vals, 3, "min")) if k]
     outcomes.append(set(range(8)) - set(kept))
   assert cut in outcomes
+
+
+def test_asynchronous_asha_survives_the_loss_of_its_rung_board(ray_cluster, tmp_path):
+  """The RungBoard actor killed mid-sweep (asha.sync=False; 2 CPUs per group on 2: one group at a time; the
+  second group's rung report kills it: ray_backend._fault): the driver puts up a new board from the values it has
+  seen (the first group's, finished), the second group's worker asks it again, and the sweep ends as one process
+  feeding the groups to one board in that order would."""
+  fault = ray_cluster["fault"]
+  with open(fault, "w") as f:
+    f.write("board 1")
+  wd = tmp_path / "w"
+  _, text = u.run(asha_sweep(**{"sweep.backend": "ray", "sweep.asha.sync": False, "sweep.ray_cpus_per_group": 2}),
+                  wd)
+  assert os.path.exists(fault + ".claimed") and not os.path.exists(fault)  # the board was killed
+  assert "the ASHA rung board was lost; put up again" in text
+  rows = u.read_csv(wd / "results.csv")
+  assert len(rows) == 8 and os.path.exists(wd / "summary.json")
+  groups = []
+  for name in os.listdir(wd / "groups"):
+    with open(wd / "groups" / name) as f:
+      d = json.load(f)
+    groups.append(((wd / "groups" / name).stat().st_mtime_ns, sorted({int(r["trial"]) for r in d["rows"]}),
+                   d["rungs"]["1"]))
+  board = asha.LocalBoard()
+  kept = [t for _, trials, vals in sorted(groups) for t, k in zip(trials, board.report_and_keep(1, vals, 3, "min"))
+          if k]
+  assert {int(r["trial"]) for r in rows if r["stopped_by"] == "asha"} == set(range(8)) - set(kept)
+
+
+def test_a_lost_boards_reports_are_restored_once():
+  """asha.LocalBoard.restore: reports given again (a worker's own, a finished group's) count once; an answer
+  given before is the answer to the same report repeated."""
+  b = asha.LocalBoard()
+  first = b.report_and_keep(1, [0.5, 0.9], 3, "min", key="g0")
+  again = asha.LocalBoard({1: []})
+  again.restore([(1, "g0", [0.5, 0.9], first), (1, "g1", [0.7], None)])
+  again.restore([(1, "g0", [0.5, 0.9], first)])
+  assert sorted(again.history[1]) == [0.5, 0.7, 0.9]
+  assert again.report_and_keep(1, [0.5, 0.9], 3, "min", key="g0") == first
 
 
 def test_a_group_that_cannot_finish_on_ray_is_one_error_naming_it(ray_cluster, asha_reference, tmp_path):

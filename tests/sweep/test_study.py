@@ -48,9 +48,10 @@ def test_study_block_defaults_to_full_and_refuses_random_fields():
 
 
 def tiny_study():
-  """2 knobs x 2 values (one of them the baseline's), 2 seeds, 2 epochs: 4 trials."""
-  c = u.tiny_sweep((grid("model.units", (8,), (16,), (32,)), grid("batch_size", 16, 32)),
-                   **{"seeds": 2, "epochs": 2})
+  """2 knobs x 2 values (one of them the baseline's), 2 seeds, 3 epochs: 4 trials; 1024 training digits, so
+  that batch 4 (256 steps an epoch) costs several times batch 32 (32 steps)."""
+  c = u.tiny_sweep((grid("model.units", (8,), (16,), (32,)), grid("batch_size", 4, 32)),
+                   **{"seeds": 2, "epochs": 3, "data.max_train": 1024})
   c.sweep.algorithm = "one_at_a_time"
   return c
 
@@ -68,8 +69,23 @@ def test_tiny_study_end_to_end(study):
   assert list(rows[0])[2:6] == ["knob", "value", "model.units", "batch_size"]
   by_trial = {int(r["trial"]): (r["knob"], r["value"], r["model.units"], r["batch_size"]) for r in rows}
   assert by_trial == {0: ("baseline", "", "(8)", "32"), 1: ("model.units", "(16)", "(16)", "32"),
-                      2: ("model.units", "(32)", "(32)", "32"), 3: ("batch_size", "16", "(8)", "16")}
-  assert len(rows) == 4 * 2 and all(int(r["epochs_run"]) == 2 for r in rows)  # no ASHA cuts
+                      2: ("model.units", "(32)", "(32)", "32"), 3: ("batch_size", "4", "(8)", "4")}
+  assert len(rows) == 4 * 2 and all(int(r["epochs_run"]) == 3 for r in rows)  # no ASHA cuts
+
+
+def test_train_s_is_each_models_own_time(study):
+  """Batch 4 shares a program with batch 32 (a branch each) yet costs its own 8x the steps: train_s, measured
+  inside the program for each model, puts it above the baseline (the programs' equal shares, wall_s, did not)."""
+  from mlexp.sweep.trial_time import BUSY
+  rows = study["rows"]
+  mean = lambda t: np.mean([float(r["train_s"]) for r in rows if int(r["trial"]) == t])  # noqa: E731
+  how = lambda ts: {r["train_s_method"].replace(BUSY, "") for r in rows if r["trial"] in ts}  # noqa: E731
+  assert all(float(r["train_s"]) > 0 for r in rows)
+  assert how("0123") == {"measured", "measured x own/padded work"}
+  # (8 units train in the 32-unit program: padded, scaled to their own work; 32 units at their own sizes)
+  assert how("2") == {"measured"} and how("03") == {"measured x own/padded work"}
+  assert mean(3) > 2 * mean(0)
+  assert "measured inside the shared program" in study["summary"]["train_s_method"]
 
 
 def test_best_config_has_the_best_trials_best_epoch(study):

@@ -27,7 +27,7 @@ NUMBERS = ("epochs_run", "best_epoch", "final_test_loss", "best_test_loss", "tes
 COLUMNS_AFTER_FIELDS = ["seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss", "best_test_loss",
                         "test_accuracy", "final_test_accuracy", "best_val_loss", "val_accuracy", "final_val_loss",
                         "final_val_accuracy", "train_loss", "wall_s", "compile_s", "param_count",
-                        "macro_f1"]
+                        "train_s", "train_s_method", "macro_f1"]
 LR = "optimizer.learning_rate"
 
 
@@ -234,21 +234,28 @@ def test_best_config_is_the_best_trial_as_a_single_run(two_seed_sweep):
   # the winner's best epoch (median over its seeds), early stopping off
   expected.epochs = int(round(np.median([int(r["best_epoch"]) for r in rows if int(r["trial"]) == best])))
   expected.early_stopping.patience = 0
+  expected.time_members = "auto"  # a single run's time is its own (no per-model clock stamps)
   assert json.loads(cfg.to_json_best_effort()) == json.loads(expected.to_json_best_effort())
   assert f"epochs = {expected.epochs}" in open(os.path.join(wd, "best_config.py")).read()
 
 
-def test_tensorboard_hparams_per_trial_and_seed(two_seed_sweep):
+def test_tensorboard_hparams_per_trial_and_curves_per_seed(two_seed_sweep):
+  """One HParams row per trial (mean over its seeds: trial_TTT), the curves of each model apart (trial_TTT_seed_S)."""
   tb = os.path.join(two_seed_sweep["workdir"], "tensorboard")
   runs = sorted(os.listdir(tb))
-  assert runs == [f"trial_{t:03d}_seed_{s}" for t in range(4) for s in (0, 1)]
+  assert runs == sorted([f"trial_{t:03d}" for t in range(4)]
+                       + [f"trial_{t:03d}_seed_{s}" for t in range(4) for s in (0, 1)])
   trials = expand(two_seed_sweep["config"].sweep.space, 0)
+  rows = two_seed_sweep["rows"]
   for t in range(4):
+    hp, metrics = u.tensorboard_hparams(os.path.join(tb, f"trial_{t:03d}"))
+    assert hp[LR] == pytest.approx(trials[t][LR]) and hp["model.dropout"] == pytest.approx(trials[t]["model.dropout"])
+    assert hp["seeds"] == 2 and hp["seed"] == 0
+    assert {"hparam/accuracy/test", "hparam/loss/test"} <= metrics
     for s in (0, 1):
       hp, metrics = u.tensorboard_hparams(os.path.join(tb, f"trial_{t:03d}_seed_{s}"))
-      assert hp[LR] == pytest.approx(trials[t][LR]) and hp["model.dropout"] == pytest.approx(trials[t]["model.dropout"])
-      assert hp["seed"] == s
-      assert {"hparam/test_accuracy", "hparam/test_loss"} <= metrics
+      assert hp == {} and {"loss/train", "accuracy/train", "accuracy/test"} <= metrics
+  assert len(rows) == 8
 
 
 # ---- 8. resume

@@ -97,7 +97,7 @@ def test_branches_are_narrower_prefixes_of_their_program():
   """Cheap compiles and long training: one program, its members cut into branches, each branch's sizes the
   padded sizes of its own members at the program's depth, never wider than the program."""
   base, trials = _base()
-  plans = _plan(base, trials, compile_s=5.0)
+  plans = _plan(base, trials, compile_s=3.0)  # (branch sizes come from the width ladder too: 5 s gave none)
   narrow = [m for p in plans for m in p.members if m.branch]
   assert narrow, "training-bound full sweep: some members train at narrower widths"
   for p in plans:
@@ -139,16 +139,17 @@ def test_branch_cut_prices_a_branch_as_a_share_of_a_compile():
   cost = _cost(compile_s=1e6)(base)
   assert buckets.branch_cut(models, [1, 0, 2], cost) == [[1, 0, 2]]  # compile-bound: one branch
   cheap = _cost(compile_s=1e-6)(base)
-  assert buckets.branch_cut(models, [1, 0, 2], cheap) == [[1], [0], [2]]  # training-bound: each its own
+  # training-bound: each its own branch, but for 290 and 300 units: one rung of the width ladder (362)
+  assert buckets.branch_cut(models, [1, 0, 2], cheap) == [[1], [0, 2]]
 
 
 def test_the_plan_says_which_programs_run_narrower_widths_and_prices_their_branches():
   from mlexp.sweep.plan import SweepPlan, _compile_seconds, describe
   base, trials = _base()
-  plans = _plan(base, trials, compile_s=5.0)
+  plans = _plan(base, trials, compile_s=3.0)
   line = describe(SweepPlan(trials, [], plans), base, lambda cfg: tiny.dataset_for("mlp"), "cpu")
   assert "of them run narrower widths for some models" in line
   p = next(p for p in plans if any(m.branch for m in p.members))
   n = len({(m.batch_size, m.branch) for m in p.members})
-  cost = _cost(compile_s=5.0)(p.config)
-  assert _compile_seconds(cost, p.members) == pytest.approx(5.0 * (1 + buckets.BRANCH_SHARE["mlp"] * (n - 1)))
+  cost = _cost(compile_s=3.0)(p.config)
+  assert _compile_seconds(cost, p.members) == pytest.approx(3.0 * (1 + buckets.BRANCH_SHARE["mlp"] * (n - 1)))

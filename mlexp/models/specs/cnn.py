@@ -52,9 +52,18 @@ def count(m, feature_shape, num_classes):
   return total + prev * num_classes + num_classes
 
 
+def paddable_kernel(m) -> bool:
+  """Whether a model's kernel size may differ inside one padded program: with 'SAME' padding, an odd k x k
+  kernel at least as large as the stride is a larger odd kernel with a zero border (the same centre tap and
+  the same output map), so it trains in a program of the larger size (mlexp/models/cnn.py, tap_mask)."""
+  k = int(m.kernel_size)
+  return m.padding == "SAME" and k % 2 == 1 and k >= int(m.strides)
+
+
 def dims(bucket, true):
   return {"filters": np.asarray([int(f) for f in true.get("filters", bucket.filters)], np.int32),
-          "dense": np.asarray([int(u) for u in true.get("dense", bucket.dense)], np.int32)}
+          "dense": np.asarray([int(u) for u in true.get("dense", bucket.dense)], np.int32),
+          "kernel": np.asarray(int(true.get("kernel_size", bucket.kernel_size)), np.int32)}
 
 
 SPECS = (ModelSpec(
@@ -62,4 +71,4 @@ SPECS = (ModelSpec(
     defaults={"filters": (32, 64),  # one conv block per entry
               "kernel_size": 3, "strides": 1, "padding": "SAME", "pool": 2, "dense": (128,),
               "activation": "relu", "dropout": 0.0},
-    smoke={"filters": (8, 8), "dense": (16,)}, padded=("filters", "dense"), count=count, dims=dims),)
+    smoke={"filters": (8, 8), "dense": (16,)}, padded=("filters", "dense", "kernel_size"), count=count, dims=dims),)
