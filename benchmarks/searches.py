@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -76,7 +77,9 @@ def mlexp_side(name, cfg, over, cache, tmp, logdir, timeout, tag):
   res = P.run_child(cmd, os.path.join(logdir, f"{name}_{tag}.log"), timeout, env)
   rec = P.sweep_record(wd, res)
   rec["plan_line"] = next((l.strip() for l in open(res["log"], errors="replace") if l.startswith("plan")), None)
-  rec["compiles"] = sum(1 for l in open(res["log"], errors="replace") if "compile " in l and "[group" in l)
+  m = re.search(r"(\d+) of (\d+) program\(s\) in the compilation cache", rec["plan_line"] or "")
+  # programs the plan did not find in the cache: compiled by this run (the plan's word, mlexp/cache.py)
+  rec["compiles"] = int(m.group(2)) - int(m.group(1)) if m else None
   return rec
 
 

@@ -167,7 +167,11 @@ def test_trial_config_keeps_everything_else():
   assert d["model"].pop("hidden") == 8 and b["model"].pop("hidden") == 64
   assert d["optimizer"].pop("learning_rate") == 0.5
   b["optimizer"].pop("learning_rate")
+  # time_members auto is resolved for the trial: off for a search, on for a one_at_a_time study
+  assert d.pop("time_members") == "off" and b.pop("time_members") == "auto"
   assert d == b
+  base.sweep.algorithm = "one_at_a_time"
+  assert trial_config(base, {}).time_members == "on"
 
 
 @pytest.mark.parametrize("spec,scale", [
