@@ -91,11 +91,11 @@ def load_config(bench: str, data: str):
 
 def setup(bench: str, data: str):
   from mlexp.data import load
-  from mlexp.train.group import DataSpec, device_splits
+  from mlexp.train.group import DataShape, device_splits
   config = load_config(bench, data)
   ds = load(config.data, config.eval)
   train, test = device_splits(ds, int(config.data.num_buckets))
-  spec = DataSpec(ds.num_classes, tuple(int(b[0].shape[0]) for b in train))
+  spec = DataShape(ds.num_classes, tuple(int(b[0].shape[0]) for b in train))
   return config, ds.num_classes, train, test, spec
 
 
@@ -144,7 +144,7 @@ def floor_model(config, num_classes, x0):
     x = jnp.swapaxes(x, 0, 1)  # time-major, as mlexp's model
     for w_i, b_i, w_h, b_h in layers_p:
       # the input projections, one array per gate (a split inside the step compiles to slow code on
-      # XLA:CPU: see models/rnn.py)
+      # XLA:CPU: see models/rnn/model.py)
       xs = tuple(x @ w_i[:, g * hidden:(g + 1) * hidden] + b_i[g * hidden:(g + 1) * hidden] for g in range(3))
 
       def step(h, inp):

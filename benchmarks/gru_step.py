@@ -23,7 +23,7 @@ def main(argv=None):
   import jax
   import jax.numpy as jnp
   import optax
-  from mlexp.models.rnn import RNNClassifier
+  from mlexp.models.rnn.model import RNNClassifier
 
   B, T, F, H, C = 32, 40, 13, 64, 20
   key = jax.random.PRNGKey(0)

@@ -141,12 +141,12 @@ def main(argv=None) -> int:
                         ["--cpus-per-trial", "1", "--seed", "0", "--storage", os.path.join(tmp, f"ray_{name}")],
                         os.path.join(logdir, f"{name}_ray.log"), a.timeout, cwd=peers)
       row["ray"] = P.peer_record(res)
-      emit({"bench": "searches", "search": name, "side": "ray_tune", **row["ray"]}, out)
+      emit({**row["ray"], "bench": "searches", "search": name, "side": "ray_tune"}, out)
     if peers and not a.skip_torch:
       res = P.run_child([P.RAY_PY, os.path.join(P.HERE, "torch_asha.py"), "--peers", peers, "--quiet"] + torch_args +
                         size + data_arg, os.path.join(logdir, f"{name}_torch_asha.log"), a.timeout, cwd=peers)
       row["torch_asha"] = P.peer_record(res)
-      emit({"bench": "searches", "search": name, "side": "torch_asha", **row["torch_asha"]}, out)
+      emit({**row["torch_asha"], "bench": "searches", "search": name, "side": "torch_asha"}, out)
     summary["searches"][name] = judge_row(row, scale)
   summary["errors"] = {f"{n}.{k}": v for n, s in summary["searches"].items() for k, v in s.get("errors", {}).items()}
   emit(summary, out)

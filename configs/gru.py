@@ -12,7 +12,7 @@ from mlexp.config import apply_smoke, parse_arg, sequence_config
 
 def get_config(arg=None):
   a = parse_arg(arg, smoke=False)
-  c = sequence_config("gru")  # the rest: --show (defaults in mlexp/config/defaults.py, mlexp/models/specs/rnn.py)
+  c = sequence_config("gru")  # the rest: --show (defaults in mlexp/config/defaults.py, mlexp/models/rnn/spec.py)
   # the fields changed most (change them here, or with --config.<field>=<value>)
   c.model.hidden = 64  # units of each recurrent layer
   c.model.layers = 2

@@ -144,7 +144,7 @@ class Sweep(Run):
   def trials(self) -> list:
     """Trial id -> its swept values (the sampled ones of a TPE search come from sweep.json)."""
     from mlexp.io import workdir as wd
-    from mlexp.sweep.outcome import sweep_trials
+    from mlexp.sweep.record import sweep_trials
     return sweep_trials(self.config, wd.read_sweep_spec(self.workdir))
 
   @property
@@ -171,7 +171,7 @@ class Sweep(Run):
   def trial_workdir(self, k: int) -> str:
     """WORKDIR/trials/trial_<k>/: trial k as a single run's files (config, data, metrics, summary), for its report."""
     from mlexp.io import workdir as wd
-    from mlexp.outcome import summarize
+    from mlexp.summary import summarize
     from mlexp.sweep.space import trial_config
     out = wd.path(self.workdir, "trials", f"trial_{k}")
     os.makedirs(out, exist_ok=True)

@@ -141,7 +141,7 @@ def test_first_layer_apart_is_compute_only(cell):
   parameters and the same logits as the one-scan layout (for a GRU / LSTM of its own sizes)."""
   import jax
   import jax.numpy as jnp
-  from mlexp.models.rnn import RNNClassifier
+  from mlexp.models.rnn.model import RNNClassifier
   x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 6, 3)), jnp.float32)
   lengths = jnp.asarray([6, 3, 2, 6])
   one = RNNClassifier(5, cell=cell, hidden=8, layers=3)

@@ -14,7 +14,7 @@ import pytest
 import tiny
 from mlexp.config import ConfigError
 from mlexp.data import Split
-from mlexp.outcome import best_trial
+from mlexp.summary import best_trial
 from mlexp.sweep import asha
 from mlexp.train import optim
 from mlexp.train.group import Group, Member, device_splits

@@ -1,5 +1,5 @@
 """Check primitives for config values (pure, jax-free): each raises ConfigError naming the field, the value
-and what is allowed. Used by config/validate.py and by the model specs (mlexp/models/specs/)."""
+and what is allowed. Used by config/validate.py and by the model specs (mlexp/models/<family>/spec.py)."""
 from __future__ import annotations
 
 import math

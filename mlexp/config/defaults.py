@@ -34,7 +34,7 @@ BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, 
 
 
 def model_config(kind) -> ml_collections.ConfigDict:
-  """The model block: kind plus the fields and defaults its spec declares (mlexp/models/specs/); for your own
+  """The model block: kind plus the fields and defaults its spec declares (mlexp/models/<family>/spec.py); for your own
   flax Module (a class, or a reference "FILE.py:Class" / "package.module:Class", the path relative to the
   calling config file's folder, then the working directory) the class's own fields and defaults."""
   kind = model_reference(kind)

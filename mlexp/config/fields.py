@@ -44,7 +44,7 @@ FIELDS = {
     "data.synthetic_length": ("generated sequence length", None),
     "data.synthetic_channels": ("generated channels per step", None),
 
-    "model.kind": ("the model (mlexp/models/specs/), or your own flax Module as FILE.py:Class",
+    "model.kind": ("the model (mlexp/models/<family>/), or your own flax Module as FILE.py:Class",
                    "mlexp.models.specs:MODEL_KINDS"),
     "model.units": ("hidden Dense layers, one entry each: (256, 256); (512,) is one layer; () none", None),
     "model.activation": ("activation of the hidden layers", "mlexp.models.specs:ACTIVATION_NAMES"),
@@ -95,7 +95,7 @@ FIELDS = {
     "sweep.asha.factor": ("ASHA: 1/factor of the trials go on at each rung", None),
     "sweep.asha.sync": ("ASHA: rungs decided over all groups at once", (True, False)),
     "sweep.padding": ("trials of other widths share padded programs: auto, none, max",
-                      "mlexp.sweep.buckets:PADDING_MODES"),
+                      "mlexp.sweep.widths:PADDING_MODES"),
     "sweep.max_group_size": ("models per compiled program", None),
     "sweep.max_group_gb": ("estimated memory per compiled program", None),
     "sweep.compile_ahead": ("groups compiled ahead in worker threads", None),

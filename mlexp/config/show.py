@@ -2,7 +2,7 @@
 with its value, where the value came from, a one-line comment and the allowed values (config/fields.py).
 Pure and jax-free: no data, no JAX (a built-in model's spec imports neither).
 
-Sources: default (base_config, mlexp/config/defaults.py), spec (the model's spec, mlexp/models/specs/),
+Sources: default (base_config, mlexp/config/defaults.py), spec (the model's spec, mlexp/models/<family>/spec.py),
 tuned (the spec's tuned values in the shipped configs), image_config / sequence_config (the shipped baseline,
 defaults.py BASELINES), file (the config file or your code), flag (--config.<field>=...).
 """
@@ -139,7 +139,7 @@ def describe(config, flags=(), title: str = "") -> str:
   data = config.data.get("name", "?") if "data" in config else "?"
   lines = [f"{title or 'config'}: model {kind} on {data}" + (" (a sweep)" if "sweep" in config else ""),
            "source: default = base_config (mlexp/config/defaults.py); spec, tuned = the model's spec "
-           "(mlexp/models/specs/);",
+           "(mlexp/models/<family>/spec.py);",
            "  image_config, sequence_config = the shipped baseline; file = the config file or your code; "
            "flag = --config.<field>=...; * = the fields changed most",
            baseline_line(config),

@@ -1,6 +1,6 @@
 """mlexp data layer: `load(data_cfg, eval_cfg)` returns a `Dataset` of numpy arrays; `arrays(...)` checks your
 own arrays (saved as the npz file that data.name=npz reads)."""
-from mlexp.data.buckets import bucketize
+from mlexp.data.length_buckets import bucketize
 from mlexp.data.errors import DataError
 from mlexp.data.catalog import NAMES as DATASETS
 from mlexp.data.loader import load

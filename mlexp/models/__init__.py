@@ -3,7 +3,7 @@
 Every model is called as `model.apply(variables, x, lengths, train=..., dropout_rate=..., dims=..., rngs=...)`;
 image models ignore `lengths`. `dropout_rate` is data (an array), so it can be vmapped over trials;
 `dims` (None, or a member's true widths and depth as arrays) lets members of different sizes share one
-padded program (mlexp.sweep.buckets). The kinds are declared in mlexp/models/specs/ (jax-free);
+padded program (mlexp.sweep.widths). The kinds are declared in mlexp/models/<family>/spec.py (jax-free);
 importing this package loads no flax.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from mlexp.models.specs import IMAGE_MODELS, MODEL_KINDS, MODELS, SEQUENCE_MODELS, spec
 
 # the model fields a padded group may vary between members (widths and depth); everything else is static
-PADDED_FIELDS = {k: s.padded for k, s in MODELS.items()}
+PADDED_FIELDS = {k: s.padded_fields for k, s in MODELS.items()}
 
 
 def build_model(m, num_classes: int, stacked: bool = False):

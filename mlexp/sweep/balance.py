@@ -6,7 +6,7 @@ costs nothing. When ASHA or early stopping leaves most of the running members in
 works while the other waits (the course's GRU search: 4 of 5 survivors on one device, 1.9 s an epoch
 where 3 + 2 takes 1.35 s). `balanced_order` gives a reordering of the slots that spreads the running
 members' work (longest first onto the least loaded device); the group applies it to its state and
-hyperparameters without a recompile (loop.Run.reorder). A member's results do not depend on its slot.
+hyperparameters without a recompile (loop.Training.reorder). A member's results do not depend on its slot.
 """
 from __future__ import annotations
 
@@ -61,15 +61,15 @@ def balanced_order(running: Sequence[bool], cost: Sequence[float], n_dev: int, n
 def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
   """The work per example of a member of a group: its true model at the sizes it trains at (the group's
   padded sizes, or its branch's narrower ones; layers past its depth are skipped), as forward FLOPs, or for a
-  CNN as the planner's CPU seconds (priced by memory: buckets.cnn_cpu_seconds). Only ratios between the
+  CNN as the planner's CPU seconds (priced by memory: costs.cnn_cpu_seconds). Only ratios between the
   members of one group matter."""
   from mlexp.models import PADDED_FIELDS, resized
   from mlexp.sweep.costs import cnn_cpu_seconds, flops
   sizes = {f: group_model[f] for f in PADDED_FIELDS.get(group_model.kind, ()) if f in group_model}
   sizes.update(dict(member.branch))
   true = resized(group_model, dict(member.dims)) if member.dims else group_model
-  padded = sizes if member.dims or member.branch else None
+  padded_sizes = sizes if member.dims or member.branch else None
   if group_model.kind == "cnn":
-    return cnn_cpu_seconds(true, padded, feature_shape, num_classes)
+    return cnn_cpu_seconds(true, padded_sizes, feature_shape, num_classes)
   steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
-  return flops(true, padded, feature_shape, num_classes, steps)
+  return flops(true, padded_sizes, feature_shape, num_classes, steps)

@@ -1,5 +1,5 @@
 """What the planner knows of time on a device (pure): training seconds of a member at padded or its own sizes,
-compile seconds of a program, and a search's wall time from them. Used by the bucket cut (sweep/buckets.py),
+compile seconds of a program, and a search's wall time from them. Used by the bucket cut (sweep/widths.py),
 the plan line (sweep/plan.py) and the device balance (sweep/balance.py); docs/sweeps.md, "The planner"."""
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ BRANCH_SHARE = {"linear": 0.35, "mlp": 0.35, "cnn": 0.5, "gru": 0.65, "lstm": 0.
 LENGTH_BUCKET_SHARE = 0.45
 
 
-def flops(model, padded: dict | None, feature_shape, num_classes: int, steps: int) -> float:
-  """Forward FLOPs per example of `model` (true sizes) inside a program of `padded` sizes (None: exact)."""
+def flops(model, padded_sizes: dict | None, feature_shape, num_classes: int, steps: int) -> float:
+  """Forward FLOPs per example of `model` (true sizes) inside a program of `padded_sizes` (None: exact)."""
   k = model.kind
-  p = dict(padded or {})
+  p = dict(padded_sizes or {})
   if k == "mlp":
     true = [int(u) for u in model.units]
     w = p.get("units", true)
@@ -105,26 +105,26 @@ class CostModel:
       return COMPILE_S_CPU.get(self.kind, COMPILE_S["cpu"]) * (1.0 + LENGTH_BUCKET_SHARE * (self.length_buckets - 1))
     return COMPILE_S.get(self.platform, COMPILE_S["cpu"])
 
-  def train_seconds(self, model, padded, batch: int = 0) -> float:
-    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded` sizes;
+  def train_seconds(self, model, padded_sizes, batch: int = 0) -> float:
+    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded_sizes`;
     on CPU an MLP's optimizer step also costs per parameter (STEP_PARAM_S_CPU x its batches, `batch`)."""
     if self.platform == "cpu" and model.kind == "cnn":
-      return cnn_cpu_seconds(model, padded, self.feature_shape, self.num_classes) * self.n_train * self.epochs
+      return cnn_cpu_seconds(model, padded_sizes, self.feature_shape, self.num_classes) * self.n_train * self.epochs
     rate = CPU_FLOPS_KIND.get(model.kind, CPU_FLOPS) if self.platform == "cpu" else ACCEL_FLOPS
-    if self.platform != "cpu" and padded and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
-      model = _with(model, padded)
-    f = flops(model, padded, self.feature_shape, self.num_classes, self.steps)
+    if self.platform != "cpu" and padded_sizes and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
+      model = _with(model, padded_sizes)
+    f = flops(model, padded_sizes, self.feature_shape, self.num_classes, self.steps)
     per_step = STEP_PARAM_S_CPU.get(model.kind, 0.0) if self.platform == "cpu" and batch else 0.0
     steps = -(-self.n_train // batch) if batch else 0
     # an MLP's forward FLOPs per example are ~2x its parameters
     return (3.0 * f * self.n_train / rate + per_step * steps * f / 2.0) * self.epochs
 
 
-def cnn_cpu_seconds(model, padded, feature_shape, num_classes: int) -> float:
-  """CPU seconds per training example of a CNN member (true depth, `padded` widths or its own): its im2col and
-  activation elements (CNN_S_CPU), and its dense layers' FLOPs."""
-  from mlexp.models.specs.cnn import out_size
-  p = dict(padded or {})
+def cnn_cpu_seconds(model, padded_sizes, feature_shape, num_classes: int) -> float:
+  """CPU seconds per training example of a CNN member (true depth; the widths of `padded_sizes`, or its own): its
+  im2col and activation elements (CNN_S_CPU), and its dense layers' FLOPs."""
+  from mlexp.models.cnn.geometry import out_size
+  p = dict(padded_sizes or {})
   hw, c = list(feature_shape[:2]), int(feature_shape[2])
   k, s, pool = int(p.get("kernel_size", model.kernel_size)), int(model.strides), int(model.pool)
   patch = act = 0.0
@@ -143,9 +143,9 @@ def cnn_cpu_seconds(model, padded, feature_shape, num_classes: int) -> float:
   return CNN_S_CPU["patch"] * patch + CNN_S_CPU["activation"] * act + 3.0 * dense / CPU_FLOPS_KIND["mlp"]
 
 
-def _with(model, padded):
+def _with(model, padded_sizes):
   from mlexp.models import resized
-  return resized(model, padded)
+  return resized(model, padded_sizes)
 
 
 # The plan's wall time on CPU (`wall_seconds`): the process's start (imports, data, planning) plus the compiles and

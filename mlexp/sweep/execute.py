@@ -1,6 +1,7 @@
 """One group of a sweep through the epoch loop (train/loop.py): its hooks (ASHA cuts between epochs, frozen
 members dropped when that saves more than a recompile costs, devices balanced, the best single model's
-parameters kept), a rung decision applied to it, and its outcome (result rows, the best-trial checkpoint).
+parameters kept), a rung decision applied to it, and what it leaves when finished (FinishedGroup: result rows,
+the best-trial checkpoint).
 The executors (sweep/executors/) drive GroupRuns: in this process, or on Ray workers (sweep/segment.py)."""
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def balance_devices(run) -> bool:
   # a member's epoch also has a part that does not grow with its FLOPs (evaluation, per-step work): about an
   # average member's compute (the course's GRU group: 0.15 s + 0.087 s a layer, at 0.32 s for 2 layers)
   cost = [f + float(np.mean(flops)) for f in flops]
-  order = balance.balanced_order(g.running(run.state), cost, len(g.devices), g.padded)
+  order = balance.balanced_order(g.running(run.state), cost, len(g.devices), g.slots)
   if order is None:
     return False
   run.reorder(order)
@@ -164,7 +165,7 @@ def history_of(done: dict) -> dict:
 
 
 class GroupRun:
-  """One group of a sweep in training: its Run, hooks (metrics, ASHA, extra tests, confusion, best
+  """One group of a sweep in training: its loop.Training, hooks (metrics, ASHA, extra tests, confusion, best
   parameters) and epochs. `sync`: ASHA decisions are made across groups by the rung loop (executors/rungs.py)
   and applied with `apply_decision`; otherwise AshaHook asks `board` (asha.LocalBoard, a history dict, or the
   Ray backend's shared board) at each rung. best, rung_values: a group rebuilt from a snapshot (segment.py)."""
@@ -174,8 +175,8 @@ class GroupRun:
     cfg = plan.config
     ds, splits = data.get(cfg)
     self.plan, self.epochs, self.sync = plan, int(cfg.epochs), sync
-    # prepared: (group, state), or a Run already built (a group restored on a Ray worker: sweep/segment.py)
-    self.run = prepared if isinstance(prepared, loop.Run) else loop.Run(*prepared, list(plan.members))
+    # prepared: (group, state), or a loop.Training already built (a group restored on a Ray worker: segment.py)
+    self.run = prepared if isinstance(prepared, loop.Training) else loop.Training(*prepared, list(plan.members))
     self.best = BestParamsHook(best)
     self.leaving = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), self.best]
     self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms)
@@ -210,7 +211,7 @@ class GroupRun:
 
 
 @dataclasses.dataclass
-class GroupOutcome:
+class FinishedGroup:
   """A finished group: its result rows, ASHA rung values (epoch -> values), seconds by kind, member-epochs
   trained, its best member (for the best-trial checkpoint) and its wall seconds."""
   rows: list
@@ -221,7 +222,7 @@ class GroupOutcome:
   wall_s: float = 0.0
 
 
-def outcome_of(gr: GroupRun, sweep: SweepContext, tb) -> GroupOutcome:
+def finished_group(gr: GroupRun, sweep: SweepContext, tb) -> FinishedGroup:
   """The rows of a finished group (and its TensorBoard HParams)."""
   plan, run, cfg = gr.plan, gr.run, gr.plan.config
   members = list(plan.members)
@@ -238,10 +239,10 @@ def outcome_of(gr: GroupRun, sweep: SweepContext, tb) -> GroupOutcome:
   g = run.group  # train_s: each model's own training seconds (sweep/trial_time.py)
   rows = trial_time.group_rows(rows, trial_time.member_works(cfg, members, g.feature_shape, g.num_classes, g.n_train,
                                                              trial_time.eval_examples(g)), run.times["train_s"])
-  return GroupOutcome(rows, gr.ash.rung_values, run.times, run.used, gr.best.result())
+  return FinishedGroup(rows, gr.ash.rung_values, run.times, run.used, gr.best.result())
 
 
-def save_best_params(workdir, name, out: GroupOutcome, plan) -> None:
+def save_best_params(workdir, name, out: FinishedGroup, plan) -> None:
   """checkpoints/<name>: the best model of this group if it beats the one saved (each shard keeps its own
   best_trial.shard<i>; merge keeps the best of them as best_trial). The meta keeps what rebuilds its model
   (mlexp.api): a member of a padded group has the group's (bucket) model and its own true `dims`. The time it

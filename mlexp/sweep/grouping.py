@@ -14,8 +14,8 @@ import hashlib
 import json
 
 from mlexp.models import PADDED_FIELDS
-from mlexp.models.specs.cnn import paddable_kernel
-from mlexp.sweep import buckets
+from mlexp.models.cnn.spec import paddable_kernel
+from mlexp.sweep import widths
 from mlexp.sweep.space import set_field, trial_config
 from mlexp.sweep.plan_types import GroupPlan, Member
 from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of, without_hparams
@@ -64,14 +64,14 @@ def _buckets(items, padding: str, cost, sweep=None) -> list:
   """[(group config, [(trial, cfg, dims, branch)])] for the trials of one static key and batch part. When a
   bucket's trials differ in batch size, its config's batch_size is the largest (what memory is estimated
   with); each member keeps its own (`Member.batch_size`). On CPU (padding auto) an MLP program's members may
-  train at narrower padded sizes than the program's (`Member.branch`, buckets.branch_cut), priced at the epochs
+  train at narrower padded sizes than the program's (`Member.branch`, widths.branch_cut), priced at the epochs
   a trial is expected to train under the sweep's early stopping (`sweep`: the sweep block)."""
   if padding == "none" or cost is None:
     return [(items[0][1], [(t, cfg, (), ()) for t, cfg in items])]
   models, batches = [cfg.model for _, cfg in items], [int(cfg.batch_size) for _, cfg in items]
   costs = cost(items[0][1])
   out = []
-  for idx in buckets.partition(models, padding, costs, batches):
+  for idx in widths.partition(models, padding, costs, batches):
     chunk = [items[i] for i in idx]
     fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
     true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
@@ -82,10 +82,10 @@ def _buckets(items, padding: str, cost, sweep=None) -> list:
     gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes)})
     branch = [()] * len(chunk)
     if len(set(true)) > 1:
-      full = buckets.bucket_model([cfg.model for _, cfg in chunk])
+      full = widths.bucket_model([cfg.model for _, cfg in chunk])
       for f, v in full.items():
         gcfg.model[f] = v
-      if padding == "auto" and gcfg.model.kind in buckets.BRANCH_KINDS and _branching(chunk, padding, cost):
+      if padding == "auto" and gcfg.model.kind in widths.BRANCH_KINDS and _branching(chunk, padding, cost):
         branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(chunk[0][1].epochs)), full)
     else:
       true = [()] * len(chunk)
@@ -96,7 +96,7 @@ def _buckets(items, padding: str, cost, sweep=None) -> list:
 def _spare_slots_free(cfg, cost) -> bool:
   """Whether member slots past a program's members cost nothing: on CPU, where members run one after another
   and a stopped one skips its epoch (vmapped on GPU / TPU, every slot computes). There a padded program's slots
-  are rounded up to the width ladder (buckets.ladder), so another seed or more trials of the same space, whose
+  are rounded up to the width ladder (widths.ladder), so another seed or more trials of the same space, whose
   buckets come from the same ladder, run the same program (found in the persistent compilation cache)."""
   return cost is not None and cfg.get("member_loop", "auto") != "vmap" and cost(cfg).platform == "cpu"
 
@@ -106,19 +106,19 @@ def _expected(cost, sweep, epochs: int):
   the trial's `epochs` (plan.plan_trials prices them so already: this is the same number)."""
   if sweep is None or sweep.get("mode", "full") != "asha":
     return cost
-  return dataclasses.replace(cost, epochs=buckets.expected_epochs(int(epochs), "asha", int(sweep.asha.grace),
+  return dataclasses.replace(cost, epochs=widths.expected_epochs(int(epochs), "asha", int(sweep.asha.grace),
                                                                    int(sweep.asha.factor)))
 
 
 def _branches_of(models, batches, idx, cost, full: dict) -> list:
   """Each member's narrower padded sizes inside its program (as (field, value) pairs; () = the program's)."""
-  cuts = buckets.branch_cut(models, list(idx), cost, batches)
+  cuts = widths.branch_cut(models, list(idx), cost, batches)
   if len(cuts) == 1:
     return [()] * len(idx)
   depth = len(full["units"]) if "units" in full else 0
   of = {}
   for part in cuts:
-    sizes = buckets.bucket_model([models[i] for i in part], depth)
+    sizes = widths.bucket_model([models[i] for i in part], depth)
     for i in part:
       of[i] = () if sizes == full else tuple((f, _plain(v)) for f, v in sorted(sizes.items()))
   return [of[i] for i in idx]
@@ -147,7 +147,7 @@ def even_chunks(n: int, most: int) -> list[int]:
 def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=None, padding: str = "none",
                 cost=None) -> list[GroupPlan]:
   """member_cap(config) -> int: optional further limit on a group's members (e.g. what fits in memory).
-  padding: auto | none | max (mlexp.sweep.buckets); cost(config) -> buckets.CostModel for auto."""
+  padding: auto | none | max (mlexp.sweep.widths); cost(config) -> widths.CostModel for auto."""
   padded = padding != "none"
   by_key: dict = {}
   for t, values in enumerate(trials):
@@ -169,7 +169,7 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
       if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
-        slots = max(max(chunks) * int(seeds), min(buckets.ladder(max(chunks) * int(seeds)), cap))
+        slots = max(max(chunks) * int(seeds), min(widths.ladder(max(chunks) * int(seeds)), cap))
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n

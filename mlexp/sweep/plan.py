@@ -11,7 +11,7 @@ import numpy as np
 from mlexp.config import ConfigError, validate
 from mlexp.config.hparams import VMAPPED_FIELDS
 from mlexp.models import spec
-from mlexp.sweep import asha, buckets
+from mlexp.sweep import asha, widths
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import ALGORITHMS, field_names, get_field, scale_of, sweep_trials, trial_config
 
@@ -36,8 +36,8 @@ def check_sweep(config, trials) -> None:
     raise ConfigError("sweep.compile_ahead", sw.compile_ahead, "must be an integer >= 0")
   if not isinstance(sw.asha.get("sync", True), bool):
     raise ConfigError("sweep.asha.sync", sw.asha.sync, "must be True or False")
-  if sw.padding not in buckets.PADDING_MODES:
-    raise ConfigError("sweep.padding", sw.padding, "must be one of " + ", ".join(buckets.PADDING_MODES))
+  if sw.padding not in widths.PADDING_MODES:
+    raise ConfigError("sweep.padding", sw.padding, "must be one of " + ", ".join(widths.PADDING_MODES))
   if not isinstance(sw.max_group_size, int) or sw.max_group_size < 1:
     raise ConfigError("sweep.max_group_size", sw.max_group_size, "must be an integer >= 1")
   alg = sw.get("algorithm", "auto")
@@ -145,14 +145,14 @@ def plan_trials(config, trials, data=None, platform: str = "cpu") -> list:
                      padding=sw.padding, cost=cost)
 
 
-def cost_model(cfg, ds, platform: str, sweep=None) -> buckets.CostModel:
+def cost_model(cfg, ds, platform: str, sweep=None) -> widths.CostModel:
   """What the bucket planner knows of a group: data sizes, expected epochs under ASHA, device platform."""
   sw = sweep if sweep is not None else cfg.get("sweep")
-  epochs = int(cfg.epochs) if sw is None else buckets.expected_epochs(int(cfg.epochs), sw.mode, int(sw.asha.grace),
+  epochs = int(cfg.epochs) if sw is None else widths.expected_epochs(int(cfg.epochs), sw.mode, int(sw.asha.grace),
                                                                      int(sw.asha.factor))
   from mlexp.sweep.plan_types import auto_buckets
   lengths = ds.train.lengths
-  return buckets.CostModel(feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes),
+  return widths.CostModel(feature_shape=tuple(ds.feature_shape), num_classes=int(ds.num_classes),
                            n_train=len(ds.train), steps=1 if lengths is None else int(np.max(lengths)),
                            epochs=epochs, platform=platform, kind=str(cfg.model.kind),
                            length_buckets=1 if lengths is None else auto_buckets(ds, int(cfg.data.num_buckets)))
@@ -198,7 +198,7 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   """One line before training: programs, models per program, padded compute, estimated compile and
   training time (the planner's estimates)."""
   from mlexp.sweep.plan_types import member_model
-  exact = padded = compile_s = 0.0
+  exact = padded_s = compile_s = 0.0
   programs = 0
   cached = cached_programs(plan.groups)
   for p, first in _first_of_program(plan.groups):
@@ -210,9 +210,9 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
       true = member_model(p.config.model, m.dims)
       b = m.batch_size or int(p.config.batch_size)
       exact += cost.train_seconds(true, None, b)
-      padded += cost.train_seconds(true, _padded(p.config.model, m), b)
+      padded_s += cost.train_seconds(true, _padded(p.config.model, m), b)
   sizes = [len(p.members) for p in plan.groups]
-  over = 100.0 * (padded / exact - 1.0) if exact else 0.0
+  over = 100.0 * (padded_s / exact - 1.0) if exact else 0.0
   shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
   mixed = sum(1 for p in plan.groups if len({m.batch_size for m in p.members}) > 1)
   narrow = sum(1 for p in plan.groups if any(m.branch for m in p.members))
@@ -220,8 +220,8 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   batches += f"; {narrow} of them run narrower widths for some models" if narrow else ""
   chunks = f" run as {len(plan.groups)} groups" if programs < len(plan.groups) else ""
   return (f"plan (padding {config.sweep.padding}): {programs} program(s){chunks} of {shown} model(s){batches}; "
-          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded:.0f}s, "
-          f"wall ~{buckets.wall_seconds(compile_s, padded, programs - len(cached), platform, _devices()):.0f}s"
+          f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded_s:.0f}s, "
+          f"wall ~{widths.wall_seconds(compile_s, padded_s, programs - len(cached), platform, _devices()):.0f}s"
           + _cache_note(len(cached), programs) + _static_note(config))
 
 

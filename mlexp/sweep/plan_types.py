@@ -2,7 +2,7 @@
 that training shares with the planner (a member's true model; the number of length buckets; how a program
 loops over its members).
 
-Search (space.py, tpe.py, asha.py) and planning (grouping.py, buckets.py, balance.py, plan.py) build these;
+Search (space.py, tpe.py, asha.py) and planning (grouping.py, widths.py, balance.py, plan.py) build these;
 execution (execute.py, executors/) and a single run (train/trainer.py) consume them.
 """
 from __future__ import annotations

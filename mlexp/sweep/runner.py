@@ -1,9 +1,9 @@
 """Runs a sweep: plan (sweep/plan.py), execute every batch of groups with the executor of sweep.backend through
-the rung loop (sweep/executors/), record each finished group and the outcome (sweep/outcome.py). The files are
+the rung loop (sweep/executors/), record each finished group and the results (sweep/record.py). The files are
 those of mlexp/io/workdir.py.
 
 Shards (launch/): the groups k with k % num_shards == shard_index; each shard writes its groups/<gid>.json,
-metrics.shard<i>.jsonl and best_trial.shard<i>; `merge` (sweep/outcome.py) writes results, summary and
+metrics.shard<i>.jsonl and best_trial.shard<i>; `merge` (sweep/record.py) writes results, summary and
 best config when all are done.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from mlexp.io import workdir as wd
 from mlexp.io.best_model import repair_best_trial
 from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
-from mlexp.sweep import buckets, execute
+from mlexp.sweep import execute, widths
 from mlexp.sweep.execute import SweepContext
 from mlexp.sweep.executors import Resources, rungs
 from mlexp.sweep.executors.local import LocalExecutor
-from mlexp.sweep.outcome import merge, write_outcome, write_results  # noqa: F401 (merge: launch/merge.py)
+from mlexp.sweep.record import merge, write_best_and_summary, write_results  # noqa: F401 (merge: launch/merge.py)
 from mlexp.sweep.plan import describe, estimate, estimates, plan_sweep, plan_trials, unsharded
 from mlexp.train import loop
 
@@ -66,7 +66,7 @@ class SweepRunner:
     self.todo, self.n_done, self.progress.total = list(todo), 0, len(todo)
     self.est = estimates(todo, cfg, self._dataset, self.platform) if sequential else None
     self.est_done = 0.0
-    self.expect = sum(len(p.members) * buckets.expected_epochs(int(p.config.epochs), "asha", int(sw.asha.grace),
+    self.expect = sum(len(p.members) * widths.expected_epochs(int(p.config.epochs), "asha", int(sw.asha.grace),
                                                                int(sw.asha.factor)) for p in todo)
 
   def _left(self, p):
@@ -166,7 +166,7 @@ class SweepRunner:
     best = write_results(workdir, all_rows, plan.fields, plan.trials)
     times = {k: sum(float(d.get(k) or 0.0) for d in done.values()) for k in ("compile_s", "train_s", "eval_s",
                                                                              "write_s")}
-    summary = write_outcome(workdir, cfg, plan.trials, all_rows, best, groups=len(plan.groups),
+    summary = write_best_and_summary(workdir, cfg, plan.trials, all_rows, best, groups=len(plan.groups),
                             wall_s=before + time.perf_counter() - t0, compile_s=times["compile_s"], device=device,
                             times=times)
     chosen = (f" (chosen on validation accuracy {100 * best['val_accuracy']:.2f}%)" if "val_accuracy" in best

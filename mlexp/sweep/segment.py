@@ -55,7 +55,7 @@ class Snapshot:
 
 class Recorder:
   """A worker's metrics.jsonl writer and TensorBoard in one (the writers' methods that the epoch loop and
-  execute.outcome_of call): the calls are kept and shipped to the driver, which replays them into its files."""
+  execute.finished_group call): the calls are kept and shipped to the driver, which replays them into its files."""
 
   def __init__(self):
     self.calls = []
@@ -154,7 +154,7 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
       group.compile(state)
       compile_s = group.compile_s  # this worker's rebuild is a compile too
     # (arrays from Ray's object store are read-only: the records are copied)
-    prepared = loop.Run(group, state, members, records=copy.deepcopy(snap.records), pos=snap.pos)
+    prepared = loop.Training(group, state, members, records=copy.deepcopy(snap.records), pos=snap.pos)
     prepared.carry_on(snap.used, snap.times, compile_s)
   gr = GroupRun(plan, prepared, ctx.sweep(), data, board if board is not None else {}, hooks, sync=sync,
                 best=None if snap is None else snap.best, rung_values=None if snap is None else snap.rung_values)
@@ -177,7 +177,7 @@ def run_segment(ctx: Context, plan, snap: Snapshot | None, until: int | None, de
   """One segment of group `plan` (until=None: to its end, ASHA through `board`, asynchronous mode).
   decision: (rung epoch, values, losing trials) for this group from the driver's last decision, or None."""
   setup_worker(cpus)
-  from mlexp.sweep.execute import outcome_of, rung_values
+  from mlexp.sweep.execute import finished_group, rung_values
   t0 = time.perf_counter()
   sync = until is not None
   gr = _group_run(ctx, plan, snap, board, sync)
@@ -188,7 +188,7 @@ def run_segment(ctx: Context, plan, snap: Snapshot | None, until: int | None, de
   out = {"gid": plan.gid, "finished": gr.run.finished, "used": gr.run.used, "pid": os.getpid(),
          "epoch": int(gr.run.records.epochs_run.max()), "rung": None}
   if gr.run.finished:
-    o = outcome_of(gr, ctx.sweep(), gr.recorder)
+    o = finished_group(gr, ctx.sweep(), gr.recorder)
     out.update(rows=o.rows, rungs=o.rungs, times=dict(o.times), best=o.best)
   else:
     if sync and out["epoch"] == until:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from mlexp.outcome import validated
+from mlexp.summary import validated
 from mlexp.sweep.asha import metric_key, metric_mode
 from mlexp.sweep.plan import SweepPlan, check_sweep
 from mlexp.sweep.space import _spec, field_names

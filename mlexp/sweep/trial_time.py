@@ -34,20 +34,20 @@ MEASURED, SCALED, ESTIMATED = "measured", "measured x own/padded work", "estimat
 BUSY = ", while other programs compiled / slowdown"
 
 
-def forward_flops(model, padded, feature_shape, num_classes: int) -> float:
-  """Forward FLOPs per example of `model` (its true sizes) at `padded` sizes (None: its own)."""
-  from mlexp.sweep.buckets import cnn_cpu_seconds, flops
+def forward_flops(model, padded_sizes, feature_shape, num_classes: int) -> float:
+  """Forward FLOPs per example of `model` (its true sizes) at `padded_sizes` (None: its own)."""
+  from mlexp.sweep.costs import cnn_cpu_seconds, flops
   if model.kind == "cnn":  # priced by memory on CPU (seconds per training example): as forward FLOPs at FLOP_S
-    return cnn_cpu_seconds(model, padded, feature_shape, num_classes) / (3.0 * FLOP_S)
+    return cnn_cpu_seconds(model, padded_sizes, feature_shape, num_classes) / (3.0 * FLOP_S)
   steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
-  return flops(model, padded, feature_shape, num_classes, steps)
+  return flops(model, padded_sizes, feature_shape, num_classes, steps)
 
 
-def epoch_seconds(model, padded, feature_shape, num_classes: int, n_train: int, n_eval: int, batch: int,
+def epoch_seconds(model, padded_sizes, feature_shape, num_classes: int, n_train: int, n_eval: int, batch: int,
                   eval_batch: int = 1000) -> float:
   """Estimated seconds of one member-epoch: training on n_train examples in batches of `batch` (forward +
   backward ~ 3x forward FLOPs) and evaluation of n_eval examples in chunks of eval_batch."""
-  f = forward_flops(model, padded, feature_shape, num_classes)
+  f = forward_flops(model, padded_sizes, feature_shape, num_classes)
   steps = -(-int(n_train) // max(int(batch), 1))
   chunks = -(-int(n_eval) // max(int(eval_batch), 1)) if n_eval else 0
   scan = 0.0
@@ -78,11 +78,11 @@ def slowdown(rows) -> float:
   return max(1.0, r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])) if r else 1.0
 
 
-def train_seconds(row: dict, own: float, padded: float, group_train_s: float = math.nan,
+def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float = math.nan,
                   group_padded_s: float = math.nan, slow: float = 1.0) -> tuple[float, str]:
   """(train_s, method) of one result row: its measured pace (seconds of an epoch: _paces; epochs run while other
   programs compiled only where it has no other, divided by `slow`: slowdown) x its epochs_run, scaled from its
-  padded sizes to its own by the estimate (own / padded: seconds of one epoch each); without a measurement, its
+  padded sizes to its own by the estimate (own_s / padded_s: seconds of one epoch each); without a measurement, its
   estimated share of the group's measured training seconds (group_padded_s: the estimated seconds of every
   member-epoch the group trained)."""
   epochs = int(row.get("epochs_run") or 0)
@@ -96,10 +96,10 @@ def train_seconds(row: dict, own: float, padded: float, group_train_s: float = m
       per, note = busy / slow, BUSY
     else:
       per, note = mean, ""
-    same = padded <= 0 or abs(own / padded - 1.0) < 1e-9
-    return (per * epochs, MEASURED + note) if same else (per * epochs * own / padded, SCALED + note)
+    same = padded_s <= 0 or abs(own_s / padded_s - 1.0) < 1e-9
+    return (per * epochs, MEASURED + note) if same else (per * epochs * own_s / padded_s, SCALED + note)
   if group_padded_s > 0 and math.isfinite(group_train_s):
-    return group_train_s * epochs * own / group_padded_s, ESTIMATED
+    return group_train_s * epochs * own_s / group_padded_s, ESTIMATED
   return math.nan, ESTIMATED
 
 
@@ -108,8 +108,8 @@ def group_rows(rows: list, works: list, group_train_s: float) -> list:
   group's measured and estimated training seconds), and train_s / train_s_method so far (no sweep-wide
   slowdown yet); works: each row's (own, padded) epoch seconds."""
   total = sum(int(r.get("epochs_run") or 0) * p for r, (_, p) in zip(rows, works))
-  out = [{**r, "work_own_s": own, "work_padded_s": padded, "group_train_s": group_train_s,
-          "group_padded_s": total} for r, (own, padded) in zip(rows, works)]
+  out = [{**r, "work_own_s": own_s, "work_padded_s": padded_s, "group_train_s": group_train_s,
+          "group_padded_s": total} for r, (own_s, padded_s) in zip(rows, works)]
   return assign(out, 1.0)
 
 
@@ -144,10 +144,10 @@ def member_works(cfg, members, feature_shape, num_classes: int, n_train: int, n_
   out = []
   for m in members:
     true = resized(cfg.model, dict(m.dims)) if m.dims else cfg.model
-    padded = {**cfg.model.to_dict(), **dict(m.branch)} if m.dims else None
+    padded_sizes = {**cfg.model.to_dict(), **dict(m.branch)} if m.dims else None
     batch = int(m.batch_size or cfg.batch_size)
     args = (feature_shape, num_classes, n_train, n_eval, batch, int(cfg.get("eval_batch_size", 1000)))
-    out.append((epoch_seconds(true, None, *args), epoch_seconds(true, padded, *args)))
+    out.append((epoch_seconds(true, None, *args), epoch_seconds(true, padded_sizes, *args)))
   return out
 
 

@@ -31,7 +31,8 @@ from mlexp.train.program import CUT, RUNNING, make_program, param_count
 
 
 @dataclasses.dataclass(frozen=True)
-class DataSpec:
+class DataShape:
+  """What a program is built for of its data: the class count and the examples per train bucket."""
   num_classes: int
   train_sizes: tuple
 
@@ -171,18 +172,18 @@ class Group:
     self.members = list(members)
     self.train, self.test, self.val = train, test, val
     self.n_train = int(sum(int(b[0].shape[0]) for b in train))
-    spec = DataSpec(num_classes, tuple(int(b[0].shape[0]) for b in train))
+    spec = DataShape(num_classes, tuple(int(b[0].shape[0]) for b in train))
     self.num_classes = num_classes
     self.feature_shape = tuple(int(d) for d in train[0][0].shape[1:])
-    # padded: members of different widths / depths share this program (config.model = bucket sizes)
+    # width_padded: members of different widths / depths share this program (config.model = bucket sizes)
     self.width_padded = any(m.dims for m in self.members)
     # (a user's module runs its training calls with train=True: its own dropout, whatever model.dropout says)
     use_dropout = model_spec(config.model.kind).user or any(float(m.hparams["dropout"]) > 0 for m in self.members)
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
     self.size = len(self.members)
-    self.padded = -(-max(self.size, int(slots)) // n_dev) * n_dev
-    pad = self.members + [self.members[-1]] * (self.padded - self.size)
+    self.slots = -(-max(self.size, int(slots)) // n_dev) * n_dev  # member slots, a multiple of the devices
+    pad = self.members + [self.members[-1]] * (self.slots - self.size)
     self.hp = stack_hparams(pad, config.model if self.width_padded else None)
     self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
     self._sharding = None
@@ -195,7 +196,7 @@ class Group:
     self.member_loop = member_loop(config, self.devices)
     # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
     key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
-           repr(self._branches()), self.padded, tuple(str(d) for d in self.devices), self.member_loop,
+           repr(self._branches()), self.slots, tuple(str(d) for d in self.devices), self.member_loop,
            _signature((train, val, test)))
     self._shared = _shared(key, lambda: self._build(config, spec, use_dropout, mesh))
     self.program = self._shared.program
@@ -239,8 +240,8 @@ class Group:
 
   def adopt(self, state):
     """A state of exactly this group's members (e.g. from `take`), padded for the devices and placed."""
-    if self.padded > self.size:
-      extra = np.full(self.padded - self.size, self.size - 1)
+    if self.slots > self.size:
+      extra = np.full(self.slots - self.size, self.size - 1)
       state = jax.tree.map(lambda a: a[np.concatenate([np.arange(self.size), extra])], state)
       status = np.asarray(state.status).copy()
       status[self.size:] = CUT
@@ -272,7 +273,7 @@ class Group:
     return state
 
   def _init_fixups(self, state):
-    if self.padded > self.size:  # padding members never train
+    if self.slots > self.size:  # padding members never train
       status = np.asarray(state.status).copy()
       status[self.size:] = CUT
       state = state.replace(status=jnp.asarray(status))
@@ -312,7 +313,7 @@ class Group:
         # from JAX's persistent cache (mlexp/cache.py), and noted there for the plan line of later runs
         self.cache_hit = cached.requests > 0 and cached.hits == cached.requests
         if cached.kept:
-          program_cache.note(program_cache.fingerprint(self.config, self.members, self.padded, len(self.devices),
+          program_cache.note(program_cache.fingerprint(self.config, self.members, self.slots, len(self.devices),
                                                        self.devices[0].platform, self.member_loop))
       self.compile_s += time.perf_counter() - t
       if built:

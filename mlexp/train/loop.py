@@ -2,7 +2,7 @@
 
 A single run is a plan of one group; a sweep is many. For one group:
 
-  run = Run(group, state, members)        members: the plan's Member list; run.pos maps group position -> member
+  run = Training(group, state, members)   members: the plan's Member list; run.pos maps group position -> member
   train(run, epochs, start, hooks)        one compiled call per epoch; after it every hook's `after_epoch`
                                           (write metrics, checkpoint, print progress, ASHA cuts, dropping
                                           frozen members); members leaving the group (dropped or at the end)
@@ -206,7 +206,7 @@ class Records:
     return row
 
 
-class Run:
+class Training:
   """One group in training: its compiled Group, state, members and their records."""
 
   def __init__(self, group, state, members, records=None, pos=None):
@@ -257,7 +257,7 @@ class Run:
     self.times["compile_s"] += self.group.compile_s
 
 
-def train(run: Run, epochs: int, start: int = 0, hooks=(), until: int | None = None) -> Run:
+def train(run: Training, epochs: int, start: int = 0, hooks=(), until: int | None = None) -> Training:
   """Epochs start+1..epochs (or ..until: a segment, for rung-synchronous sweeps) of every running member;
   at the last epoch, or when no member runs any more, the members still in the group leave (`finish`)."""
   stop = epochs if until is None else min(int(until), epochs)
@@ -280,7 +280,7 @@ def train(run: Run, epochs: int, start: int = 0, hooks=(), until: int | None = N
   return run
 
 
-def finish(run: Run, hooks=()) -> Run:
+def finish(run: Training, hooks=()) -> Training:
   """The end of a run: members still running are completed, and every member leaves the group."""
   run.finished = True
   final = np.asarray(run.state.status)[: run.group.size]

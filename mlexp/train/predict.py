@@ -57,7 +57,7 @@ def predict(group, params, split=None) -> tuple[np.ndarray, np.ndarray]:
     preds.append(np.asarray(jax.device_get(fn(params, x, lengths))))
     ys.append(np.asarray(jax.device_get(y)))
   y_pred = np.concatenate(preds, axis=1)
-  if y_pred.shape[0] == getattr(group, "padded", -1):
+  if y_pred.shape[0] == getattr(group, "slots", -1):
     y_pred = y_pred[: group.size]
   return np.concatenate(ys), y_pred
 

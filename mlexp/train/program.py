@@ -99,10 +99,10 @@ def _paste(full, part):
 
 
 def make_program(config, spec, padded: bool = False, use_dropout: bool = True, branches=None) -> Program:
-  """spec: the data's static description: `num_classes`, and `train_sizes` (examples per train bucket).
+  """spec: the data's static description (group.DataShape): `num_classes`, and `train_sizes` (examples per train bucket).
 
   padded: the group holds members of different widths / depths (config.model holds the bucket sizes,
-  `hp["dims"]` each member's true ones; see mlexp.sweep.buckets). use_dropout: False when no member has
+  `hp["dims"]` each member's true ones; see mlexp.sweep.widths). use_dropout: False when no member has
   dropout (no mask is drawn: the same results, less compile and work).
 
   branches: shape and batch size as data, for a group whose members differ in batch size or run at narrower

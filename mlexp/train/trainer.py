@@ -18,7 +18,7 @@ from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import Checkpoints
 from mlexp.io.progress import Progress, extra_tests_line
 from mlexp.io.writers import JsonlWriter, TensorBoard
-from mlexp.outcome import summarize
+from mlexp.summary import summarize
 from mlexp.stats import mean_std
 from mlexp.train import loop
 from mlexp.train.group import Member, device_splits
@@ -77,7 +77,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
     # (falls back to the previous checkpoint when one is damaged; relayout: saved on another device count)
   jsonl = JsonlWriter(wd.path(workdir, "metrics.jsonl"), truncate_after_epoch=start, say=say)
   tb = TensorBoard(wd.path(workdir, "tensorboard"))
-  run = loop.Run(group, state, members)
+  run = loop.Training(group, state, members)
   if start:
     run.records.restore(run.pos, state, wd.last_epochs(jsonl.path, members))  # the kept metrics
     loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"seed_{r['seed']}")

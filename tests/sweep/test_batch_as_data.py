@@ -9,7 +9,7 @@ import pytest
 
 import tiny
 from mlexp.config import sweep_block
-from mlexp.sweep import buckets
+from mlexp.sweep import widths
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import choice, expand, randint_tuple
 from mlexp.train import optim
@@ -64,7 +64,7 @@ def _space_base(platform_sizes=(32, 64, 128)):
 
 
 def _cost(platform="cpu", compile_s=5.0):
-  return lambda cfg: buckets.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
+  return lambda cfg: widths.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
                                        n_train=1000, epochs=3, platform=platform, compile_s=compile_s,
                                        kind=str(cfg.model.kind))
 
@@ -115,8 +115,8 @@ def test_an_extra_batch_size_is_priced_as_a_share_of_a_compile():
   cost = _cost("cpu", compile_s=10.0)
   assert len(plan_groups(base, trials, 1, 64, padding="auto", cost=cost)) == 1
   models = [base.model for _ in trials]
-  one, _ = buckets.partition_cost(models, "auto", cost(base), [32, 64])
-  assert one == pytest.approx(10.0 * (1 + buckets.BRANCH_SHARE["mlp"]) + sum(
+  one, _ = widths.partition_cost(models, "auto", cost(base), [32, 64])
+  assert one == pytest.approx(10.0 * (1 + widths.BRANCH_SHARE["mlp"]) + sum(
       cost(base).train_seconds(m, None, b) for m, b in zip(models, (32, 64))))
 
 
@@ -130,11 +130,11 @@ def test_the_printed_plan_says_which_programs_run_several_batch_sizes():
 
 
 def test_compile_price_grows_with_length_buckets_and_batch_sizes():
-  one = buckets.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm")
-  three = buckets.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm", length_buckets=3)
-  assert one.compile_seconds == buckets.COMPILE_S_CPU["lstm"]
-  assert three.compile_seconds == pytest.approx(one.compile_seconds * (1 + 2 * buckets.LENGTH_BUCKET_SHARE))
-  assert three.program_seconds(3) == pytest.approx(three.compile_seconds * (1 + 2 * buckets.BRANCH_SHARE["lstm"]))
-  gpu = buckets.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm", length_buckets=3,
+  one = widths.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm")
+  three = widths.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm", length_buckets=3)
+  assert one.compile_seconds == widths.COMPILE_S_CPU["lstm"]
+  assert three.compile_seconds == pytest.approx(one.compile_seconds * (1 + 2 * widths.LENGTH_BUCKET_SHARE))
+  assert three.program_seconds(3) == pytest.approx(three.compile_seconds * (1 + 2 * widths.BRANCH_SHARE["lstm"]))
+  gpu = widths.CostModel(feature_shape=(3,), num_classes=2, n_train=10, kind="lstm", length_buckets=3,
                           platform="gpu")
-  assert gpu.compile_seconds == buckets.COMPILE_S["gpu"]
+  assert gpu.compile_seconds == widths.COMPILE_S["gpu"]

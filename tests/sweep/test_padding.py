@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tiny
-from mlexp.sweep import buckets
+from mlexp.sweep import widths
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import randint
 from mlexp.train import optim
@@ -121,7 +121,7 @@ def test_param_counts_are_the_true_sizes(padded_and_alone):
                                             ("lstm", {"model.hidden": 2, "model.conv_filters": 4}),
                                             ("linear", {})])
 def test_count_params_equals_the_arrays_of_an_unpadded_model(kind, overrides):
-  """models/specs' count formulas against the real arrays (RNNs whose input is wider than the hidden
+  """the model specs' count formulas against the real arrays (RNNs whose input is wider than the hidden
   state keep the first layer apart: no structural zeros)."""
   from mlexp.models import build_model, count_params
   cfg = tiny.config(kind, **overrides)
@@ -141,7 +141,7 @@ def _course_space(num_trials=12):
 
 
 def _cost(compile_s, platform="cpu"):
-  return lambda cfg: buckets.CostModel(feature_shape=(tiny.C,), num_classes=tiny.CLASSES, n_train=1000,
+  return lambda cfg: widths.CostModel(feature_shape=(tiny.C,), num_classes=tiny.CLASSES, n_train=1000,
                                        steps=20, epochs=10, platform=platform, compile_s=compile_s)
 
 
@@ -190,8 +190,8 @@ def test_a_cnn_on_cpu_is_priced_by_its_memory_not_its_flops():
     m = base_config("cnn", "mnist_5k").model
     m.filters, m.kernel_size = f, 5
     models[f] = m
-  cpu = buckets.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=1000, epochs=1.0)
-  gpu = buckets.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=1000, epochs=1.0, platform="gpu")
+  cpu = widths.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=1000, epochs=1.0)
+  gpu = widths.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=1000, epochs=1.0, platform="gpu")
   t = {f: cpu.train_seconds(m, None) for f, m in models.items()}
   assert t[(48, 8)] > 3 * t[(8, 48)]
   assert t[(8, 8)] < t[(8, 48)] < t[(48, 8)] < t[(48, 48)]
@@ -199,14 +199,14 @@ def test_a_cnn_on_cpu_is_priced_by_its_memory_not_its_flops():
   padded = {"filters": (48, 48), "dense": tuple(models[(8, 8)].dense)}
   for m in models.values():
     assert cpu.train_seconds(m, padded) >= cpu.train_seconds(m, None)
-  f = buckets.flops(models[(48, 8)], None, (28, 28, 1), 10, 1)
-  assert gpu.train_seconds(models[(48, 8)], None) == pytest.approx(3.0 * f * 1000 / buckets.ACCEL_FLOPS)
+  f = widths.flops(models[(48, 8)], None, (28, 28, 1), 10, 1)
+  assert gpu.train_seconds(models[(48, 8)], None) == pytest.approx(3.0 * f * 1000 / widths.ACCEL_FLOPS)
 
 
 def test_expected_epochs_under_asha():
-  assert buckets.expected_epochs(10, "full", 1, 3) == 10
+  assert widths.expected_epochs(10, "full", 1, 3) == 10
   # rungs 1, 3, 9: 1 + 2/3 + 6/9 + 1/27
-  assert buckets.expected_epochs(10, "asha", 1, 3) == pytest.approx(1 + 2 / 3 + 6 / 9 + 1 / 27)
+  assert widths.expected_epochs(10, "asha", 1, 3) == pytest.approx(1 + 2 / 3 + 6 / 9 + 1 / 27)
 
 
 # ---- depth as data in the optimizer (optim.by_layer: pure, no group)
@@ -255,7 +255,7 @@ def _cnn_trials(**model):
   c = tiny.config("cnn", **{f"model.{k}": v for k, v in model.items()})
   c.model.filters = (4, 4)
   trials = [{"model.kernel_size": k, "model.filters[0]": f} for k, f in ((3, 3), (5, 6), (1, 5), (3, 9))]
-  cost = lambda cfg: buckets.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
+  cost = lambda cfg: widths.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
                                        n_train=tiny.N_TRAIN, epochs=2.0)
   return plan_groups(c, trials, 1, 64, padding="max", cost=cost)
 
@@ -266,7 +266,7 @@ def test_kernel_sizes_share_a_program_where_a_border_of_zeros_is_exact():
   plans = _cnn_trials()
   assert len(plans) == 1
   p = plans[0]
-  assert p.config.model.kernel_size == 5 and p.config.model.filters[0] == buckets.ladder(9) == 11
+  assert p.config.model.kernel_size == 5 and p.config.model.filters[0] == widths.ladder(9) == 11
   assert sorted(dict(m.dims)["kernel_size"] for m in p.members) == [1, 3, 3, 5]
 
 
@@ -282,9 +282,9 @@ def test_kernel_size_stays_a_group_key_where_padding_it_is_not_exact(model, prog
 
 
 def test_bucket_widths_come_from_the_ladder():
-  assert buckets.LADDER[7:16] == (16, 23, 32, 45, 64, 91, 128, 181, 256)
-  assert [buckets.ladder(w) for w in (1, 16, 17, 64, 65, 1000, 1024)] == [1, 16, 23, 64, 91, 1024, 1024]
+  assert widths.LADDER[7:16] == (16, 23, 32, 45, 64, 91, 128, 181, 256)
+  assert [widths.ladder(w) for w in (1, 16, 17, 64, 65, 1000, 1024)] == [1, 16, 23, 64, 91, 1024, 1024]
   base, trials = _course_space(30)
   for p in plan_groups(base, trials, 1, 64, padding="max", cost=_cost(1.0)):
-    assert p.config.model.hidden in buckets.LADDER
-    assert p.slots in buckets.LADDER  # member slots too (CPU: spare slots cost nothing)
+    assert p.config.model.hidden in widths.LADDER
+    assert p.slots in widths.LADDER  # member slots too (CPU: spare slots cost nothing)

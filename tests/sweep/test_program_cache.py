@@ -12,7 +12,7 @@ import pytest
 
 import tiny
 from mlexp import cache
-from mlexp.sweep import buckets
+from mlexp.sweep import widths
 from mlexp.sweep.grouping import plan_groups
 from mlexp.sweep.space import randint
 
@@ -24,7 +24,7 @@ def _plans(seed: int, num_trials: int = 5):
   c.sweep = {"seed": seed}
   trials = [{"model.filters[0]": f, "model.kernel_size": k, "optimizer.learning_rate": 0.1 * (1 + i)}
             for i, (f, k) in enumerate([(3, 3), (5, 5), (2, 3), (4, 5), (3, 5), (5, 3)][:num_trials])]
-  cost = lambda cfg: buckets.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
+  cost = lambda cfg: widths.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
                                        n_train=tiny.N_TRAIN, epochs=2.0)
   return plan_groups(c, trials, 1, 64, padding="max", cost=cost)
 
@@ -95,9 +95,9 @@ def test_the_plan_and_its_group_agree_on_the_fingerprint():
   ds, splits = loop.DataCache().get(p.config)
   g = loop.build_group(p.config, ds, splits, list(p.members), p.slots)
   devices = loop.member_devices(max(len(p.members), p.slots))
-  assert g.padded >= p.slots == buckets.ladder(len(p.members))
+  assert g.slots >= p.slots == widths.ladder(len(p.members))
   plan_side = cache.fingerprint(p.config, p.members, p.slots, len(devices), devices[0].platform, g.member_loop)
-  group_side = cache.fingerprint(g.config, g.members, g.padded, len(g.devices), g.devices[0].platform, g.member_loop)
+  group_side = cache.fingerprint(g.config, g.members, g.slots, len(g.devices), g.devices[0].platform, g.member_loop)
   assert plan_side == group_side
   if cache.active():
     cache.note(group_side)

@@ -76,7 +76,7 @@ def test_a_chunk_with_spare_slots_reuses_the_compiled_program_and_trains_as_exac
   full, _, _ = run(_members([0.5, 0.2, 0.1]), 3)
   part, part_state, part_m = run(_members([0.05, 0.3], seed0=11), 3)
   assert part._epoch is full._epoch  # the same compiled executable: no second compile
-  assert part.size == 2 and part.padded == 3
+  assert part.size == 2 and part.slots == 3
   assert np.asarray(part_state.status)[2] == CUT  # the spare slot never trains
   assert int(part_state.step[2]) == 0
   assert all(len(m["test_loss"]) == 2 for m in part_m)  # only the chunk's members are reported

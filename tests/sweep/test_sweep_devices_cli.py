@@ -89,7 +89,7 @@ REORDER = textwrap.dedent("""
     g = loop.build_group(p.config, ds, splits, list(p.members))
     state = g.init()
     g.compile(state)
-    run = loop.Run(g, state, list(p.members))
+    run = loop.Training(g, state, list(p.members))
     loop.train(run, u.EPOCHS, 0, (), until=1)
     # members 2 and 3 cut: both members left running sit in the first device's block
     run.state = g.set_status(run.state, np.array([0, 0, 4, 4]))

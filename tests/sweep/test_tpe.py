@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 import sweep_util as u
 from mlexp.config import ConfigError
 from mlexp.sweep import tpe
-from mlexp.sweep.outcome import merge
+from mlexp.sweep.record import merge
 from mlexp.sweep.plan import plan_sweep, plan_trials
 from mlexp.sweep.space import choice, grid, loguniform, randint, randint_tuple, sweep_trials, uniform
 

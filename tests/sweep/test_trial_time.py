@@ -23,8 +23,8 @@ def gru(hidden=64, layers=2):
                                     "conv_kernel": 3})
 
 
-def epoch(model, batch=64, padded=None, **kw):
-  return T.epoch_seconds(model, padded, **{**MNIST, **kw}, batch=batch)
+def epoch(model, batch=64, padded_sizes=None, **kw):
+  return T.epoch_seconds(model, padded_sizes, **{**MNIST, **kw}, batch=batch)
 
 
 def test_estimate_orders_batch_sizes_and_widths_as_single_runs_measured():
@@ -41,7 +41,7 @@ def test_estimate_orders_batch_sizes_and_widths_as_single_runs_measured():
 
 
 def test_padding_costs_more_than_the_members_own_sizes():
-  own, padded = epoch(mlp(16, 16)), epoch(mlp(16, 16), padded={"units": (64, 64)})
+  own, padded = epoch(mlp(16, 16)), epoch(mlp(16, 16), padded_sizes={"units": (64, 64)})
   assert padded > own
   seq = dict(feature_shape=(26, 12), num_classes=9, n_train=216, n_eval=424)
   assert T.epoch_seconds(gru(16), {"hidden": 64}, **seq, batch=32) > T.epoch_seconds(gru(16), None, **seq, batch=32)
@@ -56,22 +56,22 @@ def row(epochs=10, member_s=0.0, n=0, first=0.0, busy_s=0.0, busy_n=0):
 
 def test_measured_seconds_are_the_mean_epoch_after_the_first_times_the_epochs():
   # 10 epochs of 0.2 s, the first with 0.3 s of a new program's first run: 2.0 s, not 2.3
-  s, how = T.train_seconds(row(10, 0.5 + 9 * 0.2, 10, 0.5), own=1.0, padded=1.0)
+  s, how = T.train_seconds(row(10, 0.5 + 9 * 0.2, 10, 0.5), own_s=1.0, padded_s=1.0)
   assert how == T.MEASURED and s == pytest.approx(2.0)
-  s, _ = T.train_seconds(row(10, 1.0, 5, 0.2), own=1.0, padded=1.0)  # resumed: 5 of 10 epochs measured
+  s, _ = T.train_seconds(row(10, 1.0, 5, 0.2), own_s=1.0, padded_s=1.0)  # resumed: 5 of 10 epochs measured
   assert s == pytest.approx(2.0)
-  s, _ = T.train_seconds(row(1, 0.4, 1, 0.4), own=1.0, padded=1.0)  # one epoch: itself
+  s, _ = T.train_seconds(row(1, 0.4, 1, 0.4), own_s=1.0, padded_s=1.0)  # one epoch: itself
   assert s == pytest.approx(0.4)
 
 
 def test_epochs_while_other_programs_compiled_are_left_out_or_corrected():
   # epochs 2..4 while a worker thread compiled (0.3 s: the cores shared), 5..10 alone (0.2 s)
   both = row(10, 0.5 + 3 * 0.3 + 6 * 0.2, 10, 0.5, 3 * 0.3, 3)
-  s, how = T.train_seconds(both, own=1.0, padded=1.0)
+  s, how = T.train_seconds(both, own_s=1.0, padded_s=1.0)
   assert how == T.MEASURED and s == pytest.approx(2.0)
   assert T.slowdown([both, row()]) == pytest.approx(1.5)
   only_busy = row(10, 0.5 + 9 * 0.45, 10, 0.5, 9 * 0.45, 9)  # a small group, every later epoch during a compile
-  s, how = T.train_seconds(only_busy, own=1.0, padded=1.0, slow=1.5)
+  s, how = T.train_seconds(only_busy, own_s=1.0, padded_s=1.0, slow=1.5)
   assert how == T.MEASURED + T.BUSY and s == pytest.approx(3.0)
   rows = T.assign([{**r, "work_own_s": 1.0, "work_padded_s": 1.0, "group_train_s": 1.0, "group_padded_s": 1.0}
                    for r in (both, only_busy)])
@@ -80,7 +80,7 @@ def test_epochs_while_other_programs_compiled_are_left_out_or_corrected():
 
 
 def test_padded_members_are_scaled_to_their_own_work():
-  s, how = T.train_seconds(row(4, 4.0, 4, 1.0), own=0.25, padded=1.0)
+  s, how = T.train_seconds(row(4, 4.0, 4, 1.0), own_s=0.25, padded_s=1.0)
   assert how == T.SCALED and s == pytest.approx(1.0)
 
 

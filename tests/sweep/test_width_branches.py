@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tiny
-from mlexp.sweep import buckets
+from mlexp.sweep import widths
 from mlexp.train import optim
 from mlexp.train.group import Member, branches
 
@@ -84,7 +84,7 @@ def _base(mode="full", epochs=10, **over):
 
 
 def _cost(platform="cpu", compile_s=0.02, epochs=10):
-  return lambda cfg: buckets.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=4000, epochs=epochs,
+  return lambda cfg: widths.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=4000, epochs=epochs,
                                        platform=platform, compile_s=compile_s, kind=str(cfg.model.kind))
 
 
@@ -137,10 +137,10 @@ def test_branch_cut_prices_a_branch_as_a_share_of_a_compile():
   base, trials = _base()
   models = [tiny.config("mlp", **{"model.units": u}).model for u in ((300, 300), (8, 8), (290, 300))]
   cost = _cost(compile_s=1e6)(base)
-  assert buckets.branch_cut(models, [1, 0, 2], cost) == [[1, 0, 2]]  # compile-bound: one branch
+  assert widths.branch_cut(models, [1, 0, 2], cost) == [[1, 0, 2]]  # compile-bound: one branch
   cheap = _cost(compile_s=1e-6)(base)
   # training-bound: each its own branch, but for 290 and 300 units: one rung of the width ladder (362)
-  assert buckets.branch_cut(models, [1, 0, 2], cheap) == [[1], [0, 2]]
+  assert widths.branch_cut(models, [1, 0, 2], cheap) == [[1], [0, 2]]
 
 
 def test_the_plan_says_which_programs_run_narrower_widths_and_prices_their_branches():
@@ -152,4 +152,4 @@ def test_the_plan_says_which_programs_run_narrower_widths_and_prices_their_branc
   p = next(p for p in plans if any(m.branch for m in p.members))
   n = len({(m.batch_size, m.branch) for m in p.members})
   cost = _cost(compile_s=3.0)(p.config)
-  assert _compile_seconds(cost, p.members) == pytest.approx(3.0 * (1 + buckets.BRANCH_SHARE["mlp"] * (n - 1)))
+  assert _compile_seconds(cost, p.members) == pytest.approx(3.0 * (1 + widths.BRANCH_SHARE["mlp"] * (n - 1)))

@@ -1,16 +1,18 @@
-"""The model registry (jax-free): every module in this package declares `SPECS`, a tuple of ModelSpec.
+"""The model registry (jax-free): every model family, a folder mlexp/models/<family>/, declares `SPECS`, a tuple of
+ModelSpec, in its spec.py (its flax Module is in model.py, beside it).
 
 A ModelSpec says everything the rest of mlexp needs to know about a model kind: which data it reads
 (image or sequence), its config fields and their defaults, its checks, its smoke-test sizes, tuned
 settings for the default configs, and a builder that imports its flax module only when called. Config
 defaults (config/defaults.py), validation (config/validate.py) and `build_model` loop over the registry,
-so adding a model is a new file here (plus its flax module and a config file).
+so adding a model is a new folder mlexp/models/<family>/ with spec.py and model.py (plus a config file).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import importlib
+import os
 import pkgutil
 from typing import Callable
 
@@ -27,10 +29,10 @@ class ModelSpec:
   build: Callable  # build(model_cfg, num_classes) -> flax.linen Module (imports flax when called)
   smoke: dict = dataclasses.field(default_factory=dict)  # model.<field> -> value for `:smoke`
   tuned: dict = dataclasses.field(default_factory=dict)  # dotted field -> value in image/sequence_config
-  # width padding (mlexp/sweep/buckets.py): the fields members of one padded program may differ in,
+  # width padding (mlexp/sweep/widths.py): the fields members of one padded program may differ in,
   # count(model_cfg, feature_shape, num_classes) -> true parameter count, and
   # dims(bucket_model_cfg, {field: true value}) -> {name: numpy int array}, what the model reads as `dims=`
-  padded: tuple = ()
+  padded_fields: tuple = ()
   count: Callable = None
   dims: Callable = None
   # depth as data: parameter name -> the index of the hidden layer it belongs to, or None (the parameters every
@@ -47,11 +49,14 @@ def accepts(s: ModelSpec, data_kind: str) -> bool:
 
 
 def _discover() -> dict:
-  specs = {}
-  for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-    for spec in importlib.import_module(f"{__name__}.{info.name}").SPECS:
+  """kind -> ModelSpec over the families: the folders of mlexp/models/ that hold a spec.py, by name."""
+  specs, models = {}, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  for info in sorted(pkgutil.iter_modules([models]), key=lambda i: i.name):
+    if not (info.ispkg and os.path.isfile(os.path.join(models, info.name, "spec.py"))):
+      continue
+    for spec in importlib.import_module(f"mlexp.models.{info.name}.spec").SPECS:
       if spec.kind in specs:
-        raise ValueError(f"model kind {spec.kind!r} is declared twice (mlexp/models/specs/{info.name}.py)")
+        raise ValueError(f"model kind {spec.kind!r} is declared twice (mlexp/models/{info.name}/spec.py)")
       specs[spec.kind] = spec
   return specs
 

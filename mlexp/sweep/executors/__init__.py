@@ -12,7 +12,7 @@ An executor is any object with these methods (the rung loop calls nothing else):
   cut(gid, epoch, values, losers)  a rung-synchronous decision for one group (applied at once, or with the
                                  group's next segment)
   finished(plan) -> bool         every member of the group has stopped
-  finish(plan) -> GroupOutcome   a finished group's rows, rung values and times (execute.GroupOutcome), its best
+  finish(plan) -> FinishedGroup  a finished group's rows, rung values and times (execute.FinishedGroup), its best
                                  member saved to the best-trial checkpoint
   progress() -> (model-epochs trained, their seconds)   for the progress lines
   close()

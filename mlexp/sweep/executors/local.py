@@ -7,7 +7,7 @@ import concurrent.futures
 import time
 
 from mlexp.io.progress import fmt_seconds
-from mlexp.sweep.execute import GroupRun, outcome_of, rung_values, save_best_params
+from mlexp.sweep.execute import GroupRun, finished_group, rung_values, save_best_params
 from mlexp.sweep.executors import Step
 from mlexp.train import loop
 
@@ -92,7 +92,7 @@ class LocalExecutor:
 
   def finish(self, p):
     gr = self.runs[p.gid]
-    out = outcome_of(gr, self.res.sweep, self.res.tb)
+    out = finished_group(gr, self.res.sweep, self.res.tb)
     save_best_params(self.res.sweep.workdir, self.res.ckpt_name, out, p)
     # wall seconds: a group run alone from its compile wait to its checkpoint; one of many in segments, its own
     out.wall_s = sum(out.times.values()) if gr.sync else time.perf_counter() - self.start[p.gid]

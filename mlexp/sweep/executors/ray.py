@@ -17,7 +17,7 @@ import copy
 import uuid
 
 from mlexp.sweep import ray_backend, segment
-from mlexp.sweep.execute import GroupOutcome, save_best_params
+from mlexp.sweep.execute import FinishedGroup, save_best_params
 from mlexp.sweep.executors import Step
 
 
@@ -110,10 +110,10 @@ class RayExecutor:
   def finished(self, p) -> bool:
     return p.gid in self.outs
 
-  def finish(self, p) -> GroupOutcome:
+  def finish(self, p) -> FinishedGroup:
     """A group's last result: its best member's parameters to checkpoints/ (shipped with its last segment)."""
     o = self.outs.pop(p.gid)
-    out = GroupOutcome(o["rows"], o["rungs"], o["times"], o["used"], o["best"])
+    out = FinishedGroup(o["rows"], o["rungs"], o["times"], o["used"], o["best"])
     save_best_params(self.res.sweep.workdir, self.res.ckpt_name, out, p)
     out.wall_s = sum(out.times.values())
     reports = [(int(e), p.gid, list(vs), None) for e, vs in out.rungs.items()]

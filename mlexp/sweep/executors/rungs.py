@@ -16,7 +16,7 @@ from mlexp.sweep import asha
 
 
 def run(executor, groups, sw, history: dict, on_done, on_segment=None) -> None:
-  """Trains the GroupPlans `groups` to their end; on_done(plan, GroupOutcome) as each is finished and saved;
+  """Trains the GroupPlans `groups` to their end; on_done(plan, FinishedGroup) as each is finished and saved;
   on_segment(epoch, groups still running) after each rung-synchronous segment."""
   executor.begin(groups)
   if not (sw.mode == "asha" and bool(sw.asha.sync)):

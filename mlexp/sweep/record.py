@@ -1,4 +1,4 @@
-"""Sweep outcome, from the result rows of the finished groups (jax-free): results.csv, the best trial,
+"""Recording a sweep, from the result rows of the finished groups (jax-free): results.csv, the best trial,
 best_config.json/.py, summary.json; and `merge`, which rebuilds them from groups/*.json of a sweep run as
 several processes (launch/)."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mlexp.config import ConfigError
 from mlexp.io import workdir as wd
 from mlexp.io.hparams import write_sweep as write_sweep_hparams
 from mlexp.io.progress import Progress
-from mlexp.outcome import best_trial, summarize
+from mlexp.summary import best_trial, summarize
 from mlexp.sweep.space import field_names, sweep_trials as listed_trials, trial_config
 from mlexp.sweep.trial_time import assign, method_text
 
@@ -60,7 +60,8 @@ def best_epochs(rows, trial: int) -> int | None:
   return int(round(float(np.median(eps)))) if eps else None
 
 
-def write_outcome(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device, times=None) -> dict:
+def write_best_and_summary(workdir, config, trials, rows, best, *, groups, wall_s, compile_s, device,
+                           times=None) -> dict:
   """best_config.json/.py (epochs: the winner's best epoch, early stopping off) and summary.json."""
   best_cfg = trial_config(config, trials[best["trial"]])
   if "time_members" in best_cfg:
@@ -107,7 +108,7 @@ def merge(workdir: str, stream=None) -> dict:
   _merge_best_checkpoints(workdir)
   best = write_results(workdir, rows, field_names(config), trials)
   mine = [done[g] for g in gids if g in done]
-  summary = write_outcome(workdir, config, trials, rows, best, groups=len(gids),
+  summary = write_best_and_summary(workdir, config, trials, rows, best, groups=len(gids),
                           wall_s=sum(float(d.get("wall_s") or 0.0) for d in mine),
                           compile_s=sum(float(d.get("compile_s") or 0.0) for d in mine),
                           device=mine[0].get("device", "?"),

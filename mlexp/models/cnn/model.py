@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlexp.models.specs.cnn import feature_map
+from mlexp.models.cnn.geometry import feature_map
 from mlexp.models.layers import ACTIVATIONS, derive, dropout, layer_key, param, seeds, stable_kernel, unit_mask
 
 

@@ -1,7 +1,8 @@
-"""Convolutional classifier (mlexp/models/cnn.py)."""
+"""Convolutional classifier (mlexp/models/cnn/model.py)."""
 import numpy as np
 
 from mlexp.config import checks as C
+from mlexp.models.cnn.geometry import feature_map
 from mlexp.models.specs import ACTIVATION_NAMES, ModelSpec
 
 
@@ -16,27 +17,10 @@ def check(c):
 
 
 def build(m, num_classes, stacked=False):
-  from mlexp.models.cnn import CNN
+  from mlexp.models.cnn.model import CNN
   return CNN(num_classes, filters=tuple(int(f) for f in m.filters), kernel_size=int(m.kernel_size),
              strides=int(m.strides), padding=m.padding, pool=int(m.pool),
              dense=tuple(int(u) for u in m.dense), activation=m.activation)
-
-
-def out_size(n: int, k: int, s: int, padding: str) -> int:
-  return -(-n // s) if padding == "SAME" else (n - k) // s + 1
-
-
-def feature_map(hw, filters, kernel_size, strides, padding, pool):
-  """(height, width) after the conv blocks (as CNN.__call__); raises ValueError when a block gets too small."""
-  h, w = hw
-  for i, _ in enumerate(filters):
-    if min(h, w) < (kernel_size if padding == "VALID" else 1):
-      raise ValueError(f"model.filters: block {i} gets a {h}x{w} map, smaller than kernel_size {kernel_size} "
-                       "with VALID padding; use fewer blocks or SAME padding")
-    h, w = out_size(h, kernel_size, strides, padding), out_size(w, kernel_size, strides, padding)
-    if pool > 1 and min(h, w) >= pool:
-      h, w = h // pool, w // pool
-  return h, w
 
 
 def count(m, feature_shape, num_classes):
@@ -55,7 +39,7 @@ def count(m, feature_shape, num_classes):
 def paddable_kernel(m) -> bool:
   """Whether a model's kernel size may differ inside one padded program: with 'SAME' padding, an odd k x k
   kernel at least as large as the stride is a larger odd kernel with a zero border (the same centre tap and
-  the same output map), so it trains in a program of the larger size (mlexp/models/cnn.py, tap_mask)."""
+  the same output map), so it trains in a program of the larger size (mlexp/models/cnn/model.py, tap_mask)."""
   k = int(m.kernel_size)
   return m.padding == "SAME" and k % 2 == 1 and k >= int(m.strides)
 
@@ -71,4 +55,5 @@ SPECS = (ModelSpec(
     defaults={"filters": (32, 64),  # one conv block per entry
               "kernel_size": 3, "strides": 1, "padding": "SAME", "pool": 2, "dense": (128,),
               "activation": "relu", "dropout": 0.0},
-    smoke={"filters": (8, 8), "dense": (16,)}, padded=("filters", "dense", "kernel_size"), count=count, dims=dims),)
+    smoke={"filters": (8, 8), "dense": (16,)}, padded_fields=("filters", "dense", "kernel_size"), count=count,
+    dims=dims),)

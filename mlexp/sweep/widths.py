@@ -50,7 +50,7 @@ class Shape:
   widths: tuple  # per hidden layer (mlp units, rnn hidden per layer, cnn filters + dense)
   depth: int
   extra: tuple = ()  # (conv_filters,) for rnn
-  kernel: int = 0  # a CNN's kernel size (paddable: mlexp.models.specs.cnn.paddable_kernel)
+  kernel: int = 0  # a CNN's kernel size (paddable: mlexp.models.cnn.spec.paddable_kernel)
 
 
 def shape_of(model) -> Shape:
@@ -102,14 +102,14 @@ def bucket_model(models: list, depth: int = 0, round_up=ladder) -> dict:
 
 
 def _train_memo(models: list, cost: CostModel, batches=None):
-  """train(i, padded) -> cost.train_seconds of model i at the padded sizes (None: exact), each pair computed
+  """train(i, padded_sizes) -> cost.train_seconds of model i at those sizes (None: exact), each pair computed
   once (the dynamic programs below ask for the same pairs many times)."""
   memo: dict = {}
 
-  def train(i, padded):
-    key = (i, None if padded is None else tuple(sorted(padded.items())))
+  def train(i, padded_sizes):
+    key = (i, None if padded_sizes is None else tuple(sorted(padded_sizes.items())))
     if key not in memo:
-      memo[key] = cost.train_seconds(models[i], padded, batches[i] if batches else 0)
+      memo[key] = cost.train_seconds(models[i], padded_sizes, batches[i] if batches else 0)
     return memo[key]
   return train
 
@@ -145,9 +145,9 @@ def partition_cost(models: list, padding: str, cost: CostModel, batches=None) ->
   shapes = [shape_of(m) for m in models]
 
   def bucket_cost(idx):  # these members in one program
-    padded = bucket_model([models[i] for i in idx]) if len({shapes[i] for i in idx}) > 1 else None
+    padded_sizes = bucket_model([models[i] for i in idx]) if len({shapes[i] for i in idx}) > 1 else None
     branches = len({batches[i] for i in idx}) if batches else 1
-    return cost.program_seconds(branches) + sum(train(i, padded) for i in idx)
+    return cost.program_seconds(branches) + sum(train(i, padded_sizes) for i in idx)
 
   if padding == "max" or n <= 1:
     return bucket_cost(order), [order]
@@ -171,16 +171,16 @@ def branch_cut(models: list, idx: list, cost: CostModel, batches=None) -> list[l
 
   def sub_cost(a, b):
     ms = [models[i] for i in idx[a:b]]
-    padded = bucket_model(ms, depth)
+    padded_sizes = bucket_model(ms, depth)
     nb = len({batches[i] for i in idx[a:b]}) if batches else 1
-    return share * nb + sum(train(i, padded) for i in idx[a:b])
+    return share * nb + sum(train(i, padded_sizes) for i in idx[a:b])
 
   return [list(idx[a:b]) for a, b in _segments(n, sub_cost)[1]]
 
 
-def overhead(models: list, padded: dict, cost: CostModel, batches=None) -> float:
+def overhead(models: list, padded_sizes: dict, cost: CostModel, batches=None) -> float:
   """Padded training time over the members' exact training time, minus 1 (0.25 = 25% more compute)."""
   b = batches or [0] * len(models)
   exact = sum(cost.train_seconds(m, None, bi) for m, bi in zip(models, b))
-  pad = sum(cost.train_seconds(m, padded, bi) for m, bi in zip(models, b))
+  pad = sum(cost.train_seconds(m, padded_sizes, bi) for m, bi in zip(models, b))
   return pad / exact - 1.0 if exact > 0 else 0.0

@@ -1,4 +1,4 @@
-"""The outcome of a run or a sweep, from its result rows (pure, jax-free): the best trial and the
+"""The summary of a run or a sweep, from its result rows (pure, jax-free): the best trial and the
 summary.json of mlexp/io/workdir.py. Used by single runs, sweeps and `merge`."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sequence baseline: masked mean over time, then linear layers (mlexp/models/linear.py): `units` hidden
+"""The sequence baseline: masked mean over time, then linear layers (mlexp/models/linear/model.py): `units` hidden
 Dense layers (default none: one linear layer on the mean)."""
 from mlexp.config import checks as C
 from mlexp.models.specs import ACTIVATION_NAMES, ModelSpec
@@ -10,7 +10,7 @@ def check(c):
 
 
 def build(m, num_classes, stacked=False):
-  from mlexp.models.linear import MeanLinear
+  from mlexp.models.linear.model import MeanLinear
   return MeanLinear(num_classes, units=tuple(int(u) for u in m.get("units", ())),
                     activation=m.get("activation", "relu"))
 

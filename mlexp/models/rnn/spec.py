@@ -1,4 +1,4 @@
-"""GRU and LSTM classifiers (mlexp/models/rnn.py)."""
+"""GRU and LSTM classifiers (mlexp/models/rnn/model.py)."""
 import numpy as np
 
 from mlexp.config import checks as C
@@ -17,7 +17,7 @@ def check(c):
 
 def builder(cell):
   def build(m, num_classes, stacked=False):
-    from mlexp.models.rnn import RNNClassifier
+    from mlexp.models.rnn.model import RNNClassifier
     return RNNClassifier(num_classes, cell=cell, hidden=int(m.hidden), layers=int(m.layers),
                          conv_filters=int(m.conv_filters), conv_kernel=int(m.conv_kernel),
                          readout=m.readout, unroll=int(m.unroll), first_apart=m.get("first_apart", "auto") == "yes")
@@ -56,5 +56,5 @@ DEFAULTS = {
 SPECS = tuple(ModelSpec(kind=cell, data="sequence", check=check, build=builder(cell), defaults=DEFAULTS,
                         smoke={"hidden": 16, "unroll": 1},
                         tuned={"optimizer.learning_rate": 3e-3, "early_stopping.patience": 8},
-                        padded=("hidden", "layers", "conv_filters"), count=counter(cell), dims=dims)
+                        padded_fields=("hidden", "layers", "conv_filters"), count=counter(cell), dims=dims)
               for cell in ("gru", "lstm"))

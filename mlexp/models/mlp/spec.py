@@ -1,4 +1,4 @@
-"""Multilayer perceptron (mlexp/models/mlp.py)."""
+"""Multilayer perceptron (mlexp/models/mlp/model.py)."""
 import math
 import re
 
@@ -14,7 +14,7 @@ def check(c):
 
 
 def build(m, num_classes, stacked=False):
-  from mlexp.models.mlp import MLP
+  from mlexp.models.mlp.model import MLP
   return MLP(num_classes, units=tuple(int(u) for u in m.units), activation=m.activation, stacked=stacked)
 
 
@@ -42,4 +42,4 @@ SPECS = (ModelSpec(
     kind="mlp", data="image", check=check, build=build,
     defaults={"units": (256, 256),  # one Dense layer per entry: (256, 256, 128) adds a layer
               "activation": "relu", "dropout": 0.0},
-    smoke={"units": (32, 32)}, padded=("units",), count=count, dims=dims, layer_of=layer_of, tabular=True),)
+    smoke={"units": (32, 32)}, padded_fields=("units",), count=count, dims=dims, layer_of=layer_of, tabular=True),)

@@ -1,0 +1,2 @@
+"""The recurrent family (GRU, LSTM): spec.py (jax-free: fields, defaults, checks, counts) and model.py (the flax
+Module)."""
