@@ -273,20 +273,27 @@ def save_params(directory: str, params) -> str:
 def restore_saved(directory: str):
   """The latest step of an Orbax checkpoint in directory, as saved (no template: arrays as the checkpoint
   holds them): `save_params`' parameters, or a best/ checkpoint's dict (mlexp.api's predict)."""
-  d = os.path.abspath(directory)
-  if not os.path.isdir(d):
-    raise FileNotFoundError(f"{d} not found: no checkpoint there")
+  d, step = _latest(directory, "not found: no checkpoint there")
+  verify_checksum(os.path.join(d, str(step)))
   with ocp.CheckpointManager(d) as mgr:
-    step = mgr.latest_step()
-    if step is None:
-      raise FileNotFoundError(f"{d} holds no checkpoint")
-    verify_checksum(os.path.join(d, str(step)))
     try:
       return mgr.restore(step, args=ocp.args.StandardRestore())
     except ValueError as e:
       if "topology" not in str(e).lower():
         raise
   return _restore_here(os.path.join(d, str(step), "default"))
+
+
+def _latest(directory: str, missing: str) -> tuple:
+  """(the absolute folder, its latest checkpoint step); FileNotFoundError when it is missing or holds none."""
+  d = os.path.abspath(directory)
+  if not os.path.isdir(d):
+    raise FileNotFoundError(f"{d} {missing}")
+  with ocp.CheckpointManager(d) as mgr:
+    step = mgr.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"{d} holds no checkpoint")
+  return d, step
 
 
 def _restore_here(item_dir: str):
@@ -301,11 +308,5 @@ def _restore_here(item_dir: str):
 
 def check_saved(directory: str) -> None:
   """Raises when `save_params`' folder (or best/) holds no checkpoint, or its latest one is damaged."""
-  d = os.path.abspath(directory)
-  if not os.path.isdir(d):
-    raise FileNotFoundError(f"{d} is missing")
-  with ocp.CheckpointManager(d) as mgr:
-    step = mgr.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"{d} holds no checkpoint")
+  d, step = _latest(directory, "is missing")
   check_step(os.path.join(d, str(step)))
