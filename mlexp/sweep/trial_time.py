@@ -5,7 +5,7 @@ buckets, seeds and float knobs as members. The program's time shared out among i
 one member (batch 4 and 128, or 16 and 1024 units, got nearly the same share). So:
 
 - CPU (members one after another, lax.map): every member's epochs are timed inside the program between two
-  host clock stamps (train/group.py timed_epoch): `member_s`, the member's own seconds. A member trained at
+  host clock stamps (train/member_clock.py timed_epoch): `member_s`, the member's own seconds. A member trained at
   its own sizes ("measured") keeps them. A member trained at padded sizes (a width bucket) costs more there
   than its own model would: its measured seconds are scaled by estimated own work / estimated padded work
   ("measured x own/padded work"), the work from `epoch_seconds` below.

@@ -7,7 +7,6 @@ the devices (members are padded to a multiple of the device count with frozen co
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import dataclasses
 import json
@@ -27,6 +26,7 @@ from mlexp.models.specs import spec as model_spec
 from mlexp.io.watchdog import watchdog
 from mlexp.sweep.plan_types import Member, auto_buckets, member_loop, member_model  # noqa: F401 (the plan's)
 from mlexp.train import optim
+from mlexp.train.member_clock import building as _building, timed_epoch  # noqa: F401 (tests use _building)
 from mlexp.train.program import CUT, RUNNING, make_program, param_count
 
 
@@ -120,41 +120,6 @@ def _shared(key: tuple, build) -> _Shared:
     while len(_SHARED) > SHARED_KEPT:
       _SHARED.popitem(last=False)
     return entry
-
-
-_BUILDING = [0, 0]  # groups building now (Group.build: compile ahead in worker threads), builds begun or ended
-
-
-@contextlib.contextmanager
-def _building():
-  with _SHARED_LOCK:
-    _BUILDING[0], _BUILDING[1] = _BUILDING[0] + 1, _BUILDING[1] + 1
-  try:
-    yield
-  finally:
-    with _SHARED_LOCK:
-      _BUILDING[0], _BUILDING[1] = _BUILDING[0] - 1, _BUILDING[1] + 1
-
-
-def _clock(dep):
-  """[the host's clock in microseconds modulo 2**30, groups building, builds begun or ended] as a value that
-  waits for `dep`: a stamp inside a program."""
-  return jax.pure_callback(lambda d: np.array([int(time.perf_counter() * 1e6) % 2**30, *_BUILDING], np.int32),
-                           jax.ShapeDtypeStruct((3,), jnp.int32), dep)
-
-
-def timed_epoch(epoch, state, hp, *data):
-  """epoch(state, hp, *data) of one member, with metrics["member_s"]: the seconds it took, measured inside the
-  program between two host clock stamps (its hyperparameters wait for the first, the second for its results):
-  the member's own time, where the members run one after another (CPU, lax.map); metrics["member_busy"]: a
-  group was building (compiling in a worker thread, sharing the cores) at some time during it."""
-  t0 = _clock(state.epoch)
-  hp = jax.tree.map(lambda v: v + (t0[0] * 0).astype(v.dtype), hp)
-  state, m = epoch(state, hp, *data)
-  t1 = _clock(m["train_loss"] + state.epoch.astype(jnp.float32))
-  busy = (t0[1] > 0) | (t1[1] > 0) | (t0[2] != t1[2])
-  return state, {**m, "member_s": jnp.where(m["trained"], jnp.mod(t1[0] - t0[0], 2**30).astype(jnp.float32) * 1e-6,
-                                            0.0), "member_busy": m["trained"] & busy}
 
 
 class Group:

@@ -111,7 +111,7 @@ class Records:
     self.wall_s = np.zeros(n)
     self.param_count = np.zeros(n, np.int64)
     self.compile_share = np.zeros(n)
-    # seconds of each member's epochs measured inside the program, and how many (CPU: train/group.py timed_epoch)
+    # seconds of each member's epochs measured inside the program, and how many (CPU: train/member_clock.py timed_epoch)
     self.member_s, self.member_epochs, self.member_first_s = np.zeros(n), np.zeros(n, int), np.zeros(n)
     self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)  # (later epochs while a group compiled)
     self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
