@@ -334,7 +334,16 @@ def main(argv):
 
 def run():
   _SIGNALS.install()
-  app.run(main, flags_parser=parse_flags)
+  default_hook = sys.unraisablehook  # a signal's KeyboardInterrupt raised inside a gc callback is swallowed
+  sys.unraisablehook = lambda u: None if issubclass(u.exc_type, KeyboardInterrupt) else default_hook(u)
+  try:  # there by Python ("Exception ignored"): it is recorded in _SIGNALS.received, which ends the run
+    app.run(main, flags_parser=parse_flags)
+  except (KeyboardInterrupt, SystemExit) as e:  # after a signal: main's one line is printed; exit with its
+    if not _SIGNALS.received:  # status now (a swallowed KeyboardInterrupt would otherwise end Python as -2)
+      raise
+    sys.stderr.flush()
+    code = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else signals.status(_SIGNALS.received[0])
+    os._exit(code)
 
 
 if __name__ == "__main__":
