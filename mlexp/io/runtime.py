@@ -15,10 +15,17 @@ def configure_cpu_devices(config) -> None:
   if n == 0:
     many = int(config.seeds) > 1 or "sweep" in config
     n = len(os.sched_getaffinity(0)) if many else 1
+  if n > 1:
+    set_cpu_devices(n)
+
+
+def set_cpu_devices(n: int) -> None:
+  """XLA_FLAGS for n single-threaded XLA:CPU devices (n = 1: one device, single-threaded), before jax is
+  imported; an XLA_FLAGS that sets a device count already is kept."""
   flags_now = os.environ.get("XLA_FLAGS", "")
-  if n > 1 and "xla_force_host_platform_device_count" not in flags_now:
-    os.environ["XLA_FLAGS"] = (f"{flags_now} --xla_force_host_platform_device_count={n} "
-                               "--xla_cpu_multi_thread_eigen=false").strip()
+  if "xla_force_host_platform_device_count" not in flags_now:
+    count = f" --xla_force_host_platform_device_count={n}" if n > 1 else ""
+    os.environ["XLA_FLAGS"] = f"{flags_now}{count} --xla_cpu_multi_thread_eigen=false".strip()
 
 
 def enable_compilation_cache() -> None:

@@ -1,7 +1,7 @@
 """Running members spread over the devices by their work, as pure functions.
 
 On CPU with several devices a group's member axis is split into equal blocks of slots, one block a device,
-and each device runs its members one after another (train/group.py, member_loop=map); a stopped member
+and each device runs its members one after another (train/programs.py, member_loop=map); a stopped member
 costs nothing. When ASHA or early stopping leaves most of the running members in one block, that device
 works while the other waits (the course's GRU search: 4 of 5 survivors on one device, 1.9 s an epoch
 where 3 + 2 takes 1.35 s). `balanced_order` gives a reordering of the slots that spreads the running

@@ -83,12 +83,9 @@ def replay(calls, jsonl, tb) -> None:
 def setup_worker(cpus: int) -> None:
   """XLA flags for a worker with `cpus` cores (before jax is imported in this process: one single-threaded
   XLA:CPU device per core, as mlexp.main does for one process) and the persistent compilation cache."""
+  from mlexp.io.runtime import enable_compilation_cache, set_cpu_devices
   if "jax" not in sys.modules:
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-      extra = f" --xla_force_host_platform_device_count={cpus}" if cpus > 1 else ""
-      os.environ["XLA_FLAGS"] = f"{flags}{extra} --xla_cpu_multi_thread_eigen=false".strip()
-  from mlexp.io.runtime import enable_compilation_cache
+    set_cpu_devices(cpus)
   enable_compilation_cache()
 
 

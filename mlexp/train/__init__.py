@@ -1,4 +1,5 @@
-"""Training: the pure program (program.py, optim.py), groups of models (group.py), single runs (trainer.py)."""
+"""Training: the pure program (program.py: step.py, evaluation.py, bookkeeping.py, state.py, optim.py), compiled
+programs shared in a process (programs.py), groups of models (group.py), single runs (trainer.py)."""
 
 import sys as _sys
 

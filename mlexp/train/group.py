@@ -1,16 +1,14 @@
 """Runs one group of models that share every shape, as one compiled program per epoch.
 
 A group is M members (seeds x float hyperparameters). The data are put on the device once and shared;
-`epoch` is `jit(vmap(program.epoch))`. With more than one local device the member axis is sharded over
-the devices (members are padded to a multiple of the device count with frozen copies).
+`epoch` is `jit(vmap(program.epoch))` (or lax.map: programs.py, which also keeps the compiled programs that
+groups share). With more than one local device the member axis is sharded over the devices (members are
+padded to a multiple of the device count with frozen copies).
 """
 from __future__ import annotations
 
-import collections
-import functools
 import dataclasses
 import json
-import threading
 import time
 from typing import Optional, Sequence
 
@@ -25,9 +23,10 @@ from mlexp.models import count_params, member_dims
 from mlexp.models.specs import spec as model_spec
 from mlexp.io.watchdog import watchdog
 from mlexp.sweep.plan_types import Member, auto_buckets, member_loop, member_model  # noqa: F401 (the plan's)
-from mlexp.train import optim
-from mlexp.train.member_clock import building as _building, timed_epoch  # noqa: F401 (tests use _building)
-from mlexp.train.program import CUT, RUNNING, make_program, param_count
+from mlexp.train import optim, programs
+from mlexp.train.member_clock import building as _building  # noqa: F401 (tests use _building)
+from mlexp.train.programs import clear_programs  # noqa: F401 (tests, benchmarks)
+from mlexp.train.state import CUT, RUNNING, param_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,49 +82,10 @@ def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
   return hp
 
 
-@dataclasses.dataclass
-class _Shared:
-  """One compiled program and its jitted parts, shared by the groups that run it (a sweep's chunks)."""
-  program: object
-  init: object
-  epoch: object
-  evaluate: object
-  compiled: dict = dataclasses.field(default_factory=dict)  # argument signature -> compiled epoch
-  compile_s: float = 0.0  # what building it cost (init and epoch programs): the price of compiling it again
-  lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
-
-
-_SHARED: "collections.OrderedDict[tuple, _Shared]" = collections.OrderedDict()
-_SHARED_LOCK = threading.Lock()
-SHARED_KEPT = 8  # programs kept for reuse in this process (least recently used dropped)
-
-
-def _signature(tree) -> str:
-  """Shapes, dtypes and placement of a pytree of arrays: what decides whether a compiled program takes it."""
-  return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype), str(getattr(a, "sharding", ""))), tree))
-
-
-def clear_programs() -> None:
-  """Forgets the shared programs (the next group compiles its own: for measuring compile time)."""
-  with _SHARED_LOCK:
-    _SHARED.clear()
-
-
-def _shared(key: tuple, build) -> _Shared:
-  with _SHARED_LOCK:
-    if key in _SHARED:
-      _SHARED.move_to_end(key)
-      return _SHARED[key]
-    entry = _SHARED[key] = build()
-    while len(_SHARED) > SHARED_KEPT:
-      _SHARED.popitem(last=False)
-    return entry
-
-
 class Group:
   """The compiled programs of one group and its data, on the device. Groups whose program would be the same
   (the same config, data shapes, member slots, devices and branches: a sweep's chunks of one bucket) share
-  one compile in this process.
+  one compile in this process (programs.py).
 
   slots: member slots of the program (at least len(members); the spare ones are stopped from the start),
   so that chunks of different sizes still share one program. val: the validation buckets that select the best
@@ -162,37 +122,15 @@ class Group:
     # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
     key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
            repr(self._branches()), self.slots, tuple(str(d) for d in self.devices), self.member_loop,
-           _signature((train, val, test)))
-    self._shared = _shared(key, lambda: self._build(config, spec, use_dropout, mesh))
+           programs.signature((train, val, test)))
+    self._shared = programs.shared(key, lambda: programs.build(
+        config, spec, padded=self.width_padded, use_dropout=use_dropout, branches=self._branches(),
+        member_loop=self.member_loop, mesh=mesh))
     self.program = self._shared.program
     self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
     self.compile_s = 0.0
     self.hang_timeout = float(config.hang_timeout_s)
     self._longest_epoch = 0.0
-
-  def _build(self, config, spec, use_dropout, mesh) -> _Shared:
-    p = make_program(config, spec, padded=self.width_padded, use_dropout=use_dropout, branches=self._branches())
-    if self.member_loop == "map":
-      # members one after another inside one program: no batched small matmuls (slow on XLA:CPU
-      # for small recurrent models), still one compile and the data held once
-      # config.time_members: each member's seconds measured (metrics["member_s"]); host callbacks keep the
-      # program out of JAX's persistent compilation cache, so only where asked (a study)
-      one = functools.partial(timed_epoch, p.epoch) if config.get("time_members") == "on" else p.epoch
-      def epoch_all(state, hp, train, val, test):
-        return jax.lax.map(lambda a: one(a[0], a[1], train, val, test), (state, hp))
-      if mesh is not None:  # each device runs its own members one after another; data replicated
-        P = jax.sharding.PartitionSpec
-        epoch_all = jax.shard_map(epoch_all, mesh=mesh, in_specs=(P("members"), P("members"), P(), P(), P()),
-                                  out_specs=P("members"), check_vma=False)
-      epoch = jax.jit(epoch_all, donate_argnums=0)
-    else:
-      epoch = jax.jit(jax.vmap(p.epoch, in_axes=(0, 0, None, None, None)), donate_argnums=0)
-    if self.member_loop == "map":  # init as the epoch runs: a vmapped init of a model with a scan (flax nn.RNN)
-      init_all = lambda keys, hp, train: jax.lax.map(lambda a: p.init(a[0], a[1], train), (keys, hp))
-    else:  # hung on 2 XLA:CPU devices from 6 members per device (benchmarks/own_model.py)
-      init_all = jax.vmap(p.init, in_axes=(0, 0, None))
-    return _Shared(p, jax.jit(init_all), epoch,
-                   jax.jit(jax.vmap(p.evaluate, in_axes=(0, None, 0))))
 
   def _branches(self):
     found = branches(self.members)
@@ -265,25 +203,12 @@ class Group:
   def compile(self, state):
     """Compiles the epoch program ahead of time (so its seconds are measured apart from training), or takes
     the one a group with the same program compiled (waiting while another thread compiles it)."""
-    sig = _signature((state, self.hp))
-    with self._shared.lock:
-      t = time.perf_counter()
-      exe = self._shared.compiled.get(sig)
-      built = exe is None
-      self.cache_hit = False
-      if built:
-        with watchdog(self.hang_timeout, "compiling the epoch program"), program_cache.track() as cached:
-          args = (state, self.hp, self.train, self.val, self.test)
-          exe = self._shared.compiled[sig] = self._epoch.lower(*args).compile()
-        # from JAX's persistent cache (mlexp/cache.py), and noted there for the plan line of later runs
-        self.cache_hit = cached.requests > 0 and cached.hits == cached.requests
-        if cached.kept:
-          program_cache.note(program_cache.fingerprint(self.config, self.members, self.slots, len(self.devices),
-                                                       self.devices[0].platform, self.member_loop))
-      self.compile_s += time.perf_counter() - t
-      if built:
-        self._shared.compile_s = max(self._shared.compile_s, self.compile_s)
-    self._epoch = exe
+    args = (state, self.hp, self.train, self.val, self.test)
+    fingerprint = lambda: program_cache.fingerprint(self.config, self.members, self.slots, len(self.devices),
+                                                    self.devices[0].platform, self.member_loop)
+    self._epoch, seconds, self.cache_hit = programs.compile_epoch(self._shared, args, self.hang_timeout,
+                                                                  self.compile_s, fingerprint)
+    self.compile_s += seconds
 
   @property
   def recompile_s(self) -> float:

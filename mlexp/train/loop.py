@@ -10,7 +10,7 @@ A single run is a plan of one group; a sweep is many. For one group:
   run.records                             per member: status, epochs, best / final losses, accuracies, ...
 
 Hooks are plain objects with any of `after_epoch(run, epoch, metrics, seconds)` and `leaving(run, js)`.
-Stop decisions inside an epoch (early stopping, divergence) are the program's (train/program.py);
+Stop decisions inside an epoch (early stopping, divergence) are the program's (train/step.py, bookkeeping.py);
 decisions between epochs (ASHA) are hooks that set member statuses with `run.group.set_status`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each member's own epoch seconds inside a shared program (config.time_members, train/group.py): two host-clock
+"""Each member's own epoch seconds inside a shared program (config.time_members, train/programs.py): two host-clock
 stamps around a member's epoch where members run one after another (CPU, lax.map), and whether a group was
 compiling in a worker thread meanwhile. Host callbacks keep a program out of JAX's persistent cache, so only
 studies use them (sweep/trial_time.py turns the seconds into results.csv's train_s)."""

@@ -6,7 +6,8 @@ rate, weight decay, momentum), so they are data, never Python constants baked in
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import dataclasses
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -103,3 +104,34 @@ def learning_rate(schedule, hp, plateau_state, step, total_steps):
     alpha = schedule.min_lr / base
     return optax.cosine_decay_schedule(base, max(int(total_steps), 1), alpha=alpha)(step)
   return base * jnp.ones((), jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochOptimizer:
+  """A member's optimizer for one epoch, from a program's static settings: constant / plateau lr as an array
+  (fixed for the epoch), cosine as a schedule of the step count; in a padded group, layers past the member's
+  depth get no optimizer work (by_layer)."""
+  name: str  # config.optimizer.name
+  schedule: Any  # config.schedule
+  epochs: int
+  steps_of: dict  # batch size -> optimizer steps per epoch
+  layer_of: Optional[Callable] = None  # a padded group's models.layer_of (None: every layer always updates)
+
+  def total_steps(self, batch_size: int) -> int:
+    return self.steps_of[batch_size] * self.epochs
+
+  def tx(self, hp, step, plateau_state, batch_size: int):
+    """The epoch's optimizer of a member at optimizer step `step` (None: for its init, no learning rate)."""
+    total_steps = self.total_steps(batch_size)
+    if self.schedule.name == "cosine":
+      lr = lambda count: learning_rate(self.schedule, hp, None, count, total_steps)
+    elif step is None:
+      lr = None
+    else:
+      lr = learning_rate(self.schedule, hp, plateau_state, step, total_steps)
+    tx = make_optimizer(self.name, hp, lr)
+    return by_layer(tx, self.layer_of, hp["dims"]["layers"]) if self.layer_of and "dims" in hp else tx
+
+  def learning_rate(self, hp, plateau_state, step, batch_size: int):
+    """The member's learning rate at `step` (what an epoch's metrics report)."""
+    return learning_rate(self.schedule, hp, plateau_state, step, self.total_steps(batch_size))
