@@ -107,7 +107,7 @@ class track:
 def fingerprint(config, members, slots: int, n_devices: int, platform: str, member_loop: str) -> str:
   """What decides a group's compiled programs, as a stable hash: the config without its vmapped knobs and the
   fields that never reach the program, whether members are padded or drop out, their branches (batch sizes,
-  narrower widths), the member slots (padded to the devices), the devices and the jax version."""
+  narrower widths, optimizers), the member slots (padded to the devices), the devices and the jax version."""
   import jax
   from mlexp.config.hparams import without_hparams
   from mlexp.models.specs import spec
@@ -116,8 +116,8 @@ def fingerprint(config, members, slots: int, n_devices: int, platform: str, memb
     c.pop(f, None)
   padded = any(m.dims for m in members)
   dropout = spec(config.model.kind).user or any(float(m.hparams["dropout"]) > 0 for m in members)
-  found = sorted({(int(m.batch_size), tuple(m.branch)) for m in members})
-  branches = [(b or int(config.batch_size), list(f)) for b, f in found] if len(found) > 1 else None
+  found = sorted({(int(m.batch_size), tuple(m.branch)) + ((m.optimizer,) if m.optimizer else ()) for m in members})
+  branches = [(b[0] or int(config.batch_size), list(b[1]), *b[2:]) for b in found] if len(found) > 1 else None
   n = max(len(members), int(slots))
   slots = -(-n // max(1, int(n_devices))) * max(1, int(n_devices))
   text = json.dumps([c, padded, dropout, branches, slots, int(n_devices), platform, member_loop, jax.__version__],

@@ -25,10 +25,11 @@ def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
   are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
   nor is a CNN's kernel size where a smaller kernel is a larger one with a zero border (`paddable_kernel`),
-  nor the batch size (`_batch_parts`)."""
+  nor the batch size (`_batch_parts`), nor the optimizer's name (`_optimizer_parts`)."""
   c = without_hparams(config)
   if padded:
     c["batch_size"] = None
+    c["optimizer"]["name"] = None
     m = c["model"]
     for f in PADDED_FIELDS.get(m["kind"], ()):
       v = m[f]
@@ -49,6 +50,18 @@ def _batch_parts(items, padding: str, cost) -> list:
     by_batch.setdefault(int(it[1].batch_size), []).append(it)
   if len(by_batch) == 1 or not _branching(items, padding, cost):
     return list(by_batch.values())
+  return [items]
+
+
+def _optimizer_parts(items, padding: str, cost) -> list:
+  """[items]: the trials of one static key (optimizer name not in it) cut into the parts that may share programs:
+  all of them where a program may hold branches (each member updates with its own optimizer, a lax.switch
+  in mlexp.train.optim), else one part per optimizer."""
+  by_name: dict = {}
+  for it in items:
+    by_name.setdefault(str(it[1].optimizer.name), []).append(it)
+  if len(by_name) == 1 or not _branching(items, padding, cost):
+    return list(by_name.values())
   return [items]
 
 
@@ -155,7 +168,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     by_key.setdefault(static_key(cfg, padded), []).append((t, cfg))
   plans = []
   for key, items in by_key.items():
-    for gcfg, bucket in (b for part in _batch_parts(items, padding, cost) for b in _buckets(part, padding, cost, base.get("sweep"))):
+    parts = (b for o in _optimizer_parts(items, padding, cost) for b in _batch_parts(o, padding, cost))
+    for gcfg, bucket in (b for part in parts for b in _buckets(part, padding, cost, base.get("sweep"))):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
       per_chunk = max(1, cap // max(1, int(seeds)))
       # the id: the group config's exact static key (the bucket sizes), marked when members are padded
@@ -163,8 +177,9 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       sizes = sorted({int(cfg.batch_size) for _, cfg, _, _ in bucket})
       mixed = len(sizes) > 1  # batch size as data: each member keeps its own
       narrower = sorted({b for _, _, _, b in bucket if b})  # widths as data: the narrower branches
+      names = sorted({str(cfg.optimizer.name) for _, cfg, _, _ in bucket})  # the optimizer as data
       h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
-                        (f"|batches{sizes}" if mixed else "") +
+                        (f"|batches{sizes}" if mixed else "") + (f"|optimizers{names}" if len(names) > 1 else "") +
                         (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
@@ -174,7 +189,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims,
-                               batch_size=int(cfg.batch_size) if mixed else 0, branch=branch)
+                               batch_size=int(cfg.batch_size) if mixed else 0, branch=branch,
+                               optimizer=str(cfg.optimizer.name) if len(names) > 1 else "")
                         for t, cfg, dims, branch in chunk for s in range(int(seeds)))
         members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{k}", config=gcfg, members=members,

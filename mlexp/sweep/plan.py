@@ -160,7 +160,7 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> widths.CostModel:
 
 def _compile_seconds(cost, members) -> float:
   """The planner's compile price of a program: more with each extra branch (batch size, narrower sizes)."""
-  return cost.program_seconds(len({(m.batch_size, m.branch) for m in members}))
+  return cost.program_seconds(len({(m.batch_size, m.branch, m.optimizer) for m in members}))
 
 
 def _padded(group_model, m):

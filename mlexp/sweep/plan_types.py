@@ -20,6 +20,7 @@ class Member:
   dims: tuple = ()  # (field, value) pairs of this member's true shape knobs (widths, depth) when its group pads them
   batch_size: int = 0  # its own batch size when the group's members differ in it (0: the group's batch_size)
   branch: tuple = ()  # (field, value) pairs of narrower padded sizes it trains at inside its group (): the group's
+  optimizer: str = ""  # its own optimizer.name when the group's members differ in it ("": the group's)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,13 +58,20 @@ def put_split(split):
 
 
 def _branch_of(m: Member) -> tuple:
-  return (int(m.batch_size), tuple(m.branch))
+  return (int(m.batch_size), tuple(m.branch)) + ((m.optimizer,) if m.optimizer else ())
 
 
 def branches(members: Sequence[Member]):
-  """The sorted distinct (batch size, narrower sizes) of the members when they differ (widths and batch size
-  as data, mlexp.train.program), else None. Batch size 0: the group's; sizes (): the group's."""
+  """The sorted distinct (batch size, narrower sizes[, optimizer]) of the members when they differ (widths, batch
+  size and optimizer as data, mlexp.train.program), else None. Batch size 0: the group's; sizes (): the group's;
+  the optimizer only where members name their own (Member.optimizer)."""
   found = sorted({_branch_of(m) for m in members})
+  return tuple(found) if len(found) > 1 else None
+
+
+def optimizers(members: Sequence[Member]):
+  """The sorted distinct optimizer names of the members when they differ (the optimizer as data), else None."""
+  found = sorted({m.optimizer for m in members})
   return tuple(found) if len(found) > 1 else None
 
 
@@ -121,11 +128,12 @@ class Group:
     self.member_loop = member_loop(config, self.devices)
     # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
     key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
-           repr(self._branches()), self.slots, tuple(str(d) for d in self.devices), self.member_loop,
+           repr(self._branches()), optimizers(self.members), self.slots, tuple(str(d) for d in self.devices),
+           self.member_loop,
            programs.signature((train, val, test)))
     self._shared = programs.shared(key, lambda: programs.build(
         config, spec, padded=self.width_padded, use_dropout=use_dropout, branches=self._branches(),
-        member_loop=self.member_loop, mesh=mesh))
+        member_loop=self.member_loop, mesh=mesh, optimizers=optimizers(self.members)))
     self.program = self._shared.program
     self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
     self.compile_s = 0.0
@@ -134,7 +142,7 @@ class Group:
 
   def _branches(self):
     found = branches(self.members)
-    return None if found is None else [(b or int(self.config.batch_size), dict(f)) for b, f in found]
+    return None if found is None else [(b[0] or int(self.config.batch_size), dict(b[1]), *b[2:]) for b in found]
 
   def take(self, state, index):
     """The members `index` (positions in this group) of a state, unpadded (for `adopt` by a smaller group)."""

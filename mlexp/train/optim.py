@@ -20,9 +20,13 @@ from mlexp.config.hparams import HPARAMS, hparams_of  # noqa: F401 (the one tabl
 _REF_FACTOR = 0.5
 
 
-def make_optimizer(name: str, hp: dict, learning_rate=None) -> optax.GradientTransformation:
+def make_optimizer(name, hp: dict, learning_rate=None) -> optax.GradientTransformation:
   """optax optimizer `name` with the member's hyperparameters (arrays). learning_rate: an array (constant for
-  the epoch: constant and plateau schedules) or a schedule count -> lr (cosine); default hp's."""
+  the epoch: constant and plateau schedules) or a schedule count -> lr (cosine); default hp's.
+  name: a tuple of names for a group whose members differ in optimizer: each member's own, hp["optimizer"]
+  (its index into the tuple), as a `switched` optimizer."""
+  if isinstance(name, tuple):
+    return switched(tuple(make_optimizer(n, hp, learning_rate) for n in name), hp["optimizer"])
   lr = hp["learning_rate"] if learning_rate is None else learning_rate
   weight_decay, momentum = hp["weight_decay"], hp["momentum"]  # resolved by hparams_of (None: the optimizer's own)
   if name == "adamw":  # decoupled weight decay (torch.optim.AdamW; its default 0.01 when optimizer.weight_decay=None)
@@ -111,7 +115,7 @@ class EpochOptimizer:
   """A member's optimizer for one epoch, from a program's static settings: constant / plateau lr as an array
   (fixed for the epoch), cosine as a schedule of the step count; in a padded group, layers past the member's
   depth get no optimizer work (by_layer)."""
-  name: str  # config.optimizer.name
+  name: Any  # config.optimizer.name; a tuple of names when the members differ in it (the optimizer as data)
   schedule: Any  # config.schedule
   epochs: int
   steps_of: dict  # batch size -> optimizer steps per epoch
@@ -120,8 +124,16 @@ class EpochOptimizer:
   def total_steps(self, batch_size: int) -> int:
     return self.steps_of[batch_size] * self.epochs
 
-  def tx(self, hp, step, plateau_state, batch_size: int):
-    """The epoch's optimizer of a member at optimizer step `step` (None: for its init, no learning rate)."""
+  def init(self, hp, params, batch_size: int):
+    """A member's optimizer state; with several names, a tuple of each one's (the member's own is used:
+    `tx(..., name=)` on its element)."""
+    if isinstance(self.name, tuple):
+      return tuple(self.tx(hp, None, None, batch_size, n).init(params) for n in self.name)
+    return self.tx(hp, None, None, batch_size).init(params)
+
+  def tx(self, hp, step, plateau_state, batch_size: int, name=None):
+    """The epoch's optimizer of a member at optimizer step `step` (None: for its init, no learning rate);
+    name: one of several names (default: the one name)."""
     total_steps = self.total_steps(batch_size)
     if self.schedule.name == "cosine":
       lr = lambda count: learning_rate(self.schedule, hp, None, count, total_steps)
@@ -129,7 +141,7 @@ class EpochOptimizer:
       lr = None
     else:
       lr = learning_rate(self.schedule, hp, plateau_state, step, total_steps)
-    tx = make_optimizer(self.name, hp, lr)
+    tx = make_optimizer(name or self.name, hp, lr)
     return by_layer(tx, self.layer_of, hp["dims"]["layers"]) if self.layer_of and "dims" in hp else tx
 
   def learning_rate(self, hp, plateau_state, step, batch_size: int):

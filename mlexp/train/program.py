@@ -45,7 +45,8 @@ class Program:
   steps_per_epoch: int
 
 
-def make_program(config, spec, padded: bool = False, use_dropout: bool = True, branches=None) -> Program:
+def make_program(config, spec, padded: bool = False, use_dropout: bool = True, branches=None,
+                 optimizers=None) -> Program:
   """spec: the data's static description (group.DataShape): `num_classes`, and `train_sizes` (examples per train bucket).
 
   padded: the group holds members of different widths / depths (config.model holds the bucket sizes,
@@ -55,20 +56,24 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
   branches: shape and batch size as data, for a group whose members differ in batch size or run at narrower
   widths than the group's: a sequence of (batch_size, fields), `fields` a dict of padded model sizes narrower
   than config.model's (empty: the group's own). The epoch's training loop is compiled once per branch
-  (step.py); evaluation, bookkeeping and init are compiled once, at the group's widths."""
+  (step.py); evaluation, bookkeeping and init are compiled once, at the group's widths.
+
+  optimizers: the optimizer names of a group whose members differ in it (a branch's third element names its
+  members' optimizer; the optimizer state holds each one's, a branch trains its own); None: config.optimizer.name."""
   model = build_model(config.model, spec.num_classes, stacked=padded)
   if (not padded and config.model.get("first_apart") == "auto"
       and sum(spec.train_sizes) * int(config.epochs) >= FIRST_APART_MIN):
     model = model.clone(first_apart=True)
-  branches = tuple((int(b), dict(f)) for b, f in branches) if branches else ((int(config.batch_size), {}),)
-  sizes = tuple(sorted({b for b, _ in branches}))
+  branches = (tuple((int(b[0]), dict(b[1]), b[2] if len(b) > 2 else None) for b in branches) if branches
+              else ((int(config.batch_size), {}, None),))
+  sizes = tuple(sorted({b for b, _, _ in branches}))
 
   nets = [build_model(resized(config.model, f), spec.num_classes, stacked=padded) if f else model
-          for _, f in branches]
+          for _, f, _ in branches]
   eval_batch = int(config.eval_batch_size)
   steps_of = {b: sum(-(-n // b) for n in spec.train_sizes) for b in sizes}
   steps_per_epoch = steps_of[sizes[0]] if len(sizes) == 1 else None
-  optimizer = optim.EpochOptimizer(config.optimizer.name, config.schedule, int(config.epochs), steps_of,
+  optimizer = optim.EpochOptimizer(tuple(optimizers) if optimizers else config.optimizer.name, config.schedule, int(config.epochs), steps_of,
                                    layer_of(config.model) if padded else None)
   plateau = optim.make_plateau(int(config.schedule.patience))
   settle = functools.partial(bookkeeping.end_of_epoch, plateau=plateau,
@@ -79,7 +84,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     x0, _, l0 = train[0]
     params = model.init({"params": jax.random.fold_in(key, 0)}, x0[:1], None if l0 is None else l0[:1],
                         dims=hp.get("dims"))["params"]
-    opt_state = optimizer.tx(hp, None, None, sizes[0]).init(params)
+    opt_state = optimizer.init(hp, params, sizes[0])
     f32 = lambda v: jnp.asarray(v, jnp.float32)
     i32 = lambda v: jnp.asarray(v, jnp.int32)
     return TrainState(params=params, opt_state=opt_state, plateau=plateau.init(jnp.zeros(())),
@@ -108,7 +113,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     new = settle(state, params, opt_state, steps, running, diverged, ev)
     lr_of = functools.partial(optimizer.learning_rate, hp, new.plateau, new.step)
     lr_now = lr_of(sizes[0]) if len(sizes) == 1 or config.schedule.name != "cosine" else jax.lax.switch(
-        hp["branch"], [functools.partial(lr_of, b) for b, _ in branches])
+        hp["branch"], [functools.partial(lr_of, b) for b, _, _ in branches])
     return new, bookkeeping.epoch_metrics(new, running, train_loss, train_acc, ev, lr_now)
 
   return Program(init=init, epoch=epoch, evaluate=evaluate, model=model, steps_per_epoch=steps_per_epoch)

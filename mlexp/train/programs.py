@@ -62,10 +62,11 @@ def shared(key: tuple, build) -> SharedProgram:
     return entry
 
 
-def build(config, spec, *, padded: bool, use_dropout: bool, branches, member_loop: str, mesh) -> SharedProgram:
+def build(config, spec, *, padded: bool, use_dropout: bool, branches, member_loop: str, mesh,
+          optimizers=None) -> SharedProgram:
   """make_program's functions jitted over the member axis (member_loop "map" or "vmap"; mesh: the devices'
   mesh of the member axis, None on one device)."""
-  p = make_program(config, spec, padded=padded, use_dropout=use_dropout, branches=branches)
+  p = make_program(config, spec, padded=padded, use_dropout=use_dropout, branches=branches, optimizers=optimizers)
   if member_loop == "map":
     # members one after another inside one program: no batched small matmuls (slow on XLA:CPU
     # for small recurrent models), still one compile and the data held once

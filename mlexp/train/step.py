@@ -95,25 +95,33 @@ def train_buckets(carry, train, *, net, narrower: bool, tx, batch_size: int, shu
 def train_epoch(state, hp, train, running, *, model, nets, branches, optimizer: optim.EpochOptimizer,
                 use_dropout: bool):
   """The training part of a running member's epoch, then the divergence guard -> (params, opt_state, step,
-  diverged, train loss, train accuracy). branches: (batch size, fields) each, `nets` their models (`model`:
+  diverged, train loss, train accuracy). branches: (batch size, fields, optimizer name or None) each, `nets` their models (`model`:
   the group's own widths)."""
   dims = hp.get("dims")
   member_seed = seed_of(state.key)  # seeds by hashing (layers.derive): no threefry in the epoch
   shuffle_seed = derive(derive(member_seed, 1), state.epoch)
   dropout_seed = derive(member_seed, 2)
 
-  def loop(carry, batch_size, net):
-    tx = optimizer.tx(hp, state.step, state.plateau, batch_size)
+  def loop(carry, batch_size, net, name):
+    tx = optimizer.tx(hp, state.step, state.plateau, batch_size, name)
+    if name is None:
+      return run(carry, batch_size, net, tx)
+    # one of several optimizers: the branch trains the member's own state (the others' stay as they are)
+    k = optimizer.name.index(name)
+    out = run((carry[0], carry[1][k]) + carry[2:], batch_size, net, tx)
+    return (out[0], carry[1][:k] + (out[1],) + carry[1][k + 1:]) + out[2:]
+
+  def run(carry, batch_size, net, tx):
     return train_buckets(carry, train, net=net, narrower=net is not model, tx=tx, batch_size=batch_size,
                          shuffle_seed=shuffle_seed, dims=dims, use_dropout=use_dropout, dropout_rate=hp["dropout"],
                          dropout_seed=dropout_seed)
 
   carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step, jnp.zeros(()))
   if len(branches) == 1:
-    carry = loop(carry, branches[0][0], nets[0])
-  else:  # shape and batch size as data: each member runs the loop of its own branch
-    carry = jax.lax.switch(hp["branch"], [functools.partial(loop, batch_size=b, net=n)
-                                          for (b, _), n in zip(branches, nets)], carry)
+    carry = loop(carry, branches[0][0], nets[0], branches[0][2])
+  else:  # shape, batch size and optimizer as data: each member runs the loop of its own branch
+    carry = jax.lax.switch(hp["branch"], [functools.partial(loop, batch_size=b, net=n, name=o)
+                                          for (b, _, o), n in zip(branches, nets)], carry)
   return guard(state, carry)
 
 

@@ -1,0 +1,83 @@
+"""The optimizer as data: members of different optimizers (sgd, momentum, adam, adamw, rmsprop) share one compiled
+program (each member's epoch runs the training loop of its own optimizer, a lax.switch, on its own part of the optimizer state) and train as the same configs run alone
+(to float rounding); the planner puts them in one program on CPU and keeps them apart where a program holds no branches."""
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+import tiny
+from mlexp.config import sweep_block
+from mlexp.sweep import widths
+from mlexp.sweep.grouping import plan_groups
+from mlexp.sweep.space import expand, grid
+from mlexp.train import optim
+from mlexp.train.group import Member, branches
+
+EPOCHS = 3
+NAMES = ("sgd", "momentum", "adam", "adamw", "rmsprop", "sgd")
+
+CASES = {  # name -> (kind, config overrides)
+    "mlp_constant": ("mlp", {"optimizer.learning_rate": 0.05, "model.dropout": 0.2}),
+    "gru_plateau": ("gru", {"optimizer.learning_rate": 0.02, "schedule.name": "plateau"}),
+    "mlp_cosine_weight_decay": ("mlp", {"schedule.name": "cosine", "optimizer.weight_decay": 0.01}),
+}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def mixed_and_alone(request):
+  kind, overrides = CASES[request.param]
+  alone_cfgs = [tiny.config(kind, **{**overrides, "optimizer.name": n}) for n in NAMES]
+  members = [Member(seed=5 + i, hparams=optim.hparams_of(c), trial=i, optimizer=n)
+             for i, (n, c) in enumerate(zip(NAMES, alone_cfgs))]
+  mixed = tiny.run_group(tiny.config(kind, **{**overrides, "optimizer.name": "adam"}), members, EPOCHS)
+  alone = [tiny.run_group(c, [Member(seed=5 + i, hparams=optim.hparams_of(c), trial=i)], EPOCHS)
+           for i, c in enumerate(alone_cfgs)]
+  return request.param, mixed, alone
+
+
+def test_a_member_trains_exactly_as_its_optimizer_alone(mixed_and_alone):
+  case, (group, state, metrics), alone = mixed_and_alone
+  names = ("adam", "adamw", "momentum", "rmsprop", "sgd")  # one branch each (the group's batch size)
+  assert [b[2] for b in branches(group.members)] == list(names)
+  assert np.asarray(group.hp["branch"]).tolist()[:len(NAMES)] == [names.index(n) for n in NAMES]
+  finals = set()
+  for i, (_, state_alone, metrics_alone) in enumerate(alone):
+    for e in range(EPOCHS):
+      for k in ("train_loss", "test_loss", "test_accuracy", "learning_rate"):
+        np.testing.assert_allclose(metrics[e][k][i], metrics_alone[e][k][0], rtol=1e-6, atol=1e-7,
+                                   err_msg=f"{case} member {i} ({NAMES[i]}) epoch {e + 1} {k}")
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(state_alone.params)):
+      # (1e-6: rmsprop's rsqrt, fused otherwise inside the switch, differs from the program alone by float rounding)
+      np.testing.assert_allclose(a[i], b[0], rtol=1e-5, atol=1e-6, err_msg=f"{case} member {i} params")
+    finals.add(round(float(metrics[-1]["train_loss"][i]), 6))
+  assert len(finals) >= 4, f"{case}: the optimizers should train differently, got final losses {finals}"
+
+
+def _cost(platform="cpu"):
+  return lambda cfg: widths.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES,
+                                       n_train=1000, epochs=3, platform=platform, compile_s=5.0,
+                                       kind=str(cfg.model.kind))
+
+
+def _base():
+  c = tiny.config("mlp")
+  c.sweep = sweep_block((grid("optimizer.name", "sgd", "adam", "rmsprop"), grid("optimizer.learning_rate", 0.1, 0.01)))
+  return c, expand(c.sweep.space, 6, 0)
+
+
+def test_cpu_plans_trials_of_different_optimizers_into_one_program():
+  base, trials = _base()
+  plans = plan_groups(base, trials, 2, 64, padding="auto", cost=_cost("cpu"))
+  assert len(plans) == 1
+  for m in plans[0].members:
+    assert m.optimizer == trials[m.trial]["optimizer.name"]
+
+
+@pytest.mark.parametrize("padding,platform", [("none", "cpu"), ("auto", "gpu")])
+def test_one_program_per_optimizer_without_branches(padding, platform):
+  base, trials = _base()
+  plans = plan_groups(base, trials, 2, 64, padding=padding, cost=_cost(platform))
+  assert sorted(p.config.optimizer.name for p in plans) == ["adam", "rmsprop", "sgd"]
+  assert all(m.optimizer == "" for p in plans for m in p.members)
