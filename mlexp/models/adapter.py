@@ -9,7 +9,7 @@ import functools
 import os
 
 from mlexp.config.checks import ConfigError
-from mlexp.models.user import first_line, info as _info, line_in
+from mlexp.models.user import first_line, generation, info as _info, line_in
 
 
 class Rate:
@@ -95,7 +95,7 @@ def build(m, num_classes: int, stacked: bool = False) -> Adapter:
 
 
 @functools.lru_cache(maxsize=256)
-def _probe(ref: str, kw_json: str, feature_shape: tuple, num_classes: int) -> int:
+def _probe(ref: str, kw_json: str, feature_shape: tuple, num_classes: int, _generation: int) -> int:
   import json
 
   import jax
@@ -139,11 +139,4 @@ def count(m, feature_shape, num_classes: int) -> int:
   if _info(m.kind).sequence:  # (callers pass a sequence's [time, channels] or [channels])
     feature_shape = tuple(feature_shape)[-1:]
   return _probe(m.kind, json.dumps(kw, sort_keys=True, default=list), tuple(int(d) for d in feature_shape),
-                int(num_classes))
-
-
-
-
-def clear_cache() -> None:
-  """After a class was registered anew (a notebook cell run again): counts and checks are redone."""
-  _probe.cache_clear()
+                int(num_classes), generation())

@@ -11,8 +11,8 @@ The contract (README "Your own model"):
   knob (data); every other field is static (part of the program). The fields `num_classes` and, if the class
   has them, `input_shape` (features of one example or step) / `num_features` (its last axis) come from the data.
 
-This module reads such a class (its reference, fields, data kind and dropout knob) and gives its ModelSpec;
-mlexp/models/adapter.py runs it.
+This module reads such a class (its reference, fields, data kind and dropout knob); mlexp/models/adapter.py
+runs it, and mlexp/models/specs gives its ModelSpec (neither is imported here).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from mlexp.config.checks import ConfigError
 
 DATA_FIELDS = ("num_classes", "input_shape", "num_features")  # filled from the data, never config fields
 _REGISTERED: dict = {}  # "module:Class" -> class, for classes passed as objects (a notebook's)
+_GENERATION = [0]  # how many registrations so far: the caches of what a class gives (specs, adapter) key on it
 
 
 def is_reference(kind) -> bool:
@@ -52,10 +53,13 @@ def register(ref: str, cls) -> None:
   """Makes `ref` (e.g. a saved run's "__main__:Net") resolve to cls in this process."""
   _check_module_class(cls, f"{getattr(cls, '__qualname__', cls)!r}")
   _REGISTERED[ref] = cls
+  _GENERATION[0] += 1
   _info.cache_clear()
-  from mlexp.models import adapter, specs
-  adapter.clear_cache()
-  specs._user_spec.cache_clear()
+
+
+def generation() -> int:
+  """Changes with every registration (a notebook cell run again): what is cached of a class is read anew."""
+  return _GENERATION[0]
 
 
 def _importable(module_name, cls) -> bool:
@@ -229,16 +233,6 @@ def check(c) -> None:
   for k, v in i.fields.items():
     if v is None and c.model.get(k) is None:
       raise ConfigError(f"model.{k}", None, f"{i.cls.__qualname__}.{k} has no default: set it in the config")
-
-
-def spec_for(ref: str):
-  """The ModelSpec of a user's class (mlexp/models/specs): no width buckets, no smoke sizes, no tuned values."""
-  from mlexp.models.adapter import build, count
-  from mlexp.models.specs import ModelSpec
-  i = _info(ref)
-  return ModelSpec(kind=ref, data="sequence" if i.sequence else "image", defaults=defaults(ref), check=check,
-                   build=build, count=count, tabular=not i.sequence, user=True,
-                   dropout_data=i.dropout_default is not None)
 
 
 def short_name(ref: str) -> str:

@@ -81,10 +81,15 @@ def spec(kind: str) -> ModelSpec:
     from mlexp.config.checks import ConfigError
     raise ConfigError("model.kind", kind, f"must be one of {', '.join(MODEL_KINDS)}, or your own flax Module as "
                       "FILE.py:Class or package.module:Class")
-  return _user_spec(kind)
+  return _user_spec(kind, user.generation())
 
 
 @functools.lru_cache(maxsize=None)
-def _user_spec(ref: str) -> ModelSpec:
-  from mlexp.models import user
-  return user.spec_for(ref)
+def _user_spec(ref: str, _generation: int) -> ModelSpec:
+  """The ModelSpec of a user's class (mlexp/models/user.py reads it, adapter.py runs it): no width buckets, no
+  smoke sizes, no tuned values. Read anew after a registration (`_generation`)."""
+  from mlexp.models import adapter, user
+  i = user.info(ref)
+  return ModelSpec(kind=ref, data="sequence" if i.sequence else "image", defaults=user.defaults(ref),
+                   check=user.check, build=adapter.build, count=adapter.count, tabular=not i.sequence, user=True,
+                   dropout_data=i.dropout_default is not None)
