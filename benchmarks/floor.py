@@ -32,7 +32,7 @@ Variants:
   mlexp        mlexp.train.group.Group of the config with one member: the real programs (jit(vmap(init)),
                jit(lax.map(epoch)) on CPU).
 (The probe variants that located the costs, each knob of the program switched off in turn, were in
-branch `floor`: their findings are in benchmarks/README.md and were applied to mlexp/train/program.py.)
+branch `floor`: their findings are in benchmarks/README.md and were applied to mlexp/train/program.py and its parts.)
 """
 from __future__ import annotations
 
@@ -168,6 +168,7 @@ def floor_programs(config, num_classes, train, test, *, with_eval: bool, flax_mo
   import optax
   from mlexp.models import build_model
   from mlexp.models.layers import derive, seed_of
+  from mlexp.train.evaluation import chunks
   from mlexp.train.program import _batches
 
   (x0, _, l0), = train[:1]
@@ -206,10 +207,7 @@ def floor_programs(config, num_classes, train, test, *, with_eval: bool, flax_mo
       ls_all, cs_all, count = 0.0, 0.0, 0
       for x, y, lengths in test:
         n = x.shape[0]
-        chunk = min(eval_batch, n)
-        steps = -(-n // chunk)
-        idx = jnp.minimum(jnp.arange(steps * chunk), n - 1).reshape(steps, chunk)
-        w = (jnp.arange(steps * chunk) < n).astype(jnp.float32).reshape(steps, chunk)
+        idx, w = chunks(n, eval_batch)
 
         def body(acc, batch):
           i, wb = batch

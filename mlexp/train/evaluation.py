@@ -11,16 +11,23 @@ import optax
 from mlexp.train.step import apply_model
 
 
+def chunks(n: int, eval_batch: int):
+  """Indices [steps, chunk] covering n examples in chunks of at most eval_batch, and weights (0 on the fill of
+  the last chunk, which repeats the last example)."""
+  chunk = min(eval_batch, n)
+  steps = -(-n // chunk)
+  idx = jnp.minimum(jnp.arange(steps * chunk), n - 1).reshape(steps, chunk)
+  w = (jnp.arange(steps * chunk) < n).astype(jnp.float32).reshape(steps, chunk)
+  return idx, w
+
+
 def evaluate(net, params, buckets, dims=None, *, num_classes: int, eval_batch: int):
   """(mean loss, accuracy, confusion counts [classes, classes], rows true) of `net` over all buckets of a split."""
   loss_sum, correct, count = 0.0, 0.0, 0
   confusion = jnp.zeros((num_classes, num_classes), jnp.float32)
   for x, y, lengths in buckets:
     n = x.shape[0]
-    chunk = min(eval_batch, n)
-    steps = -(-n // chunk)
-    idx = jnp.minimum(jnp.arange(steps * chunk), n - 1).reshape(steps, chunk)
-    w = (jnp.arange(steps * chunk) < n).astype(jnp.float32).reshape(steps, chunk)
+    idx, w = chunks(n, eval_batch)
 
     def body(acc, batch):
       i, wb = batch
