@@ -104,7 +104,8 @@ class track:
     return False
 
 
-def fingerprint(config, members, slots: int, n_devices: int, platform: str, member_loop: str) -> str:
+def fingerprint(config, members, slots: int, n_devices: int, platform: str, member_loop: str,
+                branches=None) -> str:
   """What decides a group's compiled programs, as a stable hash: the config without its vmapped knobs and the
   fields that never reach the program, whether members are padded or drop out, their branches (batch sizes,
   narrower widths, optimizers), the member slots (padded to the devices), the devices and the jax version."""
@@ -116,7 +117,8 @@ def fingerprint(config, members, slots: int, n_devices: int, platform: str, memb
     c.pop(f, None)
   padded = any(m.dims for m in members)
   dropout = spec(config.model.kind).user or any(float(m.hparams["dropout"]) > 0 for m in members)
-  found = sorted({(int(m.batch_size), tuple(m.branch)) + ((m.optimizer,) if m.optimizer else ()) for m in members})
+  found = sorted(branches or {(int(m.batch_size), tuple(m.branch)) + ((m.optimizer,) if m.optimizer else ())
+                              for m in members})
   branches = [(b[0] or int(config.batch_size), list(b[1]), *b[2:]) for b in found] if len(found) > 1 else None
   n = max(len(members), int(slots))
   slots = -(-n // max(1, int(n_devices))) * max(1, int(n_devices))

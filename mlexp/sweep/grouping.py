@@ -16,6 +16,7 @@ import json
 from mlexp.models import PADDED_FIELDS
 from mlexp.models.cnn.spec import paddable_kernel
 from mlexp.sweep import widths
+from mlexp.sweep import canonical
 from mlexp.sweep.space import set_field, trial_config
 from mlexp.sweep.plan_types import GroupPlan, Member
 from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of, without_hparams
@@ -73,36 +74,51 @@ def _branching(items, padding: str, cost) -> bool:
   return padding != "none" and cost is not None and not vmapped and cost(items[0][1]).platform == "cpu"
 
 
-def _buckets(items, padding: str, cost, sweep=None) -> list:
+def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
   """[(group config, [(trial, cfg, dims, branch)])] for the trials of one static key and batch part. When a
   bucket's trials differ in batch size, its config's batch_size is the largest (what memory is estimated
   with); each member keeps its own (`Member.batch_size`). On CPU (padding auto) an MLP program's members may
   train at narrower padded sizes than the program's (`Member.branch`, widths.branch_cut), priced at the epochs
-  a trial is expected to train under the sweep's early stopping (`sweep`: the sweep block)."""
+  a trial is expected to train under the sweep's early stopping (`sweep`: the sweep block). canon: the
+  canonical draws of this key and part (`canonical_trials`): the buckets are theirs, and a bucket's program is
+  its canonical one (padded as the canonical members are) when the draws of this run would pad less.
+  -> [(group config, members, the number of canonical draws of this key and part (or 0), the program's branch
+  keys (canonical.program_branches; None: its members'))]"""
   if padding == "none" or cost is None:
-    return [(items[0][1], [(t, cfg, (), ()) for t, cfg in items])]
+    return [(items[0][1], [(t, cfg, (), ()) for t, cfg in items], 0, None)]
   models, batches = [cfg.model for _, cfg in items], [int(cfg.batch_size) for _, cfg in items]
   costs = cost(items[0][1])
+  n_canon = len(canon or ())
+  drawn = sorted({int(c.batch_size) for _, c in canon or ()})  # the batch sizes the space draws
   out = []
-  for idx in widths.partition(models, padding, costs, batches):
+  for idx, members in canonical.partition(items, canon, padding, costs, batches):
     chunk = [items[i] for i in idx]
     fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
     true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
-    sizes = {int(cfg.batch_size) for _, cfg in chunk}
-    if len(set(true)) == 1 and len(sizes) == 1:  # every member has the same shape: the exact program
-      out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk]))
+    sizes = {int(cfg.batch_size) for _, cfg in chunk} | {int(c.batch_size) for _, c in members or ()}
+    cms = [c.model for _, c in members or ()]
+    canon_padded = len({widths.shape_of(m) for m in cms}) > 1
+    if len(set(true)) == 1 and len(sizes) == 1 and not canon_padded:  # one shape: the exact program
+      out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk], n_canon, None))
       continue
     gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes)})
-    branch = [()] * len(chunk)
-    if len(set(true)) > 1:
-      full = widths.bucket_model([cfg.model for _, cfg in chunk])
+    branch, keys = [()] * len(chunk), None
+    full = None
+    if len(set(true)) > 1 or canon_padded:
+      full = widths.bucket_model(cms if canon_padded else [cfg.model for _, cfg in chunk])
       for f, v in full.items():
         gcfg.model[f] = v
       if padding == "auto" and gcfg.model.kind in widths.BRANCH_KINDS and _branching(chunk, padding, cost):
         branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(chunk[0][1].epochs)), full)
+        if members:
+          cut = _branches_of(cms, [int(c.batch_size) for _, c in members], range(len(cms)),
+                             _expected(costs, sweep, int(chunk[0][1].epochs)), full)
+          keys, branch = canonical.program_branches(chunk, members, cut, branch, full, drawn)
     else:
       true = [()] * len(chunk)
-    out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)]))
+    if members and keys is None and _branching(chunk, padding, cost):  # batch sizes / optimizers: the canon's
+      keys, _ = canonical.program_branches(chunk, members, [()] * len(members), [()] * len(chunk), full or {}, drawn)
+    out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)], n_canon, keys))
   return out
 
 
@@ -166,25 +182,35 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
   for t, values in enumerate(trials):
     cfg = trial_config(base, values)
     by_key.setdefault(static_key(cfg, padded), []).append((t, cfg))
+  canon_by_key: dict = {}
+  draws = canonical.canonical_trials(base.get("sweep")) if padding == "auto" and cost is not None else None
+  for values in draws or ():
+    cfg = trial_config(base, values)
+    canon_by_key.setdefault(static_key(cfg, padded), []).append((-1, cfg))
   plans = []
   for key, items in by_key.items():
     parts = (b for o in _optimizer_parts(items, padding, cost) for b in _batch_parts(o, padding, cost))
-    for gcfg, bucket in (b for part in parts for b in _buckets(part, padding, cost, base.get("sweep"))):
+    for gcfg, bucket, n_canon, keys in (b for part in parts for b in _buckets(
+        part, padding, cost, base.get("sweep"), canonical.canon_part(canon_by_key.get(key), part))):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
       per_chunk = max(1, cap // max(1, int(seeds)))
       # the id: the group config's exact static key (the bucket sizes), marked when members are padded
       padded_bucket = any(d for _, _, d, _ in bucket)
-      sizes = sorted({int(cfg.batch_size) for _, cfg, _, _ in bucket})
-      mixed = len(sizes) > 1  # batch size as data: each member keeps its own
-      narrower = sorted({b for _, _, _, b in bucket if b})  # widths as data: the narrower branches
-      names = sorted({str(cfg.optimizer.name) for _, cfg, _, _ in bucket})  # the optimizer as data
+      keys = keys if keys and len(keys) > 1 else None  # (one branch: none)
+      sizes = sorted({int(cfg.batch_size) for _, cfg, _, _ in bucket} if keys is None else {k[0] for k in keys})
+      mixed = len(sizes) > 1 or keys is not None  # batch size as data: each member keeps its own
+      narrower = sorted({b for _, _, _, b in bucket if b} if keys is None else {k[1] for k in keys if k[1]})
+      names = sorted({str(cfg.optimizer.name) for _, cfg, _, _ in bucket} if keys is None or len(keys[0]) < 3
+                     else {k[2] for k in keys})  # the optimizer as data
       h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
                         (f"|batches{sizes}" if mixed else "") + (f"|optimizers{names}" if len(names) > 1 else "") +
                         (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
       if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
-        slots = max(max(chunks) * int(seeds), min(widths.ladder(max(chunks) * int(seeds)), cap))
+        # (room for every canonical draw of this key: another seed's draws, however they fall, fit one program)
+        want = max(max(chunks), min(n_canon, per_chunk)) * int(seeds)
+        slots = max(max(chunks) * int(seeds), min(widths.ladder(want), cap))
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n
@@ -195,7 +221,7 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
         members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{k}", config=gcfg, members=members,
                                trials=tuple(t for t, _, _, _ in chunk), slots=slots,
-                               program=f"{h}x{slots or len(members)}"))
+                               program=f"{h}x{slots or len(members)}", branches=keys or ()))
   return plans
 
 

@@ -244,7 +244,7 @@ def cached_programs(groups) -> set:
       continue
     devices = member_devices(max(len(g.members), int(g.slots)))
     fp = cache.fingerprint(g.config, g.members, g.slots, len(devices), devices[0].platform,
-                           member_loop(g.config, devices))
+                           member_loop(g.config, devices), g.branches)
     if cache.found([fp]):
       out.add(g.gid)
   return out

@@ -31,6 +31,7 @@ class GroupPlan:
   trials: tuple  # trial ids in this group
   slots: int = 0  # member slots of its program (>= len(members); 0: len(members)): equal across chunks
   program: str = ""  # groups with the same program id run one compiled program (chunks of one group)
+  branches: tuple = ()  # its program's branches (train.group.branch_of of each), when they are not its members'
 
 
 def member_model(model_cfg, dims) -> object:

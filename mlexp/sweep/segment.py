@@ -139,7 +139,7 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
   hooks = [loop.MetricsHook(gr_rec, gr_rec, int(plan.config.epochs), lambda m: f"trial_{m.trial:03d}_seed_{m.seed}",
                             plan.gid)]
   if snap is None:
-    group = loop.build_group(plan.config, ds, splits, members, plan.slots)
+    group = loop.build_group(plan.config, ds, splits, members, plan.slots, plan.branches)
     prepared = (group, group.build())
   else:
     if live is not None and list(live[1].run.pos) == list(snap.pos):  # compiled here for these members: reused

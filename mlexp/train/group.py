@@ -57,7 +57,8 @@ def put_split(split):
            None if split.lengths is None else jnp.asarray(split.lengths, jnp.int32)),)
 
 
-def _branch_of(m: Member) -> tuple:
+def branch_of(m: Member) -> tuple:
+  """The branch a member trains in: (batch size, narrower sizes[, optimizer])."""
   return (int(m.batch_size), tuple(m.branch)) + ((m.optimizer,) if m.optimizer else ())
 
 
@@ -65,7 +66,7 @@ def branches(members: Sequence[Member]):
   """The sorted distinct (batch size, narrower sizes[, optimizer]) of the members when they differ (widths, batch
   size and optimizer as data, mlexp.train.program), else None. Batch size 0: the group's; sizes (): the group's;
   the optimizer only where members name their own (Member.optimizer)."""
-  found = sorted({_branch_of(m) for m in members})
+  found = sorted({branch_of(m) for m in members})
   return tuple(found) if len(found) > 1 else None
 
 
@@ -75,14 +76,15 @@ def optimizers(members: Sequence[Member]):
   return tuple(found) if len(found) > 1 else None
 
 
-def stack_hparams(members: Sequence[Member], model_cfg=None) -> dict:
+def stack_hparams(members: Sequence[Member], model_cfg=None, found=None) -> dict:
   """The members' float knobs as [M] arrays; with model_cfg (a padded group's bucket sizes), also
   hp["dims"]: each member's true widths and depth as int arrays (mlexp.models.member_dims); when the
-  members' batch sizes or narrower sizes differ, hp["branch"]: each member's own, as an index into branches()."""
+  members' batch sizes or narrower sizes differ, hp["branch"]: each member's own, as an index into branches()
+  (`found`: the program's branches, when a plan gives them)."""
   hp = {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
-  found = branches(members)
-  if found is not None:
-    hp["branch"] = jnp.asarray([found.index(_branch_of(m)) for m in members], jnp.int32)
+  found = branches(members) if found is None else found
+  if found is not None and len(found) > 1:
+    hp["branch"] = jnp.asarray([found.index(branch_of(m)) for m in members], jnp.int32)
   if model_cfg is not None:
     dims = [member_dims(model_cfg, dict(m.dims)) for m in members]
     hp["dims"] = {k: jnp.asarray(np.stack([d[k] for d in dims]), jnp.int32) for k in dims[0]}
@@ -99,9 +101,11 @@ class Group:
   epoch, plateau and early stopping (None: the test buckets select)."""
 
   def __init__(self, config, train, test, num_classes: int, members: Sequence[Member],
-               devices: Optional[Sequence] = None, slots: int = 0, val=None):
+               devices: Optional[Sequence] = None, slots: int = 0, val=None, branches: tuple = ()):
     self.config = config
     self.members = list(members)
+    # the program's branches: a plan's (the same program for other draws of its space) or its members'
+    self.branch_keys = tuple(sorted(branches)) if branches else None
     self.train, self.test, self.val = train, test, val
     self.n_train = int(sum(int(b[0].shape[0]) for b in train))
     spec = DataShape(num_classes, tuple(int(b[0].shape[0]) for b in train))
@@ -116,7 +120,7 @@ class Group:
     self.size = len(self.members)
     self.slots = -(-max(self.size, int(slots)) // n_dev) * n_dev  # member slots, a multiple of the devices
     pad = self.members + [self.members[-1]] * (self.slots - self.size)
-    self.hp = stack_hparams(pad, config.model if self.width_padded else None)
+    self.hp = stack_hparams(pad, config.model if self.width_padded else None, self._found())
     self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
     self._sharding = None
     mesh = None
@@ -140,8 +144,11 @@ class Group:
     self.hang_timeout = float(config.hang_timeout_s)
     self._longest_epoch = 0.0
 
+  def _found(self):
+    return self.branch_keys if self.branch_keys and len(self.branch_keys) > 1 else branches(self.members)
+
   def _branches(self):
-    found = branches(self.members)
+    found = self._found()
     return None if found is None else [(b[0] or int(self.config.batch_size), dict(b[1]), *b[2:]) for b in found]
 
   def take(self, state, index):
@@ -213,7 +220,7 @@ class Group:
     the one a group with the same program compiled (waiting while another thread compiles it)."""
     args = (state, self.hp, self.train, self.val, self.test)
     fingerprint = lambda: program_cache.fingerprint(self.config, self.members, self.slots, len(self.devices),
-                                                    self.devices[0].platform, self.member_loop)
+                                                    self.devices[0].platform, self.member_loop, self.branch_keys)
     self._epoch, seconds, self.cache_hit = programs.compile_epoch(self._shared, args, self.hang_timeout,
                                                                   self.compile_s, fingerprint)
     self.compile_s += seconds

@@ -81,11 +81,12 @@ class DataCache:
     return ds, placed[nb]
 
 
-def build_group(cfg, dataset, splits, members, slots: int = 0) -> Group:
-  """slots: member slots of its program (a sweep's chunks of one bucket share one program)."""
+def build_group(cfg, dataset, splits, members, slots: int = 0, branches: tuple = ()) -> Group:
+  """slots: member slots of its program (a sweep's chunks of one bucket share one program); branches: its
+  program's branches when a plan gives them (GroupPlan.branches)."""
   return Group(cfg, splits[0], splits[1], dataset.num_classes, members,
                devices=member_devices(max(len(members), int(slots))), slots=slots,
-               val=splits[2] if len(splits) > 2 else None)
+               val=splits[2] if len(splits) > 2 else None, branches=branches)
 
 
 VAL_COLUMNS = ("best_val_loss", "val_accuracy", "final_val_loss", "final_val_accuracy")

@@ -23,7 +23,7 @@ class CompileAhead:
 
   def _prepare(self, plan):
     ds, splits = self.data.get(plan.config)
-    group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots)
+    group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots, plan.branches)
     return group, group.build()
 
   def get(self, i):

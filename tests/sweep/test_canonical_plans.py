@@ -1,0 +1,63 @@
+"""Plans that depend on the space, not on the draws: a random search's buckets and member slots come from its
+space drawn with seed 0 (canonical.canonical_trials), so another seed of the same space (or TPE's later batches)
+plans the same programs, and every member still fits its program."""
+from __future__ import annotations
+
+import pytest
+
+import tiny
+from mlexp.config import sweep_block
+from mlexp.sweep import widths
+from mlexp.sweep.canonical import canonical_trials
+from mlexp.sweep.grouping import plan_groups
+from mlexp.sweep.space import expand, grid, randint, sweep_trials, trial_config
+
+TRIALS = 30
+
+
+def _cost(cfg):
+  return widths.CostModel(feature_shape=(tiny.C,), num_classes=tiny.CLASSES, n_train=1000, steps=20, epochs=10,
+                          platform="cpu", compile_s=20.0, kind=str(cfg.model.kind))
+
+
+def _base(seed, algorithm="random"):
+  c = tiny.config("gru")
+  c.sweep = sweep_block((randint("model.hidden", 4, 127), randint("model.layers", 1, 4), grid("model.dropout", 0.0)),
+                        num_trials=TRIALS, algorithm=algorithm)
+  c.sweep.seed = seed
+  return c
+
+
+def _programs(plans):
+  return sorted((p.program, str(p.config.model.to_dict())) for p in plans)
+
+
+def test_another_seed_of_the_same_space_plans_the_same_programs():
+  seen = set()
+  for seed in range(5):
+    base = _base(seed)
+    trials = sweep_trials(base.sweep)
+    plans = plan_groups(base, trials, 1, 64, padding="auto", cost=_cost)
+    assert sum(len(p.members) for p in plans) == TRIALS
+    seen.add(tuple(p for p, _ in _programs(plans)))
+    for p in plans:  # every member fits its program's sizes
+      for m in p.members:
+        model = trial_config(base, trials[m.trial]).model
+        assert widths.bucket_model([p.config.model, model]) == widths.bucket_model([p.config.model])
+  assert len(seen) == 1, seen  # (the sets of programs; a seed may leave one unused, so compare all of them)
+
+
+def test_a_smaller_batch_of_draws_uses_the_search_programs():
+  base = _base(0, "tpe")
+  full = {p for p, _ in _programs(plan_groups(base, expand(base.sweep.space, TRIALS, 7), 1, 64, padding="auto",
+                                              cost=_cost))}
+  batch = {p for p, _ in _programs(plan_groups(base, expand(base.sweep.space, 6, 3), 1, 64, padding="auto",
+                                               cost=_cost))}
+  assert batch <= full
+
+
+@pytest.mark.parametrize("algorithm", ["grid", "one_at_a_time"])
+def test_grids_and_studies_plan_their_own_trials(algorithm):
+  c = _base(0, algorithm)
+  c.sweep.space = (grid("model.hidden", 8, 16),)
+  assert canonical_trials(c.sweep) is None
