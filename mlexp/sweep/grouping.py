@@ -82,13 +82,12 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
   a trial is expected to train under the sweep's early stopping (`sweep`: the sweep block). canon: the
   canonical draws of this key and part (`canonical_trials`): the buckets are theirs, and a bucket's program is
   its canonical one (padded as the canonical members are) when the draws of this run would pad less.
-  -> [(group config, members, the number of canonical draws of this key and part (or 0), the program's branch
-  keys (canonical.program_branches; None: its members'))]"""
+  -> [(group config, members, the number of canonical draws in its bucket (or 0), the program's branch keys
+  (canonical.program_branches; None: its members'))]"""
   if padding == "none" or cost is None:
     return [(items[0][1], [(t, cfg, (), ()) for t, cfg in items], 0, None)]
   models, batches = [cfg.model for _, cfg in items], [int(cfg.batch_size) for _, cfg in items]
   costs = cost(items[0][1])
-  n_canon = len(canon or ())
   drawn = sorted({int(c.batch_size) for _, c in canon or ()})  # the batch sizes the space draws
   out = []
   for idx, members in canonical.partition(items, canon, padding, costs, batches):
@@ -99,7 +98,7 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
     cms = [c.model for _, c in members or ()]
     canon_padded = len({widths.shape_of(m) for m in cms}) > 1
     if len(set(true)) == 1 and len(sizes) == 1 and not canon_padded:  # one shape: the exact program
-      out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk], n_canon, None))
+      out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk], len(members or ()), None))
       continue
     gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes)})
     branch, keys = [()] * len(chunk), None
@@ -118,7 +117,7 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
       true = [()] * len(chunk)
     if members and keys is None and _branching(chunk, padding, cost):  # batch sizes / optimizers: the canon's
       keys, _ = canonical.program_branches(chunk, members, [()] * len(members), [()] * len(chunk), full or {}, drawn)
-    out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)], n_canon, keys))
+    out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)], len(members or ()), keys))
   return out
 
 
@@ -208,9 +207,14 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
       if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
-        # (room for every canonical draw of this key: another seed's draws, however they fall, fit one program)
-        want = max(max(chunks), min(n_canon, per_chunk)) * int(seeds)
-        slots = max(max(chunks) * int(seeds), min(widths.ladder(want), cap))
+        need = max(chunks) * int(seeds)
+        slots = max(need, min(widths.ladder(need), cap))
+        # the canonical bucket's slots (another seed's draws fit the same program), unless more than half of them
+        # would be spare: spare slots sit on the last device (the members fill the leading slots), which would
+        # then run none of them
+        canon_slots = max(need, min(widths.ladder(min(n_canon, per_chunk) * int(seeds)), cap))
+        if n_canon and 2 * need > canon_slots:
+          slots = canon_slots
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n
