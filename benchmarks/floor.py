@@ -8,7 +8,7 @@
 
 Data and model are those of the default configs (configs/mlp.py: mnist_5k, units (256, 256), batch 64, adam;
 configs/gru.py: JapaneseVowels, hidden 64, 2 layers, batch 32), loaded with mlexp.data.load and put on the
-device with mlexp.train.group.device_splits; `--data bench` uses benchmarks/run.py's synthetic shapes.
+device with mlexp.training.group.device_splits; `--data bench` uses benchmarks/run.py's synthetic shapes.
 
 What is measured, per variant (one JSON line each; `"bench": "summary"` lines at the end):
   * init_lower_s / init_compile_s, epoch_lower_s / epoch_compile_s: `jit(f).lower(...)` and `.compile()`
@@ -29,10 +29,10 @@ Variants:
                (the same maths as mlexp's; GRU differentiated by JAX), optax.adam with a constant lr.
   floor_eval   floor + mlexp's test evaluation (chunks of eval_batch_size, loss and accuracy).
   floor_flax   floor_eval with mlexp's flax model (model.apply) instead of the hand-written one.
-  mlexp        mlexp.train.group.Group of the config with one member: the real programs (jit(vmap(init)),
+  mlexp        mlexp.training.group.Group of the config with one member: the real programs (jit(vmap(init)),
                jit(lax.map(epoch)) on CPU).
 (The probe variants that located the costs, each knob of the program switched off in turn, were in
-branch `floor`: their findings are in benchmarks/README.md and were applied to mlexp/train/program.py and its parts.)
+branch `floor`: their findings are in benchmarks/README.md and were applied to mlexp/training/program.py and its parts.)
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def load_config(bench: str, data: str):
 
 def setup(bench: str, data: str):
   from mlexp.data import load
-  from mlexp.train.group import DataShape, device_splits
+  from mlexp.training.group import DataShape, device_splits
   config = load_config(bench, data)
   ds = load(config.data, config.eval)
   train, test = device_splits(ds, int(config.data.num_buckets))
@@ -168,8 +168,8 @@ def floor_programs(config, num_classes, train, test, *, with_eval: bool, flax_mo
   import optax
   from mlexp.models import build_model
   from mlexp.models.layers import derive, seed_of
-  from mlexp.train.evaluation import chunks
-  from mlexp.train.program import _batches
+  from mlexp.training.evaluation import chunks
+  from mlexp.training.program import _batches
 
   (x0, _, l0), = train[:1]
   if flax_model:
@@ -291,8 +291,8 @@ def measure_floor(ctx, name, n_epochs):
 
 def measure_mlexp(ctx, name, n_epochs):
   import jax
-  from mlexp.train import optim
-  from mlexp.train.group import Group, Member, clear_programs
+  from mlexp.training import optim
+  from mlexp.training.group import Group, Member, clear_programs
   config, num_classes, train, test, spec = ctx
   members = [Member(seed=0, hparams=optim.hparams_of(config))]
   clear_programs()  # a fresh program each build (groups of one program share its compile in a process)

@@ -106,7 +106,7 @@ def main(argv=None):
   configure_cpu_devices(config)  # as mlexp.main does, before jax is imported
   import jax  # noqa: F401
   from mlexp.config import validate
-  from mlexp.train.trainer import train_and_evaluate
+  from mlexp.training.trainer import train_and_evaluate
 
   validate(config)
   workdir = a.keep or tempfile.mkdtemp(prefix=f"mlexp-bench-{a.bench}-")

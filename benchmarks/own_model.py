@@ -24,7 +24,7 @@ SEEDS = 4
 
 CONFIG = """
 from mlexp.config import base_config, sweep_block
-from mlexp.sweep.space import grid
+from mlexp.sweeps.space import grid
 
 
 def get_config(arg=None):

@@ -215,7 +215,7 @@ def trial_config_file(base: dict, values: dict, path: str) -> None:
   """A config file of one trial as a single run: the sweep's config.json with the trial's values."""
   sys.path.insert(0, REPO)
   import ml_collections
-  from mlexp.sweep.space import trial_config
+  from mlexp.sweeps.space import trial_config
   tc = trial_config(ml_collections.ConfigDict(base), values).to_dict()
   tc = json.loads(json.dumps(tc))  # plain types
   # JSON turns tuples into lists; the config file gives lists back as tuples (model.units, eval.transforms)
@@ -233,7 +233,7 @@ def one_at_a_time(sweep_wd: str, sample: int, timeout: float, logdir: str, tmp: 
   `python -m mlexp.main` single run of that trial's config, every epoch; extrapolated to all trials."""
   sys.path.insert(0, REPO)
   import ml_collections
-  from mlexp.sweep.space import expand
+  from mlexp.sweeps.space import expand
   base = read_json(os.path.join(sweep_wd, "config.json"))
   sw = base["sweep"]
   trials = expand(ml_collections.ConfigDict(base).sweep.space, int(sw["num_trials"]), int(sw["seed"]))
@@ -378,7 +378,7 @@ def main(argv=None) -> int:
 
   # uncounted: bring mlexp's imports (jax, flax, optax, orbax) into the disk cache, as the warm-up Ray run
   # does for ray and torch. No compilation happens here, so the compile cache stays cold.
-  run_child([sys.executable, "-c", "import mlexp.sweep.runner, mlexp.main"], os.path.join(logdir, "import_warmup.log"),
+  run_child([sys.executable, "-c", "import mlexp.sweeps.runner, mlexp.main"], os.path.join(logdir, "import_warmup.log"),
             timeout, mlexp_env())
 
   figures = {}

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
   peers = None if (a.skip_ray and a.skip_torch) else P.ray_dir(None)
   if peers:
     P.ensure_ray_venv()
-  P.run_child([sys.executable, "-c", "import mlexp.sweep.runner, mlexp.main"], os.path.join(logdir, "warmup.log"),
+  P.run_child([sys.executable, "-c", "import mlexp.sweeps.runner, mlexp.main"], os.path.join(logdir, "warmup.log"),
               a.timeout, P.mlexp_env())
   if peers and not a.skip_ray:
     P.run_child([P.RAY_PY, "hypertune.py", "--samples", "4", "--epochs", "2", "--storage",

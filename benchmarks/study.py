@@ -89,7 +89,7 @@ def main():
                     "wall_s": study_s, "time_column": col}), flush=True)
 
   import ml_collections  # noqa: E402 (after the timed child ran)
-  from mlexp.sweep.space import sweep_trials, trial_config
+  from mlexp.sweeps.space import sweep_trials, trial_config
   with open(os.path.join(wd, "config.json")) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
   trials = sweep_trials(cfg.sweep, cfg)

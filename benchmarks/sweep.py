@@ -58,7 +58,7 @@ def main():
 
   with open(os.path.join(wd, "config.json")) as f:
     base = json.load(f)
-  from mlexp.sweep.space import expand, trial_config  # noqa: E402 (after the timed child ran)
+  from mlexp.sweeps.space import expand, trial_config  # noqa: E402 (after the timed child ran)
   import ml_collections
   cfg = ml_collections.ConfigDict(base)
   trials = expand(cfg.sweep.space, int(cfg.sweep.num_trials), int(cfg.sweep.seed))

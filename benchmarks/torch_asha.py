@@ -4,7 +4,7 @@ The trials of ../shared/bench/ray_hypertune's searches (the same models, epoch a
 sequential*.py scripts) are trained one after another in this one process. A trial reaching a rung
 (grace * factor**k epochs, below max_t) continues only if its test loss is in the top 1/factor of the values
 recorded at that rung so far: Ray's AsyncHyperBandScheduler (grace 1, factor 3, metric test_loss, min) with one
-trial at a time, and mlexp's sweep/asha.py `keep` rule. No Ray, no worker processes, no compile.
+trial at a time, and mlexp's sweeps/asha.py `keep` rule. No Ray, no worker processes, no compile.
 
   python torch_asha.py --search gru                      # the course search: 50 trials, max_t 10
   python torch_asha.py --search lstm
@@ -44,7 +44,7 @@ def rungs(grace: int, factor: int, max_t: int) -> list:
 
 
 def keep(history: list, value: float, factor: int) -> bool:
-  """mlexp's sweep/asha.py keep() for one value, mode min: in the top floor(n / factor) of history + value."""
+  """mlexp's sweeps/asha.py keep() for one value, mode min: in the top floor(n / factor) of history + value."""
   if not math.isfinite(value):
     return False
   allv = sorted(v for v in history + [value] if math.isfinite(v))

@@ -22,7 +22,7 @@ def main(argv) -> int:
     print(f"merge: error: {workdir}/config.json not found: WORKDIR should be the workdir of a sweep", file=sys.stderr)
     return 2
   from mlexp.config import ConfigError  # merging reads files only: no data, no JAX
-  from mlexp.sweep.record import merge
+  from mlexp.sweeps.record import merge
   try:
     merge(workdir)
   except ConfigError as e:

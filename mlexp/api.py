@@ -8,7 +8,7 @@
   search.results, search.best, search.best_config, search.trial(3)
   mlexp.load("runs/gru-20261125-120000")             # -> Run | Sweep
 
-The work is the CLI's (train/trainer.py, sweep/runner.py); this module only wires it and reads the workdir.
+The work is the CLI's (training/trainer.py, sweeps/runner.py); this module only wires it and reads the workdir.
 """
 from __future__ import annotations
 
@@ -257,7 +257,7 @@ def train(config, workdir=None, *, model=None, data=None) -> Run:
   workdir: default runs/<name>-<time>, as the CLI's. model: your own flax Module class (e.g. defined in this
   notebook; README "Your own model"); data: your own arrays, mlexp.data.arrays(x_train, y_train, x_test, y_test)."""
   from mlexp.io import progress
-  from mlexp.train.trainer import train_and_evaluate
+  from mlexp.training.trainer import train_and_evaluate
   config, workdir = _prepare(config, False, workdir, model, data)
   with _running(config, workdir), progress.use("bar"):
     if data is not None:
@@ -268,9 +268,9 @@ def train(config, workdir=None, *, model=None, data=None) -> Run:
 
 def sweep(config, workdir=None, *, model=None, data=None) -> Sweep:
   """A sweep (a config with a sweep block); resumes the groups already done in the workdir. model, data: as
-  for mlexp.train."""
+  for mlexp.training."""
   from mlexp.io import progress
-  from mlexp.sweep.runner import run_sweep
+  from mlexp.sweeps.runner import run_sweep
   config, workdir = _prepare(config, True, workdir, model, data)
   with _running(config, workdir), progress.use("bar"):
     if data is not None:

@@ -5,7 +5,7 @@ it holds.
 (~/.cache/mlexp/jax; MLEXP_COMPILATION_CACHE: another folder, '' = off) and caches every program, however fast
 it compiled. A program's cache entry is keyed by JAX on its lowered HLO, the jaxlib version, the XLA flags
 and the devices, so a rerun, another seed of the same space or the same sweep with more trials finds the
-programs it compiled before: widths come from a fixed ladder and member slots too (mlexp/sweep/widths.py).
+programs it compiled before: widths come from a fixed ladder and member slots too (mlexp/sweeps/widths.py).
 
 JAX's key is known only once a program is traced and lowered. So that the plan line can say, before anything
 compiles, how many of its programs are in the cache, a group that compiled its epoch program notes that

@@ -291,7 +291,7 @@ def main(argv):
   from mlexp.config import ConfigError, validate
   from mlexp.data import DataError
   from mlexp.io.workdir import WorkdirError
-  from mlexp.sweep.ray_backend import GroupFailed  # (imports no Ray)
+  from mlexp.sweeps.ray_backend import GroupFailed  # (imports no Ray)
   try:
     _model_relative_to_config(config)
     validate(config)
@@ -302,10 +302,10 @@ def main(argv):
   _SIGNALS.running = True
   try:
     if "sweep" in config:
-      from mlexp.sweep.runner import run_sweep
+      from mlexp.sweeps.runner import run_sweep
       run_sweep(config, workdir)
     else:
-      from mlexp.train.trainer import train_and_evaluate
+      from mlexp.training.trainer import train_and_evaluate
       train_and_evaluate(config, workdir)
     if _SIGNALS.received:  # a signal that some library caught and dropped: still not a normal exit
       raise KeyboardInterrupt

@@ -17,7 +17,7 @@ INT_COLUMNS = ("trial", "seed", "epochs_run", "best_epoch", "param_count")
 STR_COLUMNS = ("group", "status", "train_s_method")
 FLOAT_COLUMNS = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy", "best_val_loss",
                  "val_accuracy", "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "macro_f1",
-                 "train_s")  # train_s: the model's own training seconds (mlexp/sweep/trial_time.py)
+                 "train_s")  # train_s: the model's own training seconds (mlexp/sweeps/trial_time.py)
 METRIC_INT_COLUMNS = ("trial", "seed", "epoch")
 
 

@@ -46,7 +46,7 @@ class Run:
   @property
   def config(self) -> ml_collections.ConfigDict:
     if self._sweep is not None:
-      from mlexp.sweep.space import trial_config
+      from mlexp.sweeps.space import trial_config
       return _config(trial_config(self._sweep.config, self._sweep.trials[self._trial]).to_dict())
     from mlexp import results
     return _config(results.load_config(self.workdir))
@@ -144,7 +144,7 @@ class Sweep(Run):
   def trials(self) -> list:
     """Trial id -> its swept values (the sampled ones of a TPE search come from sweep.json)."""
     from mlexp.io import workdir as wd
-    from mlexp.sweep.record import sweep_trials
+    from mlexp.sweeps.record import sweep_trials
     return sweep_trials(self.config, wd.read_sweep_spec(self.workdir))
 
   @property
@@ -172,7 +172,7 @@ class Sweep(Run):
     """WORKDIR/trials/trial_<k>/: trial k as a single run's files (config, data, metrics, summary), for its report."""
     from mlexp.io import workdir as wd
     from mlexp.summary import summarize
-    from mlexp.sweep.space import trial_config
+    from mlexp.sweeps.space import trial_config
     out = wd.path(self.workdir, "trials", f"trial_{k}")
     os.makedirs(out, exist_ok=True)
     rows = [r for d in wd.read_groups(self.workdir).values() for r in d["rows"] if r["trial"] == k]

@@ -14,8 +14,8 @@ import mlexp
 from mlexp.config import ConfigError, validate
 from mlexp.data import DataError
 from mlexp.io import progress
-from mlexp.sweep.space import grid
-from mlexp.sweep.space import set_field
+from mlexp.sweeps.space import grid
+from mlexp.sweeps.space import set_field
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,7 +11,7 @@ from mlexp import main
 from mlexp.config import ConfigError, base_config, image_config, sequence_config, sweep_block, validate
 from mlexp.config.hparams import hparams_of
 from mlexp.config.overrides import check_flag, check_flags, nearest
-from mlexp.sweep.space import choice, grid, randint, uniform
+from mlexp.sweeps.space import choice, grid, randint, uniform
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,7 +120,7 @@ def _with(c, name, **kw):
 
 def test_sgd_uses_its_momentum():
   import jax.numpy as jnp
-  from mlexp.train.optim import make_optimizer
+  from mlexp.training.optim import make_optimizer
   params, grads = {"w": jnp.ones(3)}, {"w": jnp.ones(3)}
 
   def two_steps(name, momentum):

@@ -21,7 +21,7 @@ import tiny
 from mlexp import main as cli_main
 from mlexp.io.lock import WorkdirLock
 from mlexp.io.writers import JsonlWriter, TensorBoard
-from mlexp.train import trainer
+from mlexp.training import trainer
 from tiny import read_tensorboard
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +42,7 @@ def cli(*args, timeout=300):
 SCRIPT = """
 import sys, time, errno, os
 import tiny
-from mlexp.train import trainer
+from mlexp.training import trainer
 trainer.load_data = lambda config: tiny.sequence_dataset()
 {patch}
 sys.argv = ["mlexp", "--config=configs/linear.py:smoke", "--config.batch_size=8", "--config.epochs={epochs}",

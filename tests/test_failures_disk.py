@@ -65,7 +65,7 @@ def test_api_out_of_space_is_an_oserror_of_one_line(tmp_path, monkeypatch):
   import tiny
   import mlexp
   from mlexp.io import checkpoints
-  from mlexp.train import trainer
+  from mlexp.training import trainer
   monkeypatch.setattr(trainer, "load_data", lambda c: tiny.sequence_dataset())
   monkeypatch.setenv("MLEXP_COMPILATION_CACHE", "")
 
@@ -85,7 +85,7 @@ def test_api_out_of_space_is_an_oserror_of_one_line(tmp_path, monkeypatch):
 DEVICES_RUN = """
 import io, json, os, sys
 import tiny
-from mlexp.train import trainer
+from mlexp.training import trainer
 config = tiny.config("mlp", **{"epochs": 3, "checkpoint.enabled": True, "seeds": 3})
 trainer.load_data = lambda c: tiny.dataset_for("mlp")
 s = trainer.train_and_evaluate(config, sys.argv[1], stream=sys.stdout)

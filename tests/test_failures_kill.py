@@ -31,9 +31,9 @@ import json, os, random, signal, sys, time, traceback
 sys.path[:0] = [os.path.join(os.getcwd(), "tests"), os.path.join(os.getcwd(), "tests", "sweep")]
 import jax  # imported, not started: each forked child starts its own backend
 import mlexp
-import mlexp.api, mlexp.sweep.runner  # (imported once, here)
+import mlexp.api, mlexp.sweeps.runner  # (imported once, here)
 from mlexp.io import checkpoints, workdir as wd, writers
-from mlexp.train import loop
+from mlexp.training import loop
 import sweep_util as u
 
 root, sweeps, kills, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -113,7 +113,7 @@ def child(workdir, timeline, once, at, how, log_file):
   writers.write_atomic = lambda f, t: atomic(f, t, real_wa)
   writers.JsonlWriter.write = line
   checkpoints.save_params = save
-  import mlexp.sweep.execute as execute
+  import mlexp.sweeps.execute as execute
   execute.save_params = save
   with open(os.devnull, "w") as null:
     os.dup2(null.fileno(), 1)
@@ -158,7 +158,7 @@ print("RESULT", json.dumps({"timeline": timeline, "log": log, "sweeps": dirs}))
 """
 
 TIMING = {"wall_s", "compile_s", "times", "trials_per_minute", "epoch_s", "samples_per_s", "train_s", "eval_s",
-          "train_s_method",  # (whether a model trained while another program compiled: sweep/trial_time.py)
+          "train_s_method",  # (whether a model trained while another program compiled: sweeps/trial_time.py)
           "write_s"}
 
 

@@ -34,7 +34,7 @@ def test_a_signal_in_the_first_second_is_one_line(tmp_path, signum):
 
 
 SLOW_EPOCH = """
-from mlexp.train.group import Group
+from mlexp.training.group import Group
 real_epoch = Group.epoch
 n = []
 def epoch(self, state):
@@ -79,7 +79,7 @@ def test_a_swallowed_ctrl_c_still_ends_with_130(tmp_path):
 API_SCRIPT = """
 import os, signal, sys, threading, time
 import tiny
-from mlexp.train import trainer
+from mlexp.training import trainer
 trainer.load_data = lambda config: tiny.sequence_dataset()
 import mlexp
 kernel = signal.getsignal(signal.SIGINT)

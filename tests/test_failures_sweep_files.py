@@ -17,7 +17,7 @@ from test_failures_workdir import DAMAGED_JSON, damage_json, flip_bytes, report
 
 def sweep_config():
   import mlexp
-  from mlexp.sweep.space import grid
+  from mlexp.sweeps.space import grid
   c = mlexp.get_config("sweeps/mlp", smoke=True)
   c.data.max_train, c.data.max_test, c.eval.transforms = 64, 64, ()
   c.model.units, c.batch_size, c.epochs = (8,), 32, 2
@@ -28,7 +28,7 @@ def sweep_config():
 
 def run_sweep(config, workdir):
   import io
-  from mlexp.sweep.runner import run_sweep as run
+  from mlexp.sweeps.runner import run_sweep as run
   out = io.StringIO()
   return run(config, str(workdir), stream=out), out.getvalue()
 
@@ -81,8 +81,8 @@ def test_a_truncated_results_csv_is_warned_by_the_report_and_rebuilt_by_a_rerun(
 
 def test_num_trials_0_with_random_fields_names_num_trials():
   from mlexp.config import ConfigError
-  from mlexp.sweep.plan import plan_sweep
-  from mlexp.sweep.space import loguniform
+  from mlexp.sweeps.plan import plan_sweep
+  from mlexp.sweeps.space import loguniform
   c = sweep_config()
   c.sweep.space = (loguniform("optimizer.learning_rate", 1e-3, 1e-1),)
   with pytest.raises(ConfigError, match="sweep.num_trials=0"):
@@ -91,7 +91,7 @@ def test_num_trials_0_with_random_fields_names_num_trials():
 
 def test_tpe_progress_counts_within_its_batch_and_a_resume_counts_the_groups_done(tmp_path):
   import re
-  from mlexp.sweep.space import loguniform
+  from mlexp.sweeps.space import loguniform
   c = sweep_config()
   c.sweep.space = (loguniform("optimizer.learning_rate", 1e-3, 1e-1),)
   c.sweep.algorithm, c.sweep.num_trials, c.sweep.tpe_batch, c.sweep.padding = "tpe", 4, 2, "none"

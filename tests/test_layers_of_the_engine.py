@@ -41,8 +41,8 @@ def test_every_model_spec_builds_and_has_its_defaults():
 
 def test_vmapped_table_is_one():
   from mlexp.config.hparams import HPARAMS, VMAPPED_FIELDS
-  from mlexp.sweep import grouping
-  from mlexp.train import optim
+  from mlexp.sweeps import grouping
+  from mlexp.training import optim
   assert optim.HPARAMS is HPARAMS and grouping.VMAPPED_FIELDS is VMAPPED_FIELDS
 
 
@@ -57,7 +57,7 @@ def test_merge_loads_no_jax(tmp_path):
   """merge over groups/*.json of a finished (fake) sweep: files only."""
   from mlexp.config import base_config, sweep_block
   from mlexp.io import workdir as wd
-  from mlexp.sweep.space import grid
+  from mlexp.sweeps.space import grid
   c = base_config("mlp", "mnist_5k")
   c.sweep = sweep_block((grid("optimizer.learning_rate", 0.1, 0.2),), mode="full")
   w = str(tmp_path)
@@ -69,16 +69,16 @@ def test_merge_loads_no_jax(tmp_path):
          "test_accuracy": 0.8, "final_test_accuracy": 0.8, "train_loss": 0.4, "wall_s": 1.0, "param_count": 10}
   wd.write_group(w, "g-0", {"rows": [row, {**row, "trial": 1, "optimizer.learning_rate": 0.2, "test_accuracy": 0.9}],
                             "rungs": {}, "compile_s": 1.0, "wall_s": 2.0, "device": "1 x cpu:cpu"})
-  run_clean(f"from mlexp.sweep.record import merge\ns = merge({w!r})\nassert s['best']['trial'] == 1, s['best']")
+  run_clean(f"from mlexp.sweeps.record import merge\ns = merge({w!r})\nassert s['best']['trial'] == 1, s['best']")
   s = wd.read_json(wd.path(w, "summary.json"))
   assert s["kind"] == "sweep" and s["num_models"] == 2 and s["runs"][1]["best_test_loss"] == 0.5
 
 
 # -- the import graph (issue 27): function-level imports count; read with ast, nothing imported --------------
 
-PLANNING = ("mlexp.sweep.space", "mlexp.sweep.tpe", "mlexp.sweep.asha", "mlexp.sweep.grouping", "mlexp.sweep.widths",
-            "mlexp.sweep.balance", "mlexp.sweep.plan", "mlexp.sweep.plan_types", "mlexp.sweep.executors",
-            "mlexp.sweep.executors.rungs")
+PLANNING = ("mlexp.sweeps.space", "mlexp.sweeps.tpe", "mlexp.sweeps.asha", "mlexp.sweeps.grouping", "mlexp.sweeps.widths",
+            "mlexp.sweeps.balance", "mlexp.sweeps.plan", "mlexp.sweeps.plan_types", "mlexp.sweeps.executors",
+            "mlexp.sweeps.executors.rungs")
 # import cycles still open (each a known loop through a function-level import): none; a cycle fails
 KNOWN_CYCLES = ()
 
@@ -151,7 +151,7 @@ def cycles(graph) -> list:
 
 def test_no_import_cycles_and_nothing_imports_the_cli():
   graph = import_graph()
-  assert len(graph) > 50 and "mlexp.sweep.runner" in graph["mlexp.api"]  # (the graph is read)
+  assert len(graph) > 50 and "mlexp.sweeps.runner" in graph["mlexp.api"]  # (the graph is read)
   assert [m for m, deps in graph.items() if "mlexp.main" in deps] == []
   found = cycles(graph)
   assert [c for c in found if c not in KNOWN_CYCLES] == [], "new import cycle(s)"
@@ -162,5 +162,5 @@ def test_search_and_planning_load_no_jax():
   """Search and planning are pure: importing them, and planning a sweep (no data), loads no JAX."""
   run_clean("import importlib, runpy\n"
             + "".join(f"importlib.import_module({m!r})\n" for m in PLANNING)
-            + "from mlexp.sweep.plan import plan_sweep\n"
+            + "from mlexp.sweeps.plan import plan_sweep\n"
             "assert plan_sweep(runpy.run_path('configs/sweeps/gru.py')['get_config']('smoke')).groups\n")

@@ -15,8 +15,8 @@ import sys
 import pytest
 
 from mlexp.config import validate
-from mlexp.train import trainer
-from mlexp.train.group import Group
+from mlexp.training import trainer
+from mlexp.training.group import Group
 from tiny import override, read_tensorboard
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -14,7 +14,7 @@ import pytest
 
 import mlexp
 from mlexp.config import ConfigError, validate
-from mlexp.train.trainer import train_and_evaluate
+from mlexp.training.trainer import train_and_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,7 @@ class ImgNet(nn.Module):
 
 CONFIG = '''
 from mlexp.config import base_config, parse_arg, sweep_block
-from mlexp.sweep.space import grid
+from mlexp.sweeps.space import grid
 
 
 def get_config(arg=None):
@@ -251,7 +251,7 @@ def test_a_bad_module_is_one_line_naming_the_file(tmp_path, monkeypatch, file, w
   for name, text in BAD.items():
     (tmp_path / name).write_text(text)
   monkeypatch.chdir(tmp_path)
-  from mlexp.train import trainer
+  from mlexp.training import trainer
   monkeypatch.setattr(trainer, "load_data", lambda config: tiny.image_dataset())
   with pytest.raises(ConfigError) as e:
     c = tiny.config("mlp")

@@ -15,9 +15,9 @@ from hypothesis import given, settings, strategies as st
 
 import tiny
 from mlexp.data import Split
-from mlexp.train import optim, trainer
-from mlexp.train.group import Group, Member, device_splits
-from mlexp.train.program import DIVERGED, RUNNING, STATUS_NAMES, STOPPED_EARLY
+from mlexp.training import optim, trainer
+from mlexp.training.group import Group, Member, device_splits
+from mlexp.training.program import DIVERGED, RUNNING, STATUS_NAMES, STOPPED_EARLY
 
 # The group configs of the vmapped == standalone checks (test_vmapped_members_equal_standalone_runs).
 # gru uses adam, plateau and dropout between its layers, so optimizer state, plateau state and
@@ -113,7 +113,7 @@ def test_vmapped_members_equal_standalone_runs(group_runs, kind):
       for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
       for k, v in metrics[e - 1].items():
-        if k in TIMING:  # wall-clock seconds measured inside the program (train/member_clock.py timed_epoch)
+        if k in TIMING:  # wall-clock seconds measured inside the program (training/member_clock.py timed_epoch)
           continue
         np.testing.assert_allclose(v[i], s_metrics[e - 1][k][0], rtol=1e-5, atol=1e-6, err_msg=k)
   # the members really are different models (so the check above is not trivially true)

@@ -15,10 +15,10 @@ import tiny
 from mlexp.config import ConfigError
 from mlexp.data import Split
 from mlexp.summary import best_trial
-from mlexp.sweep import asha
-from mlexp.train import optim
-from mlexp.train.group import Group, Member, device_splits
-from mlexp.train.program import RUNNING, STOPPED_EARLY
+from mlexp.sweeps import asha
+from mlexp.training import optim
+from mlexp.training.group import Group, Member, device_splits
+from mlexp.training.program import RUNNING, STOPPED_EARLY
 
 
 def _run(cfg, ds, seeds, epochs):
@@ -85,7 +85,7 @@ def test_without_validation_the_test_set_selects_as_before():
 def test_a_single_run_says_what_selected(fraction, tmp_path):
   from mlexp import results
   from mlexp.report import render
-  from mlexp.train.trainer import train_and_evaluate
+  from mlexp.training.trainer import train_and_evaluate
   cfg = tiny.override(tiny.config("mlp"), **{"data.name": "mnist_5k", "data.max_train": 100, "data.max_test": 50,
                                                "data.validation_fraction": fraction, "epochs": 3, "batch_size": 20})
   wd = str(tmp_path / "run")
@@ -107,7 +107,7 @@ def test_a_single_run_says_what_selected(fraction, tmp_path):
 
 
 def test_sweep_metric_and_best_trial_use_validation():
-  from mlexp.sweep.plan import check_sweep
+  from mlexp.sweeps.plan import check_sweep
   assert asha.metric_key("val_loss", True) == "val_loss" and asha.metric_key("val_accuracy", False) == "test_accuracy"
   assert asha.metric_mode("val_loss") == "min" and asha.metric_mode("val_accuracy") == "max"
   import importlib.util

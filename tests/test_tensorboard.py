@@ -97,7 +97,7 @@ def test_hparams_session_is_replaced_and_keeps_types(tmp_path):
 def resumed_run(tmp_path_factory):
   """A 2-seed tiny image run with moved / rotated test sets, killed in epoch 3 after its metrics were written
   but before its checkpoint, then resumed to the end (4 epochs)."""
-  from mlexp.train import trainer
+  from mlexp.training import trainer
   ds = tiny.image_dataset()
   ds = dataclasses.replace(ds, extra_tests={"moved": ds.test, "rotated": ds.test})
   config = tiny.config("mlp", **{"checkpoint.enabled": True, "epochs": 4, "seeds": 2})
@@ -170,8 +170,8 @@ def test_console_prints_extra_test_sets_and_lines_without_carriage_returns(resum
 def test_a_sweep_writes_one_hparams_row_per_trial_with_log10_fields(tmp_path):
   """2 trials (loguniform learning rate) x 2 seeds: 2 HParams rows, mean over seeds; 4 runs of curves."""
   import mlexp
-  from mlexp.sweep.runner import run_sweep
-  from mlexp.sweep.space import loguniform
+  from mlexp.sweeps.runner import run_sweep
+  from mlexp.sweeps.space import loguniform
   c = mlexp.get_config("sweeps/mlp", smoke=True)
   c.data.max_train, c.data.max_test, c.eval.transforms = 64, 64, ()
   c.model.units, c.batch_size, c.epochs, c.seeds = (8, 4), 32, 2, 2

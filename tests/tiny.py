@@ -10,7 +10,7 @@ import numpy as np
 from mlexp.config import base_config, validate
 from mlexp.data import Dataset, Split
 from mlexp.models import IMAGE_MODELS
-from mlexp.sweep.space import set_field
+from mlexp.sweeps.space import set_field
 
 N_TRAIN, N_TEST, CLASSES = 16, 8, 3
 HW, T, C = 6, 6, 3
@@ -76,7 +76,7 @@ def run_group(cfg, members, epochs: int):
   """A Group of `members` on the tiny data of cfg's model kind, trained `epochs` epochs:
   (group, final state on the host, [per-epoch metrics])."""
   import jax
-  from mlexp.train.group import Group, device_splits
+  from mlexp.training.group import Group, device_splits
   ds = dataset_for(cfg.model.kind)
   train, test = device_splits(ds, 1)
   group = Group(cfg, train, test, ds.num_classes, members)

@@ -10,7 +10,7 @@ Knobs (each alone): kernel size 3/5/7; strides 1/2; model.filters (16,32)..(64,1
   --config=configs/studies/cnn.py:smoke      a seconds-long check
 """
 from mlexp.config import apply_smoke, image_config, parse_arg, sweep_block
-from mlexp.sweep.space import grid
+from mlexp.sweeps.space import grid
 
 
 def get_config(arg=None):

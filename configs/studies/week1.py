@@ -12,7 +12,7 @@ weight decay 0.01; README "Optimizers").
   --config=configs/studies/week1.py:smoke    a seconds-long check
 """
 from mlexp.config import apply_smoke, image_config, parse_arg, sweep_block
-from mlexp.sweep.space import grid
+from mlexp.sweeps.space import grid
 
 
 def get_config(arg=None):

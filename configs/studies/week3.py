@@ -10,7 +10,7 @@ static); learning rate; batch size.
   --config=configs/studies/week3.py:smoke    a seconds-long check
 """
 from mlexp.config import apply_smoke, parse_arg, sequence_config, sweep_block
-from mlexp.sweep.space import grid
+from mlexp.sweeps.space import grid
 
 
 def get_config(arg=None):

@@ -5,7 +5,7 @@ plus learning rate (vmapped). Offline default data: the 5k MNIST subset.
   --config=configs/sweeps/cnn.py:smoke
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import grid, loguniform
+from mlexp.sweeps.space import grid, loguniform
 
 
 def get_config(arg=None):

@@ -10,7 +10,7 @@ Filters, dense units and the kernel size can be padded into shared programs (swe
 is a 5x5 one with a zero border, docs/sweeps.md); on CPU this search is faster with exact shapes (set below).
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import choice, loguniform, randint
+from mlexp.sweeps.space import choice, loguniform, randint
 
 
 def get_config(arg=None):

@@ -12,7 +12,7 @@ Hidden size and depth change array shapes: the planner pads them into a few widt
 as data (sweep.padding), so the 50 trials share a handful of compiled programs.
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import randint, uniform
+from mlexp.sweeps.space import randint, uniform
 
 
 def get_config(arg=None):

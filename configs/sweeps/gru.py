@@ -11,7 +11,7 @@ Hidden size, layers and the front end change array shapes, so trials are grouped
 program per group); learning rate and dropout are vmapped inside a group.
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import choice, loguniform, uniform
+from mlexp.sweeps.space import choice, loguniform, uniform
 
 
 def get_config(arg=None):

@@ -10,7 +10,7 @@ Variants (after a colon, comma-separated):
   python -m mlexp.main --config=configs/sweeps/mlp.py:units --config.data.name=fashion_mnist
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import choice, grid, loguniform
+from mlexp.sweeps.space import choice, grid, loguniform
 
 POW2 = (16, 32, 64, 128, 256, 512, 1024)
 

@@ -7,7 +7,7 @@ units per layer randint 16..1024, drawn independently for each of 1-3 layers, ba
   --config=configs/sweeps/mlp_course.py:smoke      a seconds-long check
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import choice, randint_tuple
+from mlexp.sweeps.space import choice, randint_tuple
 
 
 def get_config(arg=None):

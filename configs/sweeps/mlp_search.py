@@ -7,7 +7,7 @@
   --config=configs/sweeps/mlp_search.py:smoke      a seconds-long check
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
-from mlexp.sweep.space import choice, loguniform
+from mlexp.sweeps.space import choice, loguniform
 
 POW2 = (16, 32, 64, 128, 256, 512, 1024)
 

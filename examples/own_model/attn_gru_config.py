@@ -8,7 +8,7 @@
 and `dropout` (its __call__ takes dropout_rate), with the class's defaults. The path is relative to this file.
 """
 from mlexp.config import base_config, parse_arg, sweep_block
-from mlexp.sweep.space import grid, loguniform
+from mlexp.sweeps.space import grid, loguniform
 
 
 def get_config(arg=None):

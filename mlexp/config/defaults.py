@@ -238,14 +238,14 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def sweep_block(space, num_trials: int = 0, mode: str | None = None,
                 algorithm: str = "auto") -> ml_collections.ConfigDict:
   """The `sweep` block of a sweep config (configs/sweeps/*.py, configs/studies/*.py). `space`: fields from
-  mlexp.sweep.space. mode None: full for a one_at_a_time study (every variation to its epochs), else asha."""
+  mlexp.sweeps.space. mode None: full for a one_at_a_time study (every variation to its epochs), else asha."""
   s = ml_collections.ConfigDict()
   s.space = tuple(space)
   s.num_trials = num_trials  # random draws (multiplied with the grid fields); 0 when the space is a pure grid;
   #                             tpe: the number of trials
   s.seed = 0  # seed of the random draws (and of TPE's sampler)
   # auto (random when the space has random fields, else grid) | random | grid (grid and choice fields: their
-  # product) | tpe (Optuna's TPE, batches of tpe_batch trials asked with the finished ones told: sweep/tpe.py)
+  # product) | tpe (Optuna's TPE, batches of tpe_batch trials asked with the finished ones told: sweeps/tpe.py)
   # | one_at_a_time (a study: the config itself once as the baseline, then each grid field's values alone, every
   # other field at the config's value; results.csv gets knob and value columns; give it its algorithm here so
   # that its mode defaults to full)
@@ -256,7 +256,7 @@ def sweep_block(space, num_trials: int = 0, mode: str | None = None,
   # what ASHA's rungs and TPE rank trials by: val_loss | val_accuracy (the validation split of the training data);
   # test_loss | test_accuracy only with data.validation_fraction=0 (then the val_* names select on the test set)
   s.metric = "val_loss"
-  # sync: every group to each rung, then one decision over the trials of all groups (sweep/executors/rungs.py);
+  # sync: every group to each rung, then one decision over the trials of all groups (sweeps/executors/rungs.py);
   # False: groups one after another, each ranked against the groups before it (asynchronous)
   s.asha = ml_collections.ConfigDict({"grace": 1, "factor": 3, "sync": True})
   # widths and depth of different trials share padded programs: auto (the planner weighs compile time
@@ -267,7 +267,7 @@ def sweep_block(space, num_trials: int = 0, mode: str | None = None,
   s.compile_ahead = 2  # groups compiled in worker threads while the current one trains (0 = none)
   s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
   s.num_shards = 1
-  # local (this process) | ray: each group a Ray task (sweep/executors/ray.py; pip install -e ".[ray]")
+  # local (this process) | ray: each group a Ray task (sweeps/executors/ray.py; pip install -e ".[ray]")
   s.backend = "local"
   s.ray_address = ""  # a Ray cluster to connect to (host:port or auto); "" starts a local Ray here
   s.ray_num_cpus = 0  # the local Ray's cores (0 = all)

@@ -1,7 +1,7 @@
 """The one table of the float hyperparameters that are vmapped inside a group (data, not program).
 
 Members of one compiled group may differ in exactly these; every other config field is part of the
-group's static key (mlexp/sweep/grouping.py). Jax-free.
+group's static key (mlexp/sweeps/grouping.py). Jax-free.
 """
 from __future__ import annotations
 

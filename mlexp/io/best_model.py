@@ -1,4 +1,4 @@
-"""A sweep's best model (checkpoints/best_trial/ and best_trial_meta.json, written by sweep/execute.py's
+"""A sweep's best model (checkpoints/best_trial/ and best_trial_meta.json, written by sweeps/execute.py's
 save_best_params), checked when a sweep starts: damaged or missing, it is rebuilt by training its group again."""
 from __future__ import annotations
 

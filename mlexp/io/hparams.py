@@ -105,7 +105,7 @@ def write_run(tb: TensorBoard, config, rows) -> None:
 def write_sweep(logdir: str, config, trials, rows) -> None:
   """A sweep's HParams sessions `trial_TTT`, one per trial with results (mean over its seeds): the trial's
   single-run config's knobs; the space's log-scaled fields also as log10. trials: trial id -> swept values."""
-  from mlexp.sweep.space import scale_of, trial_config  # (pure; here to keep mlexp.io free of mlexp.sweep)
+  from mlexp.sweeps.space import scale_of, trial_config  # (pure; here to keep mlexp.io free of mlexp.sweep)
   log_fields = [s["field"] for s in (dict(x.to_dict() if hasattr(x, "to_dict") else x)
                                      for x in config.sweep.space) if scale_of(s) == "log"]
   by_trial = {}

@@ -36,7 +36,7 @@ from mlexp.io.writers import to_json
 RESULT_COLUMNS = ("trial", "group", "seed", "status", "stopped_by", "epochs_run", "best_epoch", "final_test_loss",
                   "best_test_loss", "test_accuracy", "final_test_accuracy", "best_val_loss", "val_accuracy",
                   "final_val_loss", "final_val_accuracy", "train_loss", "wall_s", "compile_s", "param_count",
-                  "train_s", "train_s_method")  # train_s: the model's own training seconds (sweep/trial_time.py)
+                  "train_s", "train_s_method")  # train_s: the model's own training seconds (sweeps/trial_time.py)
 
 
 class WorkdirError(ValueError):

@@ -3,7 +3,7 @@
 Every model is called as `model.apply(variables, x, lengths, train=..., dropout_rate=..., dims=..., rngs=...)`;
 image models ignore `lengths`. `dropout_rate` is data (an array), so it can be vmapped over trials;
 `dims` (None, or a member's true widths and depth as arrays) lets members of different sizes share one
-padded program (mlexp.sweep.widths). The kinds are declared in mlexp/models/<family>/spec.py (jax-free);
+padded program (mlexp.sweeps.widths). The kinds are declared in mlexp/models/<family>/spec.py (jax-free);
 importing this package loads no flax.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def count_params(m, feature_shape, num_classes: int) -> int:
 
 def layer_of(m):
   """For a padded group's model: parameter name -> the index of the hidden layer it belongs to (None: every
-  member has it), or None when the model's layers are not separate parameters (mlexp.train.optim.by_layer)."""
+  member has it), or None when the model's layers are not separate parameters (mlexp.training.optim.by_layer)."""
   return spec(m.kind).layer_of
 
 

@@ -1,6 +1,6 @@
 """Small building blocks shared by the models: activations, width-stable initialisers, unit masks, dropout.
 
-Width padding (mlexp.sweep.widths): a group may hold members of different widths, padded to one bucket
+Width padding (mlexp.sweeps.widths): a group may hold members of different widths, padded to one bucket
 width. Three rules make a padded member train exactly the model its config names:
 
 * parameters of padded units are initialised to exactly zero (`unit_mask` rows and columns), and

@@ -42,7 +42,7 @@ def settings_text(row, fields) -> str:
 
 
 def time_column(results: pd.DataFrame) -> str:
-  """train_s (each model's own training seconds: mlexp/sweep/trial_time.py) where results.csv has it, else
+  """train_s (each model's own training seconds: mlexp/sweeps/trial_time.py) where results.csv has it, else
   wall_s (older sweeps: the models of a shared program got equal shares of its time)."""
   return "train_s" if "train_s" in results and results["train_s"].notna().any() else "wall_s"
 
@@ -52,7 +52,7 @@ def time_note(results: pd.DataFrame) -> str:
   if time_column(results) == "wall_s":
     return ("wall_s per model: each model's equal share of its program's time (no train_s here: a single run, or a "
             "sweep from before train_s); models that shared a program are not told apart by it.")
-  from mlexp.sweep.trial_time import method_text
+  from mlexp.sweeps.trial_time import method_text
   how = method_text(results["train_s_method"]) if "train_s_method" in results else ""
   return ("results.csv's train_s, each model's own training seconds (its epochs with their evaluation, no compile)"
           + (f": {how}." if how else "."))

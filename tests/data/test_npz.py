@@ -315,7 +315,7 @@ def small(c, path):
 
 
 def test_mlp_on_a_tabular_npz_and_a_resume_on_other_arrays(tmp_path, capsys):
-  from mlexp.train.trainer import train_and_evaluate
+  from mlexp.training.trainer import train_and_evaluate
   a = blobs()
   path = a.save(str(tmp_path / 'blobs.npz'))
   c = small(base_config('mlp', 'npz'), path)
@@ -338,7 +338,7 @@ def test_mlp_on_a_tabular_npz_and_a_resume_on_other_arrays(tmp_path, capsys):
 
 
 def test_gru_on_a_sequence_npz(tmp_path):
-  from mlexp.train.trainer import train_and_evaluate
+  from mlexp.training.trainer import train_and_evaluate
   rng = np.random.default_rng(0)
   n, t = 40, 6
   y = np.arange(n) % 2

@@ -57,7 +57,7 @@ def test_findings_compare_with_the_baseline_only():
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
   import sweep_util as u
-  from mlexp.sweep.space import grid
+  from mlexp.sweeps.space import grid
   c = u.tiny_sweep((grid("model.units", (8,), (16,)), grid("optimizer.learning_rate", 0.05, 0.2)),
                    **{"seeds": 2, "epochs": 2})
   c.sweep.algorithm = "one_at_a_time"

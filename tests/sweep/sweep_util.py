@@ -6,7 +6,7 @@ import importlib.util
 import io
 import os
 
-from mlexp.sweep.space import grid, set_field
+from mlexp.sweeps.space import grid, set_field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPOCHS = 3
@@ -59,7 +59,7 @@ def two_seed_config():
 
 def run(config, workdir, shard=(0, 1)):
   """Runs a sweep in this process; returns (summary, printed text)."""
-  from mlexp.sweep.runner import SweepRunner
+  from mlexp.sweeps.runner import SweepRunner
   out = io.StringIO()
   summary = SweepRunner(config, str(workdir), stream=out, shard=shard).run()
   return summary, out.getvalue()

@@ -1,9 +1,9 @@
-"""Running members spread over the devices by their work (mlexp/sweep/balance.py): pure checks."""
+"""Running members spread over the devices by their work (mlexp/sweeps/balance.py): pure checks."""
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from mlexp.sweep.balance import balanced_order, blocks, device_loads
+from mlexp.sweeps.balance import balanced_order, blocks, device_loads
 
 
 def test_four_of_five_on_one_device_are_spread():
@@ -51,8 +51,8 @@ def test_a_members_work_follows_what_it_runs_in_its_program():
   """member_cost: a deeper member of a padded GRU program works more (layers past its depth are skipped); in
   a padded CNN program every member runs the padded filters (its price, by memory, is the same)."""
   from mlexp.config import base_config
-  from mlexp.sweep.balance import member_cost
-  from mlexp.train.group import Member
+  from mlexp.sweeps.balance import member_cost
+  from mlexp.training.group import Member
   gru = base_config("gru", "japanese_vowels").model
   gru.hidden, gru.layers = 124, 4
   depth = lambda d: member_cost(gru, Member(0, {}, dims=(("hidden", 104), ("layers", d), ("conv_filters", 0))),

@@ -9,11 +9,11 @@ import pytest
 
 import tiny
 from mlexp.config import sweep_block
-from mlexp.sweep import widths
-from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import choice, expand, randint_tuple
-from mlexp.train import optim
-from mlexp.train.group import Member, branches
+from mlexp.sweeps import widths
+from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.space import choice, expand, randint_tuple
+from mlexp.training import optim
+from mlexp.training.group import Member, branches
 
 EPOCHS = 3
 SIZES = (3, 6, 16, 3)  # 16 = all of tiny's training examples; 3 and 6 leave a wrapped-around last batch
@@ -121,7 +121,7 @@ def test_an_extra_batch_size_is_priced_as_a_share_of_a_compile():
 
 
 def test_the_printed_plan_says_which_programs_run_several_batch_sizes():
-  from mlexp.sweep.plan import SweepPlan, describe
+  from mlexp.sweeps.plan import SweepPlan, describe
   base, trials = _space_base()
   base.sweep.padding = "max"
   plans = plan_groups(base, trials, 1, 64, padding="max", cost=_cost())

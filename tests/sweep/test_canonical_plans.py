@@ -7,10 +7,10 @@ import pytest
 
 import tiny
 from mlexp.config import sweep_block
-from mlexp.sweep import widths
-from mlexp.sweep.canonical import canonical_trials
-from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import expand, grid, randint, sweep_trials, trial_config
+from mlexp.sweeps import widths
+from mlexp.sweeps.canonical import canonical_trials
+from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.space import expand, grid, randint, sweep_trials, trial_config
 
 TRIALS = 30
 

@@ -9,11 +9,11 @@ import pytest
 
 import tiny
 from mlexp.config import sweep_block
-from mlexp.sweep import widths
-from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import expand, grid
-from mlexp.train import optim
-from mlexp.train.group import Member, branches
+from mlexp.sweeps import widths
+from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.space import expand, grid
+from mlexp.training import optim
+from mlexp.training.group import Member, branches
 
 EPOCHS = 3
 NAMES = ("sgd", "momentum", "adam", "adamw", "rmsprop", "sgd")

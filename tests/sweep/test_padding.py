@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import tiny
-from mlexp.sweep import widths
-from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import randint
-from mlexp.train import optim
-from mlexp.train.group import Member
-from mlexp.train.program import param_count
+from mlexp.sweeps import widths
+from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.space import randint
+from mlexp.training import optim
+from mlexp.training.group import Member
+from mlexp.training.program import param_count
 
 EPOCHS = 2
 
@@ -136,7 +136,7 @@ def _course_space(num_trials=12):
   c = tiny.config("gru")
   c.sweep = ml_collections.ConfigDict({"space": (randint("model.hidden", 4, 40), randint("model.layers", 1, 4)),
                                        "num_trials": num_trials})
-  from mlexp.sweep.space import expand
+  from mlexp.sweeps.space import expand
   return c, expand(c.sweep.space, num_trials, 0)
 
 

@@ -12,9 +12,9 @@ import pytest
 
 import tiny
 from mlexp import cache
-from mlexp.sweep import widths
-from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.space import randint
+from mlexp.sweeps import widths
+from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.space import randint
 
 
 def _plans(seed: int, num_trials: int = 5):
@@ -60,9 +60,9 @@ def test_notes_are_counted_and_cleared(tmp_path, monkeypatch, capsys):
 def test_a_rebuilt_program_comes_from_the_persistent_cache():
   """The program a planned group builds is noted under the fingerprint the plan computes, and built again
   without the process's caches (a later run) it is loaded, not compiled."""
-  from mlexp.sweep.plan import cached_programs
-  from mlexp.train import group as group_mod
-  from mlexp.train import loop
+  from mlexp.sweeps.plan import cached_programs
+  from mlexp.training import group as group_mod
+  from mlexp.training import loop
   if not cache.active():
     pytest.skip("no persistent compilation cache in this session")
   cache.listen()
@@ -88,9 +88,9 @@ def test_a_rebuilt_program_comes_from_the_persistent_cache():
 
 
 def test_the_plan_and_its_group_agree_on_the_fingerprint():
-  """What the plan line looks up is what a built group notes (train/group.py, Group.compile)."""
-  from mlexp.sweep.plan import cached_programs
-  from mlexp.train import loop
+  """What the plan line looks up is what a built group notes (training/group.py, Group.compile)."""
+  from mlexp.sweeps.plan import cached_programs
+  from mlexp.training import loop
   (p,) = _plans(4)
   ds, splits = loop.DataCache().get(p.config)
   g = loop.build_group(p.config, ds, splits, list(p.members), p.slots)

@@ -1,4 +1,4 @@
-"""sweep.backend=ray (mlexp/sweep/executors/ray.py, ray_backend.py, segment.py) on a local Ray of 2 CPUs: the same results as
+"""sweep.backend=ray (mlexp/sweeps/executors/ray.py, ray_backend.py, segment.py) on a local Ray of 2 CPUs: the same results as
 one process row by row (ASHA decisions included), a worker lost mid-group, a driver killed and rerun, the
 shared rung board, biggest-first ordering."""
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import sweep_util as u
-from mlexp.sweep import asha
-from mlexp.sweep.ray_backend import biggest_first
+from mlexp.sweeps import asha
+from mlexp.sweeps.ray_backend import biggest_first
 
 # what must agree between backends (wall and compile seconds are measurements, not results)
 SAME = ("trial", "group", "seed", "status", "stopped_by", "epochs_run", "best_epoch", "param_count")
@@ -26,14 +26,14 @@ CLOSE = ("final_test_loss", "best_test_loss", "test_accuracy", "final_test_accur
 def asha_sweep(**overrides):
   """8 trials (2 widths, not padded together, x 4 learning rates): 2 groups of 4; 3 epochs with a rung at
   epoch 1 where the top 8 // 3 = 2 trials of both groups together continue."""
-  from mlexp.sweep.space import grid
+  from mlexp.sweeps.space import grid
   return u.tiny_sweep((grid("model.units", (8,), (12,)), grid("optimizer.learning_rate", 0.01, 0.03, 0.1, 0.3)),
                       **{"sweep.mode": "asha", "sweep.padding": "none", **overrides})
 
 
 def full_sweep(**overrides):
   """6 groups of one trial (6 widths), every trial to the end: groups finish one after another."""
-  from mlexp.sweep.space import grid
+  from mlexp.sweeps.space import grid
   return u.tiny_sweep((grid("model.units", *[(w,) for w in (4, 6, 8, 10, 12, 14)]),),
                       **{"sweep.padding": "none", "epochs": 6, **overrides})
 
@@ -64,7 +64,7 @@ def ray_cluster(tmp_path_factory):
   old = {k: os.environ.get(k) for k in ("MLEXP_RAY_FAULT", "MLEXP_COMPILATION_CACHE")}
   os.environ["MLEXP_RAY_FAULT"] = str(base / "fault")
   os.environ["MLEXP_COMPILATION_CACHE"] = str(base / "jax_cache")
-  from mlexp.sweep.ray_backend import quiet_fork
+  from mlexp.sweeps.ray_backend import quiet_fork
   with quiet_fork():
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
   yield {"ray": ray, "fault": str(base / "fault"), "address": ray.get_runtime_context().gcs_address}
@@ -162,7 +162,7 @@ def test_a_killed_driver_resumes_without_repeating_finished_groups(ray_cluster, 
 def test_the_shared_rung_board_decides_as_one_process(ray_cluster):
   """A deterministic sequence of rung reports (groups reaching rungs 1 and 3 in some order, one report
   repeated as a retried task would): the Ray actor answers what one process's history dict answers."""
-  from mlexp.sweep.ray_backend import RayBoard, _RungBoard
+  from mlexp.sweeps.ray_backend import RayBoard, _RungBoard
   ray = ray_cluster["ray"]
   rng = np.random.default_rng(0)
   reports = [(f"g{k % 5}", epoch, [float(v) for v in rng.normal(size=int(rng.integers(1, 6)))])
@@ -198,13 +198,13 @@ def test_biggest_groups_are_submitted_first():
 
 def test_backend_is_validated_and_ray_missing_is_one_line(monkeypatch):
   from mlexp.config import ConfigError
-  from mlexp.sweep import ray_backend
+  from mlexp.sweeps import ray_backend
   cfg = asha_sweep(**{"sweep.backend": "spark"})
   with pytest.raises(ConfigError, match=r"sweep.backend='spark'.*local, ray"):
     ray_backend.check(cfg.sweep)
   with pytest.raises(ConfigError, match=r"sweep.num_shards=2.*must be 1 with sweep.backend=ray"):
     ray_backend.check(asha_sweep(**{"sweep.backend": "ray", "sweep.num_shards": 2}).sweep)
-  from mlexp.sweep import executors
+  from mlexp.sweeps import executors
   monkeypatch.setattr(executors.importlib.util, "find_spec", lambda name: None)
   with pytest.raises(ConfigError, match=r'pip install -e "\.\[ray\]"'):
     ray_backend.check(asha_sweep(**{"sweep.backend": "ray"}).sweep)
@@ -276,7 +276,7 @@ def test_a_lost_boards_reports_are_restored_once():
 def test_a_group_that_cannot_finish_on_ray_is_one_error_naming_it(ray_cluster, asha_reference, tmp_path):
   """Past sweep.ray_max_retries (0 here) a lost worker ends the sweep with GroupFailed (mlexp.main: one line,
   exit 6) naming the group; the finished groups' files are kept."""
-  from mlexp.sweep.ray_backend import GroupFailed
+  from mlexp.sweeps.ray_backend import GroupFailed
   gid = next(r["group"] for r in asha_reference["rows"] if int(r["epochs_run"]) == 3)
   with open(ray_cluster["fault"], "w") as f:
     f.write(f"{gid} 2")
@@ -292,7 +292,7 @@ def test_a_worker_error_keeps_its_kind_and_others_name_the_group():
   ray = pytest.importorskip("ray")
   from mlexp.config import ConfigError
   from mlexp.data import DataError
-  from mlexp.sweep.ray_backend import GroupFailed, failure
+  from mlexp.sweeps.ray_backend import GroupFailed, failure
   sw = {"ray_max_retries": 3}
   bad = DataError("labels out of range in train.csv line 7: 12")
   assert failure(ray, ray.exceptions.RayTaskError("_task", "tb", bad), "g1", sw) is bad

@@ -13,11 +13,11 @@ from hypothesis import given, strategies as st
 import sweep_util as u
 import tiny
 from mlexp.config import base_config, sweep_block
-from mlexp.sweep.grouping import even_chunks, plan_groups
-from mlexp.sweep.space import expand, grid
-from mlexp.train import optim
-from mlexp.train.group import Member
-from mlexp.train.program import CUT
+from mlexp.sweeps.grouping import even_chunks, plan_groups
+from mlexp.sweeps.space import expand, grid
+from mlexp.training import optim
+from mlexp.training.group import Member
+from mlexp.training.program import CUT
 
 EPOCHS = 2
 
@@ -58,7 +58,7 @@ def _members(lrs, seed0=3):
 
 
 def test_a_chunk_with_spare_slots_reuses_the_compiled_program_and_trains_as_exactly_its_members():
-  from mlexp.train.group import Group, device_splits
+  from mlexp.training.group import Group, device_splits
   cfg = tiny.config("mlp", **{"member_loop": "map"})
   ds = tiny.dataset_for("mlp")
   train, test = device_splits(ds, 1)
@@ -106,7 +106,7 @@ def test_a_sweep_in_chunks_is_planned_as_one_program_and_gives_the_results_of_on
 
 
 def test_a_reused_program_still_prices_a_rebuild_at_what_compiling_it_cost():
-  from mlexp.train.group import Group, device_splits
+  from mlexp.training.group import Group, device_splits
   cfg = tiny.config("mlp", **{"member_loop": "map", "model.units": (6,)})
   ds = tiny.dataset_for("mlp")
   train, test = device_splits(ds, 1)
@@ -123,7 +123,7 @@ def test_a_reused_program_still_prices_a_rebuild_at_what_compiling_it_cost():
 
 def test_configs_that_differ_only_in_vmapped_knobs_share_a_program():
   """(a TPE batch's group config carries its first trial's knobs; the members carry their own)"""
-  from mlexp.train.group import Group, device_splits
+  from mlexp.training.group import Group, device_splits
   ds = tiny.dataset_for("mlp")
   train, test = device_splits(ds, 1)
   built = []

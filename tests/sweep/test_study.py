@@ -10,8 +10,8 @@ import pytest
 
 import sweep_util as u
 from mlexp.config import ConfigError, base_config, sweep_block
-from mlexp.sweep.plan import plan_sweep
-from mlexp.sweep.space import grid, knob_value, loguniform, one_at_a_time, sweep_trials, trial_config
+from mlexp.sweeps.plan import plan_sweep
+from mlexp.sweeps.space import grid, knob_value, loguniform, one_at_a_time, sweep_trials, trial_config
 
 
 def test_baseline_once_then_each_knob_alone():
@@ -76,7 +76,7 @@ def test_tiny_study_end_to_end(study):
 def test_train_s_is_each_models_own_time(study):
   """Batch 4 shares a program with batch 32 (a branch each) yet costs its own 8x the steps: train_s, measured
   inside the program for each model, puts it above the baseline (the programs' equal shares, wall_s, did not)."""
-  from mlexp.sweep.trial_time import BUSY
+  from mlexp.sweeps.trial_time import BUSY
   rows = study["rows"]
   mean = lambda t: np.mean([float(r["train_s"]) for r in rows if int(r["trial"]) == t])  # noqa: E731
   how = lambda ts: {r["train_s_method"].replace(BUSY, "") for r in rows if r["trial"] in ts}  # noqa: E731

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from mlexp.sweep import asha
+from mlexp.sweeps import asha
 
 
 def test_rungs():

@@ -22,8 +22,8 @@ SHARDED = textwrap.dedent("""
   import jax
   assert len(jax.local_devices()) == 2, jax.local_devices()
   import sweep_util as u
-  from mlexp.train import loop
-  from mlexp.train.loop import member_devices
+  from mlexp.training import loop
+  from mlexp.training.loop import member_devices
   used = []
 
   class Recording(loop.Group):
@@ -75,9 +75,9 @@ REORDER = textwrap.dedent("""
   import jax, numpy as np
   assert len(jax.local_devices()) == 2, jax.local_devices()
   import sweep_util as u
-  from mlexp.sweep import execute
-  from mlexp.sweep.plan import plan_sweep
-  from mlexp.train import loop
+  from mlexp.sweeps import execute
+  from mlexp.sweeps.plan import plan_sweep
+  from mlexp.training import loop
   cfg = u.lr_sweep((0.01, 0.02, 0.05, 0.1), **{{"model.dropout": 0.1}})
   data = loop.DataCache()
   plan = plan_sweep(cfg, data=lambda c: data.get(c)[0], platform=loop.platform())
@@ -126,7 +126,7 @@ def test_running_members_moved_to_an_idle_device_train_as_before(tmp_path):
 
 CONFIG_FILE = textwrap.dedent("""
   from mlexp.config import base_config, sweep_block
-  from mlexp.sweep.space import grid, loguniform
+  from mlexp.sweeps.space import grid, loguniform
 
   def get_config(arg=None):
     c = base_config({kind!r}, {data!r})

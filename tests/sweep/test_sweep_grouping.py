@@ -4,9 +4,9 @@ from __future__ import annotations
 import ml_collections
 
 from mlexp.config import base_config, sweep_block
-from mlexp.sweep.grouping import VMAPPED_FIELDS, plan_groups, static_key
-from mlexp.sweep.space import expand, get_field, grid, set_field, trial_config, uniform
-from mlexp.train import optim
+from mlexp.sweeps.grouping import VMAPPED_FIELDS, plan_groups, static_key
+from mlexp.sweeps.space import expand, get_field, grid, set_field, trial_config, uniform
+from mlexp.training import optim
 
 
 def gru_base(space, seeds=1):
@@ -113,7 +113,7 @@ def test_every_other_field_splits_groups():
 
 
 def test_memory_cap_splits_groups_and_scales_with_model_size():
-  from mlexp.sweep.plan import member_bytes, members_that_fit
+  from mlexp.sweeps.plan import member_bytes, members_that_fit
   base = gru_base((grid("optimizer.learning_rate", 1e-3, 2e-3, 3e-3, 4e-3, 5e-3),))
   trials = expand(base.sweep.space, 0)
   plans = plan_groups(base, trials, 1, 64, member_cap=lambda cfg: 2)
@@ -127,7 +127,7 @@ def test_memory_cap_splits_groups_and_scales_with_model_size():
 def test_spread_order_deals_sorted_members_evenly_over_contiguous_device_blocks():
   """A group's members come sorted by width and are split over the devices in contiguous blocks: in
   spread_order every block of a split into 2 (or 4, n a power of two) holds narrow and wide members alike."""
-  from mlexp.sweep.grouping import spread_order
+  from mlexp.sweeps.grouping import spread_order
   for n in range(1, 65):
     order = spread_order(n)
     assert sorted(order) == list(range(n))

@@ -16,11 +16,11 @@ import pytest
 import sweep_util as u
 from mlexp import results
 from mlexp.config import validate
-from mlexp.sweep import asha
-from mlexp.sweep.grouping import plan_groups
-from mlexp.sweep.runner import merge
-from mlexp.sweep.space import expand, trial_config
-from mlexp.train.trainer import train_and_evaluate
+from mlexp.sweeps import asha
+from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.runner import merge
+from mlexp.sweeps.space import expand, trial_config
+from mlexp.training.trainer import train_and_evaluate
 
 NUMBERS = ("epochs_run", "best_epoch", "final_test_loss", "best_test_loss", "test_accuracy", "final_test_accuracy",
            "best_val_loss", "val_accuracy", "train_loss", "param_count")
@@ -337,7 +337,7 @@ def test_merge_of_two_shards(two_seed_sweep, tmp_path):
 
 def test_randint_tuple_sweep_writes_tuples_as_strings_and_reports(tmp_path):
   from mlexp.report.__main__ import main as report_main
-  from mlexp.sweep.space import randint_tuple
+  from mlexp.sweeps.space import randint_tuple
   cfg = u.tiny_sweep((randint_tuple("model.units", 2, 6, 1, 2),), **{"sweep.num_trials": 3, "epochs": 1})
   wd = tmp_path / "w"
   summary, _ = u.run(cfg, wd)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mlexp.config import base_config, sweep_block
-from mlexp.sweep.space import (choice, expand, get_field, grid, loguniform, randint, randint_tuple, scale_of,
+from mlexp.sweeps.space import (choice, expand, get_field, grid, loguniform, randint, randint_tuple, scale_of,
                                set_field, trial_config, uniform)
 
 

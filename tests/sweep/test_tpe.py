@@ -1,4 +1,4 @@
-"""TPE search (mlexp/sweep/tpe.py, sweep.algorithm): distributions, reproducible asks, what is told (completed,
+"""TPE search (mlexp/sweeps/tpe.py, sweep.algorithm): distributions, reproducible asks, what is told (completed,
 pruned at its rung, failed), batches planned into groups, resume by replay; and sweep.algorithm's checks."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from optuna.trial import TrialState
 
 import sweep_util as u
 from mlexp.config import ConfigError
-from mlexp.sweep import tpe
-from mlexp.sweep.record import merge
-from mlexp.sweep.plan import plan_sweep, plan_trials
-from mlexp.sweep.space import choice, grid, loguniform, randint, randint_tuple, sweep_trials, uniform
+from mlexp.sweeps import tpe
+from mlexp.sweeps.record import merge
+from mlexp.sweeps.plan import plan_sweep, plan_trials
+from mlexp.sweeps.space import choice, grid, loguniform, randint, randint_tuple, sweep_trials, uniform
 
 SPACE = (uniform("model.dropout", 0.0, 0.5), loguniform("optimizer.learning_rate", 1e-4, 1e-1),
          randint("batch_size", 8, 64), choice("optimizer.name", "sgd", "adam"),
@@ -140,7 +140,7 @@ def test_algorithm_checks():
 def tpe_sweeps(_session_compile_cache, tmp_path_factory):
   """The same TPE search (4 trials, batches of 2, ASHA grace 1 factor 2 over 3 epochs) run twice; a run's
   runner keeps its study."""
-  from mlexp.sweep.runner import SweepRunner
+  from mlexp.sweeps.runner import SweepRunner
   import io
   out = {}
   for name in ("a", "b"):
@@ -176,7 +176,7 @@ def test_tpe_sweep_tells_pruned_trials_and_is_reproducible(tpe_sweeps):
 
 def test_tpe_sweep_resumes_and_merges(tpe_sweeps, tmp_path):
   import shutil
-  from mlexp.sweep.runner import SweepRunner
+  from mlexp.sweeps.runner import SweepRunner
   a = tpe_sweeps["a"]
   wd = tmp_path / "w"
   shutil.copytree(a["workdir"], wd)

@@ -1,4 +1,4 @@
-"""train_s (mlexp/sweep/trial_time.py): each model's own training seconds, from its measured epochs (scaled from
+"""train_s (mlexp/sweeps/trial_time.py): each model's own training seconds, from its measured epochs (scaled from
 padded sizes to its own by the work estimate), or its estimated share of its group's measured time."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mlexp.sweep import trial_time as T
-from mlexp.sweep.plan_types import Member
+from mlexp.sweeps import trial_time as T
+from mlexp.sweeps.plan_types import Member
 
 MNIST = dict(feature_shape=(28, 28, 1), num_classes=10, n_train=3200, n_eval=1800)  # week 1: mnist_5k, val 0.2
 
@@ -111,8 +111,8 @@ def test_method_text_names_each_method_once():
 
 def test_members_are_timed_inside_the_program_and_flagged_while_a_group_builds():
   import tiny
-  from mlexp.train import group as G
-  from mlexp.train import optim
+  from mlexp.training import group as G
+  from mlexp.training import optim
   cfg = tiny.config("mlp", time_members="on", member_loop="map")
   hp = optim.hparams_of(cfg)
   g = G.Group(cfg, *G.device_splits(tiny.dataset_for("mlp"), 1), tiny.CLASSES,

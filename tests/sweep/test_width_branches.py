@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import tiny
-from mlexp.sweep import widths
-from mlexp.train import optim
-from mlexp.train.group import Member, branches
+from mlexp.sweeps import widths
+from mlexp.training import optim
+from mlexp.training.group import Member, branches
 
 EPOCHS = 2
 
@@ -75,11 +75,11 @@ def test_padded_units_stay_exactly_zero_in_every_branch(branched_and_alone):
 
 def _base(mode="full", epochs=10, **over):
   from mlexp.config import sweep_block
-  from mlexp.sweep.space import randint_tuple
+  from mlexp.sweeps.space import randint_tuple
   c = tiny.config("mlp", **over)
   c.epochs = epochs
   c.sweep = sweep_block((randint_tuple("model.units", 4, 400, 1, 3),), num_trials=16, mode=mode)
-  from mlexp.sweep.space import expand
+  from mlexp.sweeps.space import expand
   return c, expand(c.sweep.space, 16, 0)
 
 
@@ -89,7 +89,7 @@ def _cost(platform="cpu", compile_s=0.02, epochs=10):
 
 
 def _plan(base, trials, platform="cpu", padding="auto", compile_s=0.02):
-  from mlexp.sweep.grouping import plan_groups
+  from mlexp.sweeps.grouping import plan_groups
   return plan_groups(base, trials, 1, 64, padding=padding, cost=_cost(platform, compile_s, int(base.epochs)))
 
 
@@ -144,7 +144,7 @@ def test_branch_cut_prices_a_branch_as_a_share_of_a_compile():
 
 
 def test_the_plan_says_which_programs_run_narrower_widths_and_prices_their_branches():
-  from mlexp.sweep.plan import SweepPlan, _compile_seconds, describe
+  from mlexp.sweeps.plan import SweepPlan, _compile_seconds, describe
   base, trials = _base()
   plans = _plan(base, trials, compile_s=3.0)
   line = describe(SweepPlan(trials, [], plans), base, lambda cfg: tiny.dataset_for("mlp"), "cpu")

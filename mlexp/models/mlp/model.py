@@ -6,7 +6,7 @@ a layer past a member's depth passes its input through (a `lax.cond` per layer: 
 run one after another), so MLPs of any depth and widths up to the bucket share one compiled program.
 The layers are written out, one parameter pair each (dense{l}_kernel / dense{l}_bias), not a `lax.scan`
 over stacked parameters: on XLA:CPU a layer's matmuls inside a rolled loop ran ~2x slower, and separate
-arrays let the optimizer skip a layer a member does not have (mlexp.train.optim.by_layer; measurements in
+arrays let the optimizer skip a layer a member does not have (mlexp.training.optim.by_layer; measurements in
 docs/sweeps.md, "Width buckets and depth as data").
 """
 from __future__ import annotations

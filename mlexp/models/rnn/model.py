@@ -138,7 +138,7 @@ class RNNClassifier(nn.Module):
   readout: str = "last"  # last valid step | masked mean over time
   unroll: int = 1
   # compute only (the parameters are the same): run layer 0 apart at its input's width, a second copy of the
-  # recurrence in the program for cheaper epochs (mlexp.train.program decides, for long enough runs)
+  # recurrence in the program for cheaper epochs (mlexp.training.program decides, for long enough runs)
   first_apart: bool = False
 
   @nn.compact

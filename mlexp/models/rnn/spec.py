@@ -50,7 +50,7 @@ DEFAULTS = {
     "unroll": 1,  # steps of the time scan unrolled (a speed / compile-time knob; results are the same)
     # the first layer run apart at its input's width: faster epochs, a second copy of the recurrence to compile
     # (a speed / compile-time knob; the same parameters). auto: for a model of its own sizes trained on at
-    # least FIRST_APART_MIN example-epochs (mlexp.train.program)
+    # least FIRST_APART_MIN example-epochs (mlexp.training.program)
     "first_apart": "auto",
 }
 SPECS = tuple(ModelSpec(kind=cell, data="sequence", check=check, build=builder(cell), defaults=DEFAULTS,

@@ -29,14 +29,14 @@ class ModelSpec:
   build: Callable  # build(model_cfg, num_classes) -> flax.linen Module (imports flax when called)
   smoke: dict = dataclasses.field(default_factory=dict)  # model.<field> -> value for `:smoke`
   tuned: dict = dataclasses.field(default_factory=dict)  # dotted field -> value in image/sequence_config
-  # width padding (mlexp/sweep/widths.py): the fields members of one padded program may differ in,
+  # width padding (mlexp/sweeps/widths.py): the fields members of one padded program may differ in,
   # count(model_cfg, feature_shape, num_classes) -> true parameter count, and
   # dims(bucket_model_cfg, {field: true value}) -> {name: numpy int array}, what the model reads as `dims=`
   padded_fields: tuple = ()
   count: Callable = None
   dims: Callable = None
   # depth as data: parameter name -> the index of the hidden layer it belongs to, or None (the parameters every
-  # member has); the optimizer skips the layers past a member's depth (mlexp.train.optim.by_layer)
+  # member has); the optimizer skips the layers past a member's depth (mlexp.training.optim.by_layer)
   layer_of: Callable = None
   tabular: bool = False  # also reads tabular data (x [N, D], data.name=npz with rank-2 x)
   user: bool = False  # a user's own flax Module (mlexp/models/user.py): train=True in every training step

@@ -1,0 +1,75 @@
+"""Running members spread over the devices by their work, as pure functions.
+
+On CPU with several devices a group's member axis is split into equal blocks of slots, one block a device,
+and each device runs its members one after another (training/programs.py, member_loop=map); a stopped member
+costs nothing. When ASHA or early stopping leaves most of the running members in one block, that device
+works while the other waits (the course's GRU search: 4 of 5 survivors on one device, 1.9 s an epoch
+where 3 + 2 takes 1.35 s). `balanced_order` gives a reordering of the slots that spreads the running
+members' work (longest first onto the least loaded device); the group applies it to its state and
+hyperparameters without a recompile (loop.Training.reorder). A member's results do not depend on its slot.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+
+def blocks(n_slots: int, n_dev: int) -> list[range]:
+  """The slots of each device: equal contiguous blocks (the member sharding's split)."""
+  per = n_slots // n_dev
+  return [range(d * per, (d + 1) * per) for d in range(n_dev)]
+
+
+def device_loads(order: Sequence[int], running: Sequence[bool], cost: Sequence[float], n_dev: int) -> list[float]:
+  """The running work on each device when slot s holds member order[s] (members past len(running) are the
+  device padding: never running)."""
+  out = []
+  for b in blocks(len(order), n_dev):
+    out.append(sum(float(cost[order[s]]) for s in b if order[s] < len(running) and running[order[s]]))
+  return out
+
+
+def balanced_order(running: Sequence[bool], cost: Sequence[float], n_dev: int, n_slots: int,
+                   min_gain: float = 0.1) -> Optional[list[int]]:
+  """A reordering of the slots (new slot s takes the member of old slot order[s]) that evens out the
+  running members' cost over the devices, or None when it would not cut the busiest device's work by at
+  least `min_gain` (a share). Members 0..len(running)-1 are the group's; the slots after them are device
+  padding, which stays where it is (the group reads its members from the leading slots)."""
+  size = len(running)
+  if n_dev < 2 or n_slots % n_dev or size > n_slots:
+    return None
+  now = max(device_loads(list(range(n_slots)), running, cost, n_dev))
+  cap = [len([s for s in b if s < size]) for b in blocks(n_slots, n_dev)]
+  load = [0.0] * n_dev
+  assigned: list[list[int]] = [[] for _ in range(n_dev)]
+  busy = sorted((i for i in range(size) if running[i]), key=lambda i: (-float(cost[i]), i))
+  for i in busy:  # longest first, each to the least loaded device with a free slot
+    d = min((d for d in range(n_dev) if len(assigned[d]) < cap[d]), key=lambda d: (load[d], len(assigned[d]), d))
+    assigned[d].append(i)
+    load[d] += float(cost[i])
+  if not busy or max(load) > now * (1.0 - min_gain):
+    return None
+  idle = [i for i in range(size) if not running[i]]
+  order = []
+  for d in range(n_dev):
+    mine = sorted(assigned[d])
+    while len(mine) < cap[d]:
+      mine.append(idle.pop(0))
+    order.extend(mine)
+  return order + list(range(size, n_slots))
+
+
+def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
+  """The work per example of a member of a group: its true model at the sizes it trains at (the group's
+  padded sizes, or its branch's narrower ones; layers past its depth are skipped), as forward FLOPs, or for a
+  CNN as the planner's CPU seconds (priced by memory: costs.cnn_cpu_seconds). Only ratios between the
+  members of one group matter."""
+  from mlexp.models import PADDED_FIELDS, resized
+  from mlexp.sweeps.costs import cnn_cpu_seconds, flops
+  sizes = {f: group_model[f] for f in PADDED_FIELDS.get(group_model.kind, ()) if f in group_model}
+  sizes.update(dict(member.branch))
+  true = resized(group_model, dict(member.dims)) if member.dims else group_model
+  padded_sizes = sizes if member.dims or member.branch else None
+  if group_model.kind == "cnn":
+    return cnn_cpu_seconds(true, padded_sizes, feature_shape, num_classes)
+  steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
+  return flops(true, padded_sizes, feature_shape, num_classes, steps)

@@ -1,0 +1,156 @@
+"""results.csv `train_s`: the seconds of training a trial's own model costs on this device (pure).
+
+In a sweep, models share compiled programs: batch sizes as branches of one program, widths padded into
+buckets, seeds and float knobs as members. The program's time shared out among its members says nothing about
+one member (batch 4 and 128, or 16 and 1024 units, got nearly the same share). So:
+
+- CPU (members one after another, lax.map): every member's epochs are timed inside the program between two
+  host clock stamps (training/member_clock.py timed_epoch): `member_s`, the member's own seconds. A member trained at
+  its own sizes ("measured") keeps them. A member trained at padded sizes (a width bucket) costs more there
+  than its own model would: its measured seconds are scaled by estimated own work / estimated padded work
+  ("measured x own/padded work"), the work from `epoch_seconds` below.
+- Otherwise (vmapped members, GPU / TPU; or rows of an older sweep): the group's measured training seconds
+  shared by each member's estimated own work over the group's estimated padded work ("estimated").
+
+A member's epoch includes its evaluation on the test (and validation) set, as a single run's epoch_s does.
+"""
+from __future__ import annotations
+
+import math
+
+# One member-epoch on CPU, seconds (one XLA:CPU device, the other busy too): FLOPs at FLOP_S each, every
+# training step STEP_S (the loop, the optimizer's passes, dispatch of small ops: measured 0.2 ms a step with a
+# 16-unit MLP at batch 4, where the FLOPs take 0.01 ms), every step of a recurrent scan (per layer, forward
+# and backward) SCAN_S, every evaluation chunk and epoch EPOCH_S. Fitted on single runs of the week-1 MLP
+# (batch 4..128, units 16..1024; docs/sweeps.md, "train_s"); checked on the week-3 GRU (hidden 16 / 64: 0.21
+# measured under load, 0.23 estimated). Only ratios between the members of one program are used (own vs padded
+# sizes, or shares of a group's measured time), never the absolute value.
+FLOP_S = 1 / 39e9
+STEP_S = 2.0e-4
+SCAN_S = 4.0e-6
+EPOCH_S = 3.5e-3
+
+MEASURED, SCALED, ESTIMATED = "measured", "measured x own/padded work", "estimated"
+BUSY = ", while other programs compiled / slowdown"
+
+
+def forward_flops(model, padded_sizes, feature_shape, num_classes: int) -> float:
+  """Forward FLOPs per example of `model` (its true sizes) at `padded_sizes` (None: its own)."""
+  from mlexp.sweeps.costs import cnn_cpu_seconds, flops
+  if model.kind == "cnn":  # priced by memory on CPU (seconds per training example): as forward FLOPs at FLOP_S
+    return cnn_cpu_seconds(model, padded_sizes, feature_shape, num_classes) / (3.0 * FLOP_S)
+  steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
+  return flops(model, padded_sizes, feature_shape, num_classes, steps)
+
+
+def epoch_seconds(model, padded_sizes, feature_shape, num_classes: int, n_train: int, n_eval: int, batch: int,
+                  eval_batch: int = 1000) -> float:
+  """Estimated seconds of one member-epoch: training on n_train examples in batches of `batch` (forward +
+  backward ~ 3x forward FLOPs) and evaluation of n_eval examples in chunks of eval_batch."""
+  f = forward_flops(model, padded_sizes, feature_shape, num_classes)
+  steps = -(-int(n_train) // max(int(batch), 1))
+  chunks = -(-int(n_eval) // max(int(eval_batch), 1)) if n_eval else 0
+  scan = 0.0
+  if model.kind in ("gru", "lstm"):  # one scan step per time step and layer: forward + backward, evaluation
+    t_len = int(feature_shape[0]) if len(feature_shape) == 2 else 1
+    scan = t_len * int(model.layers) * (2 * steps + chunks)
+  return (FLOP_S * f * (3.0 * n_train + n_eval) + STEP_S * steps + SCAN_S * scan
+          + EPOCH_S * (1 + chunks))
+
+
+def _paces(row: dict) -> tuple:
+  """(mean seconds of its later epochs while no group compiled, how many; the same while one did, how many;
+  mean of all its measured epochs or nan). The first measured epoch is left out where there are others: the
+  member that runs first in a new program carries its first-run overhead (0.1-0.2 s on CPU)."""
+  measured, n = float(row.get("member_s") or 0.0), int(row.get("member_epochs") or 0)
+  first = float(row.get("member_first_s") or 0.0)
+  busy_s, busy_n = float(row.get("member_busy_s") or 0.0), int(row.get("member_busy_n") or 0)
+  free_n = n - 1 - busy_n if n > 1 else 0
+  free_s = measured - first - busy_s
+  return (free_s / free_n if free_n > 0 else math.nan, free_n, busy_s / busy_n if busy_n > 0 else math.nan, busy_n,
+          measured / n if n > 0 and measured > 0 else math.nan)
+
+
+def slowdown(rows) -> float:
+  """How much slower members ran while other programs compiled in worker threads (compile ahead shares the
+  cores): the median over models with epochs both ways of their ratio, at least 1; 1 without any."""
+  r = sorted(busy / free for free, fn, busy, bn, _ in map(_paces, rows) if fn and bn and free > 0)
+  return max(1.0, r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])) if r else 1.0
+
+
+def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float = math.nan,
+                  group_padded_s: float = math.nan, slow: float = 1.0) -> tuple[float, str]:
+  """(train_s, method) of one result row: its measured pace (seconds of an epoch: _paces; epochs run while other
+  programs compiled only where it has no other, divided by `slow`: slowdown) x its epochs_run, scaled from its
+  padded sizes to its own by the estimate (own_s / padded_s: seconds of one epoch each); without a measurement, its
+  estimated share of the group's measured training seconds (group_padded_s: the estimated seconds of every
+  member-epoch the group trained)."""
+  epochs = int(row.get("epochs_run") or 0)
+  free, free_n, busy, busy_n, mean = _paces(row)
+  if epochs <= 0:
+    return 0.0, MEASURED if math.isfinite(mean) else ESTIMATED
+  if math.isfinite(mean):
+    if free_n:
+      per, note = free, ""
+    elif busy_n:
+      per, note = busy / slow, BUSY
+    else:
+      per, note = mean, ""
+    same = padded_s <= 0 or abs(own_s / padded_s - 1.0) < 1e-9
+    return (per * epochs, MEASURED + note) if same else (per * epochs * own_s / padded_s, SCALED + note)
+  if group_padded_s > 0 and math.isfinite(group_train_s):
+    return group_train_s * epochs * own_s / group_padded_s, ESTIMATED
+  return math.nan, ESTIMATED
+
+
+def group_rows(rows: list, works: list, group_train_s: float) -> list:
+  """The rows of one group with what assign() needs (each one's own and padded estimated epoch seconds, the
+  group's measured and estimated training seconds), and train_s / train_s_method so far (no sweep-wide
+  slowdown yet); works: each row's (own, padded) epoch seconds."""
+  total = sum(int(r.get("epochs_run") or 0) * p for r, (_, p) in zip(rows, works))
+  out = [{**r, "work_own_s": own_s, "work_padded_s": padded_s, "group_train_s": group_train_s,
+          "group_padded_s": total} for r, (own_s, padded_s) in zip(rows, works)]
+  return assign(out, 1.0)
+
+
+def assign(rows: list, slow: float | None = None) -> list:
+  """rows (in place, and returned) with train_s and train_s_method from the fields group_rows stored; slow: the
+  compile slowdown (None: slowdown(rows), the sweep's). Rows without those fields (an older sweep) keep theirs."""
+  slow = slowdown(rows) if slow is None else slow
+  for r in rows:
+    if "work_own_s" in r:
+      r["train_s"], r["train_s_method"] = train_seconds(r, float(r["work_own_s"]), float(r["work_padded_s"]),
+                                                        float(r["group_train_s"]), float(r["group_padded_s"]), slow)
+  return rows
+
+
+def method_text(methods) -> str:
+  """How the train_s of a results table were found, in words (for the report and the summary)."""
+  found = sorted({str(m) for m in methods if isinstance(m, str) and m})
+  words = {MEASURED: "measured inside the shared program for each model (its own epochs)",
+           SCALED: "measured for each model at its padded width bucket, scaled to its own sizes by the "
+                   "trial's work estimate (own / padded FLOPs, steps and evaluation)",
+           ESTIMATED: "estimated from the trial's work x the throughput measured for its program"}
+  busy = (" Models that only trained while other programs compiled (compile ahead shares the cores) are divided by "
+          "the slowdown the other models measured then.") if any(BUSY in m for m in found) else ""
+  found = sorted({m.replace(BUSY, "") for m in found})
+  return "; ".join(f"{m}: {words.get(m, m)}" for m in found) + busy if found else ""
+
+
+def member_works(cfg, members, feature_shape, num_classes: int, n_train: int, n_eval: int) -> list:
+  """Each member's (own, padded) estimated epoch seconds in a group of config `cfg` (its model: the bucket's
+  sizes; a member's `dims`: its true sizes; its `branch`: the narrower sizes it trains at)."""
+  from mlexp.models import resized
+  out = []
+  for m in members:
+    true = resized(cfg.model, dict(m.dims)) if m.dims else cfg.model
+    padded_sizes = {**cfg.model.to_dict(), **dict(m.branch)} if m.dims else None
+    batch = int(m.batch_size or cfg.batch_size)
+    args = (feature_shape, num_classes, n_train, n_eval, batch, int(cfg.get("eval_batch_size", 1000)))
+    out.append((epoch_seconds(true, None, *args), epoch_seconds(true, padded_sizes, *args)))
+  return out
+
+
+def eval_examples(group) -> int:
+  """Examples a group evaluates each epoch: its test buckets and validation buckets (x arrays first)."""
+  return sum(int(b[0].shape[0]) for split in (group.test, group.val or ()) for b in split)

@@ -1,0 +1,258 @@
+"""Runs one group of models that share every shape, as one compiled program per epoch.
+
+A group is M members (seeds x float hyperparameters). The data are put on the device once and shared;
+`epoch` is `jit(vmap(program.epoch))` (or lax.map: programs.py, which also keeps the compiled programs that
+groups share). With more than one local device the member axis is sharded over the devices (members are
+padded to a multiple of the device count with frozen copies).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlexp.config.hparams import without_hparams
+from mlexp import cache as program_cache
+from mlexp.data import bucketize
+from mlexp.models import count_params, member_dims
+from mlexp.models.specs import spec as model_spec
+from mlexp.io.watchdog import watchdog
+from mlexp.sweeps.plan_types import Member, auto_buckets, member_loop, member_model  # noqa: F401 (the plan's)
+from mlexp.training import optim, programs
+from mlexp.training.member_clock import building as _building  # noqa: F401 (tests use _building)
+from mlexp.training.programs import clear_programs  # noqa: F401 (tests, benchmarks)
+from mlexp.training.state import CUT, RUNNING, param_count
+
+
+@dataclasses.dataclass(frozen=True)
+class DataShape:
+  """What a program is built for of its data: the class count and the examples per train bucket."""
+  num_classes: int
+  train_sizes: tuple
+
+
+def device_splits(dataset, num_buckets: int, validation: bool = False):
+  """Train and test splits as tuples of (x, y, lengths) buckets of device arrays; validation=True adds a third,
+  the validation split's (None when the data set has none)."""
+  num_buckets = auto_buckets(dataset, num_buckets)
+
+  def put(split):
+    buckets = bucketize(split, num_buckets) if split.lengths is not None else [split]
+    return tuple((jnp.asarray(b.x, jnp.float32), jnp.asarray(b.y, jnp.int32),
+                  None if b.lengths is None else jnp.asarray(b.lengths, jnp.int32)) for b in buckets)
+  if validation:
+    val = getattr(dataset, "validation", None)
+    return put(dataset.train), put(dataset.test), None if val is None else put(val)
+  return put(dataset.train), put(dataset.test)
+
+
+def put_split(split):
+  """One split (e.g. a moved / rotated test set) as buckets of device arrays."""
+  return ((jnp.asarray(split.x, jnp.float32), jnp.asarray(split.y, jnp.int32),
+           None if split.lengths is None else jnp.asarray(split.lengths, jnp.int32)),)
+
+
+def branch_of(m: Member) -> tuple:
+  """The branch a member trains in: (batch size, narrower sizes[, optimizer])."""
+  return (int(m.batch_size), tuple(m.branch)) + ((m.optimizer,) if m.optimizer else ())
+
+
+def branches(members: Sequence[Member]):
+  """The sorted distinct (batch size, narrower sizes[, optimizer]) of the members when they differ (widths, batch
+  size and optimizer as data, mlexp.training.program), else None. Batch size 0: the group's; sizes (): the group's;
+  the optimizer only where members name their own (Member.optimizer)."""
+  found = sorted({branch_of(m) for m in members})
+  return tuple(found) if len(found) > 1 else None
+
+
+def optimizers(members: Sequence[Member]):
+  """The sorted distinct optimizer names of the members when they differ (the optimizer as data), else None."""
+  found = sorted({m.optimizer for m in members})
+  return tuple(found) if len(found) > 1 else None
+
+
+def stack_hparams(members: Sequence[Member], model_cfg=None, found=None) -> dict:
+  """The members' float knobs as [M] arrays; with model_cfg (a padded group's bucket sizes), also
+  hp["dims"]: each member's true widths and depth as int arrays (mlexp.models.member_dims); when the
+  members' batch sizes or narrower sizes differ, hp["branch"]: each member's own, as an index into branches()
+  (`found`: the program's branches, when a plan gives them)."""
+  hp = {k: jnp.asarray([m.hparams[k] for m in members], jnp.float32) for k in optim.HPARAMS}
+  found = branches(members) if found is None else found
+  if found is not None and len(found) > 1:
+    hp["branch"] = jnp.asarray([found.index(branch_of(m)) for m in members], jnp.int32)
+  if model_cfg is not None:
+    dims = [member_dims(model_cfg, dict(m.dims)) for m in members]
+    hp["dims"] = {k: jnp.asarray(np.stack([d[k] for d in dims]), jnp.int32) for k in dims[0]}
+  return hp
+
+
+class Group:
+  """The compiled programs of one group and its data, on the device. Groups whose program would be the same
+  (the same config, data shapes, member slots, devices and branches: a sweep's chunks of one bucket) share
+  one compile in this process (programs.py).
+
+  slots: member slots of the program (at least len(members); the spare ones are stopped from the start),
+  so that chunks of different sizes still share one program. val: the validation buckets that select the best
+  epoch, plateau and early stopping (None: the test buckets select)."""
+
+  def __init__(self, config, train, test, num_classes: int, members: Sequence[Member],
+               devices: Optional[Sequence] = None, slots: int = 0, val=None, branches: tuple = ()):
+    self.config = config
+    self.members = list(members)
+    # the program's branches: a plan's (the same program for other draws of its space) or its members'
+    self.branch_keys = tuple(sorted(branches)) if branches else None
+    self.train, self.test, self.val = train, test, val
+    self.n_train = int(sum(int(b[0].shape[0]) for b in train))
+    spec = DataShape(num_classes, tuple(int(b[0].shape[0]) for b in train))
+    self.num_classes = num_classes
+    self.feature_shape = tuple(int(d) for d in train[0][0].shape[1:])
+    # width_padded: members of different widths / depths share this program (config.model = bucket sizes)
+    self.width_padded = any(m.dims for m in self.members)
+    # (a user's module runs its training calls with train=True: its own dropout, whatever model.dropout says)
+    use_dropout = model_spec(config.model.kind).user or any(float(m.hparams["dropout"]) > 0 for m in self.members)
+    self.devices = list(devices) if devices else [jax.devices()[0]]
+    n_dev = len(self.devices)
+    self.size = len(self.members)
+    self.slots = -(-max(self.size, int(slots)) // n_dev) * n_dev  # member slots, a multiple of the devices
+    pad = self.members + [self.members[-1]] * (self.slots - self.size)
+    self.hp = stack_hparams(pad, config.model if self.width_padded else None, self._found())
+    self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
+    self._sharding = None
+    mesh = None
+    if n_dev > 1:
+      mesh = jax.sharding.Mesh(np.array(self.devices), ("members",))
+      self._sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+      self.hp = jax.device_put(self.hp, self._sharding)
+      self.keys = jax.device_put(self.keys, self._sharding)
+    self.member_loop = member_loop(config, self.devices)
+    # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
+    key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
+           repr(self._branches()), optimizers(self.members), self.slots, tuple(str(d) for d in self.devices),
+           self.member_loop,
+           programs.signature((train, val, test)))
+    self._shared = programs.shared(key, lambda: programs.build(
+        config, spec, padded=self.width_padded, use_dropout=use_dropout, branches=self._branches(),
+        member_loop=self.member_loop, mesh=mesh, optimizers=optimizers(self.members)))
+    self.program = self._shared.program
+    self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
+    self.compile_s = 0.0
+    self.hang_timeout = float(config.hang_timeout_s)
+    self._longest_epoch = 0.0
+
+  def _found(self):
+    return self.branch_keys if self.branch_keys and len(self.branch_keys) > 1 else branches(self.members)
+
+  def _branches(self):
+    found = self._found()
+    return None if found is None else [(b[0] or int(self.config.batch_size), dict(b[1]), *b[2:]) for b in found]
+
+  def take(self, state, index):
+    """The members `index` (positions in this group) of a state, unpadded (for `adopt` by a smaller group)."""
+    idx = np.asarray(list(index))
+    return jax.tree.map(lambda a: a[idx], state)
+
+  def adopt(self, state):
+    """A state of exactly this group's members (e.g. from `take`), padded for the devices and placed."""
+    if self.slots > self.size:
+      extra = np.full(self.slots - self.size, self.size - 1)
+      state = jax.tree.map(lambda a: a[np.concatenate([np.arange(self.size), extra])], state)
+      status = np.asarray(state.status).copy()
+      status[self.size:] = CUT
+      state = state.replace(status=jnp.asarray(status))
+    return self._place(state)
+
+  def reorder(self, state, order):
+    """The state with this group's member slots reordered (slot s takes the member of old slot order[s]; the
+    device padding keeps its slots); the hyperparameters and keys move with their members, and the compiled
+    programs stay (the same shapes and sharding). For spreading running members over the devices."""
+    idx = np.asarray(order)
+    move = lambda tree: self._place(jax.tree.map(lambda a: np.asarray(a)[idx], jax.device_get(tree)))
+    self.hp, self.keys = move(self.hp), move(self.keys)
+    self.members = [self.members[i] for i in order[: self.size]]
+    return move(state)
+
+  def _place(self, state):
+    return jax.device_put(state, self._sharding) if self._sharding is not None else state
+
+  def init(self):
+    # (under the program's lock: a group of the same program initialising in another thread compiles the init
+    # program once; the wait is not this group's compile)
+    with self._shared.lock, watchdog(self.hang_timeout, "initialising the models"):
+      t = time.perf_counter()
+      state = self._init(self.keys, self.hp, self.train)
+      state = self._init_fixups(state)
+      jax.block_until_ready(state)
+      self.compile_s += time.perf_counter() - t
+    return state
+
+  def _init_fixups(self, state):
+    if self.slots > self.size:  # padding members never train
+      status = np.asarray(state.status).copy()
+      status[self.size:] = CUT
+      state = state.replace(status=jnp.asarray(status))
+    return self._place(state)  # every leaf on the member sharding (init leaves some replicated)
+
+  def _put(self, a):
+    a = jnp.asarray(a)
+    return jax.device_put(a, self._sharding) if self._sharding is not None else a
+
+  def set_status(self, state, status: np.ndarray):
+    """The state with a new status per member (host side: ASHA cuts, completion)."""
+    full = np.asarray(state.status).copy()
+    full[: self.size] = status
+    return state.replace(status=self._put(full.astype(np.int32)))
+
+  def build(self):
+    """init, then compile: the initial state, with the program ready. A group of the same program building in
+    another thread is waited for as a whole, so one of them compiles both programs and the other none."""
+    with _building(), self._shared.lock:
+      state = self.init()
+      self.compile(state)
+    return state
+
+  def compile(self, state):
+    """Compiles the epoch program ahead of time (so its seconds are measured apart from training), or takes
+    the one a group with the same program compiled (waiting while another thread compiles it)."""
+    args = (state, self.hp, self.train, self.val, self.test)
+    fingerprint = lambda: program_cache.fingerprint(self.config, self.members, self.slots, len(self.devices),
+                                                    self.devices[0].platform, self.member_loop, self.branch_keys)
+    self._epoch, seconds, self.cache_hit = programs.compile_epoch(self._shared, args, self.hang_timeout,
+                                                                  self.compile_s, fingerprint)
+    self.compile_s += seconds
+
+  @property
+  def recompile_s(self) -> float:
+    """What compiling this group's program costs (measured when it was built, also when this group reused
+    it): the price of a rebuild."""
+    return max(self.compile_s, self._shared.compile_s)
+
+  def epoch(self, state):
+    """One epoch of every running member; returns (state, metrics as numpy [M], seconds)."""
+    t = time.perf_counter()
+    limit = max(self.hang_timeout, 20 * self._longest_epoch) if self.hang_timeout > 0 else 0
+    with watchdog(limit, "an epoch"):
+      state, metrics = self._epoch(state, self.hp, self.train, self.val, self.test)
+      metrics = jax.device_get(metrics)  # the one host round trip of the epoch
+    dt = time.perf_counter() - t
+    self._longest_epoch = max(self._longest_epoch, dt)
+    return state, {k: np.asarray(v)[: self.size] for k, v in metrics.items()}, dt
+
+  def evaluate(self, params, split):
+    loss, acc, _ = jax.device_get(self._eval(params, split, self.hp.get("dims")))
+    return np.asarray(loss)[: self.size], np.asarray(acc)[: self.size]
+
+  def param_count(self, state) -> int:
+    return param_count(jax.tree.map(lambda x: x[0], state.params))
+
+  def param_counts(self, state=None) -> np.ndarray:
+    """The true parameter count of each member: the model its config names (padding never counted)."""
+    return np.array([count_params(member_model(self.config.model, m.dims), self.feature_shape, self.num_classes)
+                     for m in self.members], np.int64)
+
+  def running(self, state) -> np.ndarray:
+    return np.asarray(state.status)[: self.size] == RUNNING

@@ -1,0 +1,348 @@
+"""The one epoch loop, used by single runs (training/trainer.py) and sweeps (sweeps/execute.py).
+
+A single run is a plan of one group; a sweep is many. For one group:
+
+  run = Training(group, state, members)   members: the plan's Member list; run.pos maps group position -> member
+  train(run, epochs, start, hooks)        one compiled call per epoch; after it every hook's `after_epoch`
+                                          (write metrics, checkpoint, print progress, ASHA cuts, dropping
+                                          frozen members); members leaving the group (dropped or at the end)
+                                          go through every hook's `leaving` (extra test sets, best params)
+  run.records                             per member: status, epochs, best / final losses, accuracies, ...
+
+Hooks are plain objects with any of `after_epoch(run, epoch, metrics, seconds)` and `leaving(run, js)`.
+Stop decisions inside an epoch (early stopping, divergence) are the program's (training/step.py, bookkeeping.py);
+decisions between epochs (ASHA) are hooks that set member statuses with `run.group.set_status`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import numpy as np
+
+from mlexp import data as data_lib
+from mlexp import metrics
+from mlexp.io import workdir as wd
+from mlexp.io.writers import epoch_scalars
+from mlexp.training.group import Group, device_splits, put_split
+from mlexp.training.program import COMPLETED, CUT, RUNNING, STATUS_NAMES, STOPPED_EARLY
+
+
+def load_data(config):
+  return data_lib.load(config.data, config.eval)
+
+
+def platform() -> str:
+  """cpu, gpu or tpu: the platform the members run on."""
+  return jax.devices()[0].platform
+
+
+def device_description() -> str:
+  d = jax.devices()
+  return f"{len(d)} x {d[0].platform}:{d[0].device_kind}"
+
+
+def member_devices(n_members: int):
+  """All local devices when there are members for each of them (the member axis is sharded)."""
+  devs = jax.local_devices()
+  return devs if len(devs) > 1 and n_members >= len(devs) else devs[:1]
+
+
+class DataCache:
+  """Data sets loaded once per data config and placed on the device once per bucket count."""
+
+  def __init__(self, say=None):
+    self._data, self.say = {}, say
+
+  @staticmethod
+  def key(cfg) -> str:
+    return cfg.data.to_json_best_effort(sort_keys=True) + cfg.eval.to_json_best_effort(sort_keys=True)
+
+  def datasets(self) -> dict:
+    """key -> Dataset of every data set loaded (the Ray backend ships them to its workers)."""
+    return {k: ds for k, (ds, _) in self._data.items()}
+
+  def put(self, key: str, dataset) -> None:
+    """A data set loaded elsewhere (a Ray worker gets the driver's)."""
+    self._data.setdefault(key, (dataset, {}))
+
+  def get(self, cfg):
+    key = self.key(cfg)
+    if key not in self._data:
+      ds = load_data(cfg)
+      if self.say:
+        self.say(f"data: {ds.describe()}")
+      self._data[key] = (ds, {})
+    ds, placed = self._data[key]
+    nb = int(cfg.data.num_buckets)
+    if nb not in placed:
+      placed[nb] = device_splits(ds, nb, validation=True)
+    return ds, placed[nb]
+
+
+def build_group(cfg, dataset, splits, members, slots: int = 0, branches: tuple = ()) -> Group:
+  """slots: member slots of its program (a sweep's chunks of one bucket share one program); branches: its
+  program's branches when a plan gives them (GroupPlan.branches)."""
+  return Group(cfg, splits[0], splits[1], dataset.num_classes, members,
+               devices=member_devices(max(len(members), int(slots))), slots=slots,
+               val=splits[2] if len(splits) > 2 else None, branches=branches)
+
+
+VAL_COLUMNS = ("best_val_loss", "val_accuracy", "final_val_loss", "final_val_accuracy")
+
+
+class Records:
+  """Host-side results of the members of one plan (by member index)."""
+
+  def __init__(self, n):
+    self.status = np.full(n, RUNNING)
+    self.stopped_by = [""] * n
+    self.epochs_run = np.zeros(n, int)
+    self.best_epoch = np.zeros(n, int)
+    self.best_loss = np.full(n, np.inf)  # the selection loss (validation; test without a validation split)
+    self.best_acc = np.zeros(n)  # test accuracy at the best epoch
+    self.best_test_loss = np.full(n, np.inf)
+    self.best_val_acc = np.full(n, np.nan)  # nan without a validation split
+    self.final_loss = np.full(n, np.nan)
+    self.final_acc = np.full(n, np.nan)
+    self.final_val_loss = np.full(n, np.nan)
+    self.final_val_acc = np.full(n, np.nan)
+    self.train_loss = np.full(n, np.nan)
+    self.wall_s = np.zeros(n)
+    self.param_count = np.zeros(n, np.int64)
+    self.compile_share = np.zeros(n)
+    # seconds of each member's epochs measured inside the program, and how many (CPU: training/member_clock.py timed_epoch)
+    self.member_s, self.member_epochs, self.member_first_s = np.zeros(n), np.zeros(n, int), np.zeros(n)
+    self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)  # (later epochs while a group compiled)
+    self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
+    self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
+
+  def update(self, pos, m, dt):
+    trained = m["trained"]
+    share = dt / max(int(trained.sum()), 1)
+    for j, i in enumerate(pos):
+      if not trained[j]:
+        continue
+      self.status[i] = int(m["status"][j])
+      if self.status[i] == STOPPED_EARLY:
+        self.stopped_by[i] = "patience"
+      self.epochs_run[i] = int(m["epoch"][j])
+      self.best_epoch[i] = int(m["best_epoch"][j])
+      self.best_loss[i] = float(m["best_loss"][j])
+      self.best_acc[i] = float(m["best_accuracy"][j])
+      self.best_test_loss[i] = float(m["best_test_loss"][j])
+      self.final_loss[i] = float(m["test_loss"][j])
+      self.final_acc[i] = float(m["test_accuracy"][j])
+      if "val_loss" in m:  # (a validation split selects)
+        self.best_val_acc[i] = float(m["best_val_accuracy"][j])
+        self.final_val_loss[i] = float(m["val_loss"][j])
+        self.final_val_acc[i] = float(m["val_accuracy"][j])
+      self.train_loss[i] = float(m["train_loss"][j])
+      self.wall_s[i] += share
+      if "member_s" in m:
+        if not self.member_epochs[i]:  # (the first: with a new program's first-run overhead when it leads)
+          self.member_first_s[i] = float(m["member_s"][j])
+        elif bool(m["member_busy"][j]):
+          self.member_busy_s[i] += float(m["member_s"][j])
+          self.member_busy_n[i] += 1
+        self.member_s[i] += float(m["member_s"][j])
+        self.member_epochs[i] += 1
+
+  def restore(self, pos, state, last_epochs):
+    """Resume: the records of the members of a restored state and their last metrics.jsonl records."""
+    for j, i in enumerate(pos):
+      last = {k: math.nan if v is None else v for k, v in last_epochs[j].items()}
+      self.train_loss[i] = float(last.get("train_loss", math.nan))
+      self.final_loss[i] = float(last.get("test_loss", math.nan))
+      self.final_acc[i] = float(last.get("test_accuracy", math.nan))
+      self.final_val_loss[i] = float(last.get("val_loss", math.nan))
+      self.final_val_acc[i] = float(last.get("val_accuracy", math.nan))
+      self.status[i] = int(np.asarray(state.status)[j])
+      self.epochs_run[i] = int(np.asarray(state.epoch)[j])
+      self.best_epoch[i] = int(np.asarray(state.best_epoch)[j])
+      self.best_loss[i] = float(np.asarray(state.best_loss)[j])
+      self.best_acc[i] = float(np.asarray(state.best_accuracy)[j])
+      self.best_test_loss[i] = float(np.asarray(state.best_test_loss)[j])
+      if "val_loss" in last:
+        self.best_val_acc[i] = float(np.asarray(state.best_val_accuracy)[j])
+
+  def selection_acc(self, i) -> float:
+    """The accuracy that picks among models: validation at the best epoch (test without a validation split)."""
+    return float(self.best_acc[i] if np.isnan(self.best_val_acc[i]) else self.best_val_acc[i])
+
+  def selection_key(self, i) -> tuple:
+    """(selection accuracy, -selection loss) of member i: higher is better (ties broken by the loss)."""
+    loss = float(self.best_loss[i])
+    return self.selection_acc(i), -loss if loss == loss else -math.inf
+
+  def add_compile_share(self, compile_s: float, idx) -> None:
+    """Each member's wall_s includes an equal share of its group's compile seconds (what a user waits for)."""
+    idx = list(idx)
+    for i in idx:
+      self.compile_share[i] += compile_s / max(len(idx), 1)
+      self.wall_s[i] += compile_s / max(len(idx), 1)
+
+  def row(self, i, member, gid) -> dict:
+    """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields). test_accuracy and
+    best_test_loss are the test set's at the best epoch, which the validation split chose (best_val_loss)."""
+    no_val = np.isnan(self.best_val_acc[i]) and np.isnan(self.final_val_loss[i])
+    row = {"trial": member.trial, "group": gid, "seed": member.seed, "status": STATUS_NAMES[int(self.status[i])],
+           "stopped_by": self.stopped_by[i], "epochs_run": int(self.epochs_run[i]),
+           "best_epoch": int(self.best_epoch[i]), "final_test_loss": self.final_loss[i],
+           "best_test_loss": self.best_test_loss[i], "test_accuracy": self.best_acc[i],
+           "final_test_accuracy": self.final_acc[i],
+           # (no validation split: the one nan object, so that rows compare equal)
+           **({k: math.nan for k in VAL_COLUMNS} if no_val else {
+               "best_val_loss": self.best_loss[i], "val_accuracy": self.best_val_acc[i],
+               "final_val_loss": self.final_val_loss[i], "final_val_accuracy": self.final_val_acc[i]}),
+           "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
+           "compile_s": self.compile_share[i], "param_count": int(self.param_count[i]),
+           "member_s": float(self.member_s[i]), "member_epochs": int(self.member_epochs[i]),
+           "member_first_s": float(self.member_first_s[i]), "member_busy_s": float(self.member_busy_s[i]),
+           "member_busy_n": int(self.member_busy_n[i])}
+    row.update(self.extra[i])
+    if self.classification[i] is not None:
+      row["classification"] = self.classification[i]
+    return row
+
+
+class Training:
+  """One group in training: its compiled Group, state, members and their records."""
+
+  def __init__(self, group, state, members, records=None, pos=None):
+    self.group, self.state, self.members = group, state, list(members)
+    # group position -> member index (pos: a group restored with only some members, sweeps/segment.py)
+    self.pos = list(range(len(self.members))) if pos is None else list(pos)
+    self.records = records or Records(len(self.members))
+    self.records.param_count[self.pos] = group.param_counts(state)
+    self.used = 0  # member-epochs trained
+    self.finished = False
+    # where the wall time goes: compile (every program of this run, rebuilds included), train (the
+    # compiled epochs, each with its test evaluation), eval (extra test sets, confusion, best parameters of
+    # leaving members), write (metrics.jsonl, TensorBoard, checkpoints, progress)
+    self.times = {"compile_s": group.compile_s, "train_s": 0.0, "eval_s": 0.0, "write_s": 0.0}
+
+  def cut(self, idx, by: str) -> None:
+    """Members `idx` (member indices) recorded as stopped by a decision between epochs (`by`: "asha")."""
+    for i in idx:
+      self.records.status[i], self.records.stopped_by[i] = CUT, by
+
+  def carry_on(self, used: int, times: dict, compile_s: float = 0.0) -> None:
+    """A run rebuilt from a snapshot (a Ray worker: sweeps/segment.py): its counts so far, plus this rebuild's
+    compile seconds."""
+    self.used, self.times = int(used), {**times, "compile_s": times["compile_s"] + compile_s}
+
+  def leave(self, js, hooks):
+    for h in hooks:
+      if hasattr(h, "leaving") and js:
+        t = time.perf_counter()
+        h.leaving(self, js)
+        self.times[getattr(h, "time_kind", "eval_s")] += time.perf_counter() - t
+
+  def reorder(self, order):
+    """The group's member slots reordered (Group.reorder), with the positions that map them to members."""
+    self.state = self.group.reorder(self.state, order)
+    self.pos = [self.pos[s] for s in order[: self.group.size]]
+
+  def drop_frozen(self, hooks, rebuild):
+    """Continues with only the running members, in a smaller group `rebuild(members)` (one compile)."""
+    running = self.group.running(self.state)
+    self.leave([j for j in range(self.group.size) if not running[j]], hooks)
+    keep = [j for j in range(self.group.size) if running[j]]
+    sub = self.group.take(self.state, keep)
+    self.pos = [self.pos[j] for j in keep]
+    self.group = rebuild([self.members[i] for i in self.pos])
+    self.state = self.group.adopt(sub)
+    self.group.compile(self.state)
+    self.times["compile_s"] += self.group.compile_s
+
+
+def train(run: Training, epochs: int, start: int = 0, hooks=(), until: int | None = None) -> Training:
+  """Epochs start+1..epochs (or ..until: a segment, for rung-synchronous sweeps) of every running member;
+  at the last epoch, or when no member runs any more, the members still in the group leave (`finish`)."""
+  stop = epochs if until is None else min(int(until), epochs)
+  for e in range(start + 1, stop + 1):
+    if not run.group.running(run.state).any():
+      break
+    run.state, m, dt = run.group.epoch(run.state)
+    run.times["train_s"] += dt
+    run.used += int(m["trained"].sum())
+    run.records.update(run.pos, m, dt)
+    for h in hooks:
+      if hasattr(h, "after_epoch"):
+        t = time.perf_counter()
+        h.after_epoch(run, e, m, dt)
+        kind = getattr(h, "time_kind", "write_s")
+        if kind in run.times:
+          run.times[kind] += time.perf_counter() - t
+  if stop >= epochs or not run.group.running(run.state).any():
+    finish(run, hooks)
+  return run
+
+
+def finish(run: Training, hooks=()) -> Training:
+  """The end of a run: members still running are completed, and every member leaves the group."""
+  run.finished = True
+  final = np.asarray(run.state.status)[: run.group.size]
+  run.state = run.group.set_status(run.state, np.where(final == RUNNING, COMPLETED, final))
+  run.leave(list(range(run.group.size)), hooks)
+  rec = run.records
+  rec.status[rec.status == RUNNING] = COMPLETED
+  return run
+
+
+def epoch_status(m, j, e, epochs) -> str:
+  status = int(m["status"][j])
+  return STATUS_NAMES[COMPLETED if status == RUNNING and e == epochs else status]
+
+
+class MetricsHook:
+  """metrics.jsonl and TensorBoard scalars of every member trained in an epoch."""
+  time_kind = "write_s"
+
+  def __init__(self, jsonl, tb, epochs, run_name, gid=None):
+    self.jsonl, self.tb, self.epochs, self.run_name, self.gid = jsonl, tb, epochs, run_name, gid
+
+  def after_epoch(self, run, e, m, dt):
+    for j, i in enumerate(run.pos):
+      if not m["trained"][j]:
+        continue
+      mem = run.members[i]
+      rec = wd.epoch_record(mem, e, m, j, dt, run.group.n_train, epoch_status(m, j, e, self.epochs), self.gid)
+      self.jsonl.write(rec)
+      self.tb.write_scalars(self.run_name(mem), e, epoch_scalars(rec))
+
+
+def rewrite_tensorboard(tb, records, run_name) -> None:
+  """Resume: each run's TensorBoard scalars made one point per kept metrics.jsonl record (TensorBoard.resume)."""
+  tb.resume(records, run_name)
+
+
+class ClassificationHook:
+  """Confusion matrix, per-class accuracy, macro F1 / precision / recall of the members leaving the group,
+  at their best epoch (from the test confusion counts the program keeps with the best parameters)."""
+
+  def __init__(self, dataset):
+    self.dataset = dataset
+
+  def leaving(self, run, js):
+    conf = np.asarray(jax.device_get(run.state.best_confusion))
+    for j in js:
+      rep = metrics.report_from_confusion(conf[j], self.dataset.class_names)
+      run.records.extra[run.pos[j]]["macro_f1"] = rep["macro_f1"]
+      run.records.classification[run.pos[j]] = rep
+
+
+class ExtraTestsHook:
+  """The extra test sets (moved / rotated) on the best parameters of the members leaving the group."""
+
+  def __init__(self, dataset):
+    self.dataset = dataset
+
+  def leaving(self, run, js):
+    for name, split in self.dataset.extra_tests.items():
+      loss, acc = run.group.evaluate(run.state.best_params, put_split(split))
+      for j in js:
+        run.records.extra[run.pos[j]][f"test_accuracy/{name}"] = float(acc[j])
+        run.records.extra[run.pos[j]][f"test_loss/{name}"] = float(loss[j])
