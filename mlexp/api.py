@@ -125,8 +125,9 @@ def _what(e: BaseException) -> str:
   """'ZeroDivisionError: division by zero' (its first line), or 'sys.exit(3)'."""
   if isinstance(e, SystemExit):
     return f"sys.exit({e.code!r})"
+  from mlexp.config.checks import moved_hint
   lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-  return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+  return (f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__) + moved_hint(e)
 
 
 def _jax_started() -> bool:

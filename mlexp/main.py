@@ -134,8 +134,9 @@ def check_config_file(spec: str):
 
 
 def _first_line(e: BaseException) -> str:
+  from mlexp.config.checks import moved_hint  # (a renamed package a config imports: its new name)
   lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-  return lines[0] if lines else repr(e)
+  return (lines[0] if lines else repr(e)) + moved_hint(e)
 
 
 def parse_flags(argv):
@@ -211,8 +212,7 @@ def check_sweep_overrides(config, argv) -> None:
              "sweep's space in the config file, or run the single config you want without the sweep")
 
 
-from mlexp.io.oserrors import os_error_message  # noqa: E402  (one line per OS error; exit 5)
-from mlexp.io.oserrors import os_error_in as _os_error_in  # noqa: E402,F401  (Orbax's ValueError of a full disk too)
+from mlexp.io.oserrors import os_error_in as _os_error_in, os_error_message  # noqa: E402,F401  (one line an OS error)
 
 
 def open_workdir(workdir: str, config):

@@ -151,3 +151,19 @@ def test_the_linear_model_takes_hidden_units():
   c.model.units = (0,)
   with pytest.raises(ConfigError, match="model.units"):
     validate(c)
+
+
+def test_a_config_importing_a_renamed_package_names_the_new_one(tmp_path):
+  """mlexp/sweep/ is mlexp/sweeps/ (and mlexp/train/ mlexp/training/): an old config's import says so, in the CLI
+  and in the API."""
+  import subprocess
+  import sys
+  cfg = tmp_path / "old.py"
+  cfg.write_text("from mlexp.config import image_config\nfrom mlexp.sweep.space import grid\n\n"
+                 "def get_config(arg=None):\n  return image_config('mlp')\n")
+  with pytest.raises(mlexp.ConfigError, match=r"mlexp.sweep is now mlexp.sweeps \(from mlexp.sweeps.space import"):
+    mlexp.get_config(str(cfg))
+  p = subprocess.run([sys.executable, "-m", "mlexp.main", f"--config={cfg}", f"--workdir={tmp_path / 'w'}"],
+                     capture_output=True, text=True, timeout=120)
+  assert p.returncode == 2 and "mlexp.sweep is now mlexp.sweeps" in p.stderr, (p.returncode, p.stderr)
+  assert len(p.stderr.strip().splitlines()) == 1

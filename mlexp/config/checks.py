@@ -19,6 +19,19 @@ class ConfigError(ValueError):
     return cls(field, value, message, message=message)
 
 
+MOVED = {"mlexp.sweep": "mlexp.sweeps", "mlexp.train": "mlexp.training"}  # packages renamed (a config's import)
+
+
+def moved_hint(e: BaseException) -> str:
+  """'; mlexp.sweep is now mlexp.sweeps (from mlexp.sweeps.space import grid, ...)' for an import of a renamed
+  package, else ''."""
+  name = getattr(e, "name", None) if isinstance(e, ImportError) else None
+  old = next((o for o in MOVED if name and (name == o or name.startswith(o + "."))), None)
+  if old is None:
+    return ""
+  return f"; {old} is now {MOVED[old]}" + (" (from mlexp.sweeps.space import grid, ...)" if old == "mlexp.sweep" else "")
+
+
 def get(c, field):
   for part in field.split("."):
     c = c[part]
