@@ -85,16 +85,19 @@ class RayExecutor:
         raise ray_backend.failure(ray, e, p.gid, self.sw) from None
       segment.replay(out["calls"], self.res.jsonl, self.res.tb)
       yield p, out
+    self._watch_board(final=True)  # (a board lost after the last ask: found now, not left to chance)
 
-  def _watch_board(self) -> None:
-    """Asynchronous ASHA: a rung board found lost (its ping fails) is put up again from the values seen."""
+  def _watch_board(self, final: bool = False) -> None:
+    """Asynchronous ASHA: a rung board found lost (its ping fails) is put up again from the values seen. final:
+    the batch's tasks are done: wait for the answer (up to 10 s) instead of looking again on the next call."""
     if self.board is None:
       return
     ray = self.ray
     if self.ping is None:
       self.ping = self.board.ping.remote()
-      return
-    if not ray.wait([self.ping], timeout=0)[0]:
+      if not final:
+        return
+    if not ray.wait([self.ping], timeout=10.0 if final else 0)[0]:
       return
     try:
       ray.get(self.ping)
