@@ -91,20 +91,19 @@ def program_branches(chunk, canon_members, canon_cuts, real_cuts, full, batch_si
   return tuple(sorted(keys)), chosen
 
 
+def _flat(v) -> tuple:
+  return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),)
+
+
 def _width(sizes: dict) -> int:
-  return sum(sum(v) if isinstance(v, (tuple, list)) else int(v) for v in sizes.values())
+  return sum(sum(_flat(v)) for v in sizes.values())
 
 
 def _inside(model, sizes: dict, full: dict) -> bool:
   """Whether a member's model fits narrower padded sizes ({}: the program's own, which hold every member)."""
-  if not sizes:
-    return True
   own = widths.bucket_model([model], len(full.get("units", ())))
   for f, v in sizes.items():
-    mine = own.get(f, v)
-    pairs = zip(mine, v) if isinstance(v, (tuple, list)) else [(mine, v)]
-    if len(tuple(mine) if isinstance(mine, (tuple, list)) else (mine,)) != len(tuple(v) if isinstance(v, (tuple, list)) else (v,)):
-      return False
-    if any(int(a) > int(b) for a, b in pairs):
+    mine, theirs = _flat(own.get(f, v)), _flat(v)
+    if len(mine) != len(theirs) or any(a > b for a, b in zip(mine, theirs)):
       return False
   return True
