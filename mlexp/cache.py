@@ -105,10 +105,11 @@ class track:
 
 
 def fingerprint(config, members, slots: int, n_devices: int, platform: str, member_loop: str,
-                branches=None) -> str:
+                branches=None, device: int = 0) -> str:
   """What decides a group's compiled programs, as a stable hash: the config without its vmapped knobs and the
   fields that never reach the program, whether members are padded or drop out, their branches (batch sizes,
-  narrower widths, optimizers), the member slots (padded to the devices), the devices and the jax version."""
+  narrower widths, optimizers), the member slots (padded to the devices), the devices and the jax version.
+  device: the one device of a group on another than the first (a sweep's lane; JAX's key holds it on CPU)."""
   import jax
   from mlexp.config.hparams import without_hparams
   from mlexp.models.specs import spec
@@ -122,8 +123,8 @@ def fingerprint(config, members, slots: int, n_devices: int, platform: str, memb
   branches = [(b[0] or int(config.batch_size), list(b[1]), *b[2:]) for b in found] if len(found) > 1 else None
   n = max(len(members), int(slots))
   slots = -(-n // max(1, int(n_devices))) * max(1, int(n_devices))
-  text = json.dumps([c, padded, dropout, branches, slots, int(n_devices), platform, member_loop, jax.__version__],
-                    sort_keys=True, default=str)
+  parts = [c, padded, dropout, branches, slots, int(n_devices), platform, member_loop, jax.__version__]
+  text = json.dumps(parts + ([int(device)] if device else []), sort_keys=True, default=str)
   return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 

@@ -265,6 +265,8 @@ def sweep_block(space, num_trials: int = 0, mode: str | None = None,
   s.max_group_size = 64  # models per compiled program; bigger groups are split into chunks
   s.max_group_gb = 4.0  # ... and into chunks whose estimated memory (params, optimizer state, activations) fits
   s.compile_ahead = 2  # groups compiled in worker threads while the current one trains (0 = none)
+  # groups narrower than the devices (e.g. one model each) train side by side, each on one device
+  s.lanes = True
   s.shard_index = 0  # launch/: this process runs the groups k with k % num_shards == shard_index
   s.num_shards = 1
   # local (this process) | ray: each group a Ray task (sweeps/executors/ray.py; pip install -e ".[ray]")

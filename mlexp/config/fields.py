@@ -99,6 +99,7 @@ FIELDS = {
     "sweep.max_group_size": ("models per compiled program", None),
     "sweep.max_group_gb": ("estimated memory per compiled program", None),
     "sweep.compile_ahead": ("groups compiled ahead in worker threads", None),
+    "sweep.lanes": ("groups narrower than the devices train side by side, one a device", (True, False)),
     "sweep.shard_index": ("this process runs the groups k with k % num_shards == shard_index", None),
     "sweep.num_shards": ("processes sharing the sweep", None),
     "sweep.backend": ("local, or ray (each group a Ray task)", ("local", "ray")),

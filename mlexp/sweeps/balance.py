@@ -73,3 +73,23 @@ def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
     return cnn_cpu_seconds(true, padded_sizes, feature_shape, num_classes)
   steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
   return flops(true, padded_sizes, feature_shape, num_classes, steps)
+
+
+def lanes(plans, n_devices: int) -> dict:
+  """gid -> device index of the groups narrower than the devices (fewer member slots than devices): each runs
+  whole on one device, beside the groups on the others (sweeps/executors/local.py), where it would otherwise
+  leave every other device idle. Groups of one program share a lane (one compile); programs go to the least
+  loaded lane by their members, in plan order (deterministic: a rerun places them alike, as JAX's persistent
+  cache needs on CPU, where a program's device is part of its key). Wider groups split over all devices."""
+  if n_devices < 2:
+    return {}
+  load, of_program, out = [0] * n_devices, {}, {}
+  for p in plans:
+    if max(len(p.members), int(p.slots)) >= n_devices:
+      continue
+    key = p.program or p.gid
+    if key not in of_program:
+      of_program[key] = min(range(n_devices), key=lambda d: (load[d], d))
+    out[p.gid] = of_program[key]
+    load[out[p.gid]] += len(p.members)
+  return out

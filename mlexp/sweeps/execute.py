@@ -16,7 +16,7 @@ from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import save_params
 from mlexp.sweeps import asha, balance, trial_time
 from mlexp.sweeps.space import get_field, knob_value, value_str
-from mlexp.training import loop
+from mlexp.training import hooks as result_hooks, loop
 from mlexp.training.program import CUT, RUNNING
 
 
@@ -173,13 +173,14 @@ class GroupRun:
   def __init__(self, plan, prepared, sweep: SweepContext, data: loop.DataCache, board, metric_hooks, sync=False,
                best=None, rung_values=None):
     cfg = plan.config
-    ds, splits = data.get(cfg)
     self.plan, self.epochs, self.sync = plan, int(cfg.epochs), sync
     # prepared: (group, state), or a loop.Training already built (a group restored on a Ray worker: segment.py)
     self.run = prepared if isinstance(prepared, loop.Training) else loop.Training(*prepared, list(plan.members))
+    lane = self.run.group.lane or None  # a narrow group on a device of its own: rebuilt there
+    ds, splits = data.get(cfg, lane)
     self.best = BestParamsHook(best)
-    self.leaving = [loop.ExtraTestsHook(ds), loop.ClassificationHook(ds), self.best]
-    self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms)
+    self.leaving = [result_hooks.ExtraTestsHook(ds), result_hooks.ClassificationHook(ds), self.best]
+    self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms, lane=lane)
     self.ash = AshaHook(sweep.config.sweep, self.epochs, board, self.rebuild, self.leaving, gid=plan.gid)
     self.ash.rung_values = dict(rung_values or {})
     if sync:

@@ -26,11 +26,14 @@ def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
   are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
   nor is a CNN's kernel size where a smaller kernel is a larger one with a zero border (`paddable_kernel`),
-  nor the batch size (`_batch_parts`), nor the optimizer's name (`_optimizer_parts`)."""
+  nor the batch size (`_batch_parts`), nor the optimizer's name (`_optimizer_parts`), nor the number of epochs
+  where the learning rate does not depend on it (`_epoch_parts`: all but a cosine schedule)."""
   c = without_hparams(config)
   if padded:
     c["batch_size"] = None
     c["optimizer"]["name"] = None
+    if config.schedule.name != "cosine":
+      c["epochs"] = None
     m = c["model"]
     for f in PADDED_FIELDS.get(m["kind"], ()):
       v = m[f]
@@ -66,6 +69,18 @@ def _optimizer_parts(items, padding: str, cost) -> list:
   return [items]
 
 
+def _epoch_parts(items, padding: str, cost) -> list:
+  """[items]: the trials of one static key (epochs not in it) cut into the parts that may share programs: all of
+  them where a member that has trained its own epochs costs nothing more (CPU, members one after another: it is
+  completed and its later epochs skipped, training/loop.py), else one part per number of epochs."""
+  by_epochs: dict = {}
+  for it in items:
+    by_epochs.setdefault(int(it[1].epochs), []).append(it)
+  if len(by_epochs) == 1 or not _branching(items, padding, cost):
+    return list(by_epochs.values())
+  return [items]
+
+
 def _branching(items, padding: str, cost) -> bool:
   """Whether a program of these trials may hold branches (a training loop per batch size or narrower padded
   sizes): on CPU with a cost model, where members run one after another (vmapped, every member would run
@@ -95,12 +110,13 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
     fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
     true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
     sizes = {int(cfg.batch_size) for _, cfg in chunk} | {int(c.batch_size) for _, c in members or ()}
+    epochs = {int(cfg.epochs) for _, cfg in chunk}
     cms = [c.model for _, c in members or ()]
     canon_padded = len({widths.shape_of(m) for m in cms}) > 1
-    if len(set(true)) == 1 and len(sizes) == 1 and not canon_padded:  # one shape: the exact program
+    if len(set(true)) == 1 and len(sizes) == 1 and len(epochs) == 1 and not canon_padded:  # the exact program
       out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk], len(members or ()), None))
       continue
-    gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes)})
+    gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes), "epochs": max(epochs)})
     branch, keys = [()] * len(chunk), None
     full = None
     if len(set(true)) > 1 or canon_padded:
@@ -188,7 +204,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     canon_by_key.setdefault(static_key(cfg, padded), []).append((-1, cfg))
   plans = []
   for key, items in by_key.items():
-    parts = (b for o in _optimizer_parts(items, padding, cost) for b in _batch_parts(o, padding, cost))
+    parts = (b for e in _epoch_parts(items, padding, cost) for o in _optimizer_parts(e, padding, cost)
+             for b in _batch_parts(o, padding, cost))
     for gcfg, bucket, n_canon, keys in (b for part in parts for b in _buckets(
         part, padding, cost, base.get("sweep"), canonical.canon_part(canon_by_key.get(key), part))):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
@@ -201,9 +218,11 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       narrower = sorted({b for _, _, _, b in bucket if b} if keys is None else {k[1] for k in keys if k[1]})
       names = sorted({str(cfg.optimizer.name) for _, cfg, _, _ in bucket} if keys is None or len(keys[0]) < 3
                      else {k[2] for k in keys})  # the optimizer as data
+      epochs = sorted({int(cfg.epochs) for _, cfg, _, _ in bucket})  # epochs as data: each member its own
       h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
                         (f"|batches{sizes}" if mixed else "") + (f"|optimizers{names}" if len(names) > 1 else "") +
-                        (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
+                        (f"|branches{narrower}" if narrower else "") +
+                        (f"|epochs{epochs}" if len(epochs) > 1 else "")).encode()).hexdigest()[:10]
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
       if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
@@ -220,7 +239,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
         chunk, c0 = bucket[c0:c0 + n], c0 + n
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims,
                                batch_size=int(cfg.batch_size) if mixed else 0, branch=branch,
-                               optimizer=str(cfg.optimizer.name) if len(names) > 1 else "")
+                               optimizer=str(cfg.optimizer.name) if len(names) > 1 else "",
+                               epochs=int(cfg.epochs) if len(epochs) > 1 else 0)
                         for t, cfg, dims, branch in chunk for s in range(int(seeds)))
         members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{k}", config=gcfg, members=members,

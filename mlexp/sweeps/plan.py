@@ -34,6 +34,8 @@ def check_sweep(config, trials) -> None:
       raise ConfigError(f"sweep.asha.{f}", sw.asha[f], f"must be an integer >= {lo}")
   if not isinstance(sw.compile_ahead, int) or sw.compile_ahead < 0:
     raise ConfigError("sweep.compile_ahead", sw.compile_ahead, "must be an integer >= 0")
+  if not isinstance(sw.get("lanes", True), bool):
+    raise ConfigError("sweep.lanes", sw.lanes, "must be True or False")
   if not isinstance(sw.asha.get("sync", True), bool):
     raise ConfigError("sweep.asha.sync", sw.asha.sync, "must be True or False")
   if sw.padding not in widths.PADDING_MODES:
@@ -238,13 +240,14 @@ def cached_programs(groups) -> set:
     return set()
   from mlexp.sweeps.plan_types import member_loop
   from mlexp.training.loop import member_devices
-  out = set()
+  from mlexp.sweeps.balance import lanes
+  out, lane = set(), lanes(groups, _devices())
   for g, first in _first_of_program(groups):
     if not first:
       continue
-    devices = member_devices(max(len(g.members), int(g.slots)))
+    devices = member_devices(max(len(g.members), int(g.slots)), lane.get(g.gid))
     fp = cache.fingerprint(g.config, g.members, g.slots, len(devices), devices[0].platform,
-                           member_loop(g.config, devices), g.branches)
+                           member_loop(g.config, devices), g.branches, lane.get(g.gid, 0))
     if cache.found([fp]):
       out.add(g.gid)
   return out

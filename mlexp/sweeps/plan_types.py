@@ -21,6 +21,7 @@ class Member:
   batch_size: int = 0  # its own batch size when the group's members differ in it (0: the group's batch_size)
   branch: tuple = ()  # (field, value) pairs of narrower padded sizes it trains at inside its group (): the group's
   optimizer: str = ""  # its own optimizer.name when the group's members differ in it ("": the group's)
+  epochs: int = 0  # its own epochs when the group's members differ in it (0: the group's, the most of them)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ from mlexp.sweeps.executors import Resources, rungs
 from mlexp.sweeps.executors.local import LocalExecutor
 from mlexp.sweeps.record import merge, write_best_and_summary, write_results  # noqa: F401 (merge: launch/merge.py)
 from mlexp.sweeps.plan import describe, estimate, estimates, plan_sweep, plan_trials, unsharded
-from mlexp.training import loop
+from mlexp.training import hooks as result_hooks, loop
 
 
 class SweepRunner:
@@ -135,7 +135,7 @@ class SweepRunner:
     jsonl = JsonlWriter(wd.path(workdir, f"metrics{shard_sfx}.jsonl"), keep=lambda r: r.get("group") in done,
                         say=self.say)
     tb = TensorBoard(wd.path(workdir, "tensorboard"))
-    loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"trial_{int(r['trial']):03d}_seed_{r['seed']}")
+    result_hooks.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"trial_{int(r['trial']):03d}_seed_{r['seed']}")
     ckpt_name = "best_trial" if self.shard[1] == 1 else f"best_trial.shard{self.shard[0]}"
     before = sum(float(d.get("wall_s") or 0.0) for d in done.values())  # earlier processes of this sweep
     self.t0, self.done, self.device = t0, done, device

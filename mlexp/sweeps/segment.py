@@ -123,7 +123,7 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
   import jax
   import jax.numpy as jnp
   from mlexp.sweeps.execute import GroupRun
-  from mlexp.training import loop
+  from mlexp.training import hooks as result_hooks, loop
   seq = 0 if snap is None else snap.seq
   for key in [k for k in _LIVE if k[0] != ctx.run_id]:  # another driver's groups: gone
     del _LIVE[key]
@@ -136,8 +136,8 @@ def _group_run(ctx: Context, plan, snap: Snapshot | None, board, sync: bool):
   ds, splits = data.get(plan.config)
   members = list(plan.members)
   gr_rec = Recorder()
-  hooks = [loop.MetricsHook(gr_rec, gr_rec, int(plan.config.epochs), lambda m: f"trial_{m.trial:03d}_seed_{m.seed}",
-                            plan.gid)]
+  hooks = [result_hooks.MetricsHook(gr_rec, gr_rec, int(plan.config.epochs),
+                                    lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", plan.gid)]
   if snap is None:
     group = loop.build_group(plan.config, ds, splits, members, plan.slots, plan.branches)
     prepared = (group, group.build())

@@ -117,6 +117,8 @@ class Group:
     use_dropout = model_spec(config.model.kind).user or any(float(m.hparams["dropout"]) > 0 for m in self.members)
     self.devices = list(devices) if devices else [jax.devices()[0]]
     n_dev = len(self.devices)
+    # a narrow group's own device (a sweep's lane) when it is not the first: its index, else 0
+    self.lane = jax.local_devices().index(self.devices[0]) if n_dev == 1 and self.devices[0] in jax.local_devices() else 0
     self.size = len(self.members)
     self.slots = -(-max(self.size, int(slots)) // n_dev) * n_dev  # member slots, a multiple of the devices
     pad = self.members + [self.members[-1]] * (self.slots - self.size)
@@ -127,6 +129,9 @@ class Group:
     if n_dev > 1:
       mesh = jax.sharding.Mesh(np.array(self.devices), ("members",))
       self._sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+    elif self.devices[0] != jax.local_devices()[0]:  # a narrow group on its own device (a sweep's lane)
+      self._sharding = jax.sharding.SingleDeviceSharding(self.devices[0])
+    if self._sharding is not None:
       self.hp = jax.device_put(self.hp, self._sharding)
       self.keys = jax.device_put(self.keys, self._sharding)
     self.member_loop = member_loop(config, self.devices)
@@ -220,7 +225,8 @@ class Group:
     the one a group with the same program compiled (waiting while another thread compiles it)."""
     args = (state, self.hp, self.train, self.val, self.test)
     fingerprint = lambda: program_cache.fingerprint(self.config, self.members, self.slots, len(self.devices),
-                                                    self.devices[0].platform, self.member_loop, self.branch_keys)
+                                                    self.devices[0].platform, self.member_loop, self.branch_keys,
+                                                    self.lane)
     self._epoch, seconds, self.cache_hit = programs.compile_epoch(self._shared, args, self.hang_timeout,
                                                                   self.compile_s, fingerprint)
     self.compile_s += seconds

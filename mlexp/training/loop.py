@@ -9,7 +9,8 @@ A single run is a plan of one group; a sweep is many. For one group:
                                           go through every hook's `leaving` (extra test sets, best params)
   run.records                             per member: status, epochs, best / final losses, accuracies, ...
 
-Hooks are plain objects with any of `after_epoch(run, epoch, metrics, seconds)` and `leaving(run, js)`.
+Hooks are plain objects with any of `after_epoch(run, epoch, metrics, seconds)` and `leaving(run, js)`; those
+for results (metrics.jsonl, TensorBoard, extra test sets, classification) are in training/hooks.py.
 Stop decisions inside an epoch (early stopping, divergence) are the program's (training/step.py, bookkeeping.py);
 decisions between epochs (ASHA) are hooks that set member statuses with `run.group.set_status`.
 """
@@ -22,10 +23,7 @@ import jax
 import numpy as np
 
 from mlexp import data as data_lib
-from mlexp import metrics
-from mlexp.io import workdir as wd
-from mlexp.io.writers import epoch_scalars
-from mlexp.training.group import Group, device_splits, put_split
+from mlexp.training.group import Group, device_splits
 from mlexp.training.program import COMPLETED, CUT, RUNNING, STATUS_NAMES, STOPPED_EARLY
 
 
@@ -43,10 +41,13 @@ def device_description() -> str:
   return f"{len(d)} x {d[0].platform}:{d[0].device_kind}"
 
 
-def member_devices(n_members: int):
-  """All local devices when there are members for each of them (the member axis is sharded)."""
+def member_devices(n_members: int, lane: int | None = None):
+  """All local devices when there are members for each of them (the member axis is sharded); else one: the
+  first, or device `lane` (a sweep's narrow groups run side by side, one a device: sweeps/balance.py lanes)."""
   devs = jax.local_devices()
-  return devs if len(devs) > 1 and n_members >= len(devs) else devs[:1]
+  if len(devs) > 1 and n_members >= len(devs):
+    return devs
+  return [devs[int(lane) % len(devs)]] if lane is not None else devs[:1]
 
 
 class DataCache:
@@ -67,7 +68,9 @@ class DataCache:
     """A data set loaded elsewhere (a Ray worker gets the driver's)."""
     self._data.setdefault(key, (dataset, {}))
 
-  def get(self, cfg):
+  def get(self, cfg, lane=None):
+    """(data set, device splits) of a config; lane: a narrow group's device (member_devices), the splits placed
+    there once (else on the default device, or sharded by the group's program)."""
     key = self.key(cfg)
     if key not in self._data:
       ds = load_data(cfg)
@@ -78,14 +81,20 @@ class DataCache:
     nb = int(cfg.data.num_buckets)
     if nb not in placed:
       placed[nb] = device_splits(ds, nb, validation=True)
-    return ds, placed[nb]
+    device = None if lane is None else member_devices(1, lane)[0]
+    if device is None or device == jax.local_devices()[0]:
+      return ds, placed[nb]
+    if (nb, device.id) not in placed:
+      placed[(nb, device.id)] = jax.device_put(placed[nb], device)
+    return ds, placed[(nb, device.id)]
 
 
-def build_group(cfg, dataset, splits, members, slots: int = 0, branches: tuple = ()) -> Group:
+def build_group(cfg, dataset, splits, members, slots: int = 0, branches: tuple = (), lane=None) -> Group:
   """slots: member slots of its program (a sweep's chunks of one bucket share one program); branches: its
-  program's branches when a plan gives them (GroupPlan.branches)."""
+  program's branches when a plan gives them (GroupPlan.branches); lane: the device of a narrow group
+  (member_devices; its splits are on that device: DataCache.get)."""
   return Group(cfg, splits[0], splits[1], dataset.num_classes, members,
-               devices=member_devices(max(len(members), int(slots))), slots=slots,
+               devices=member_devices(max(len(members), int(slots)), lane), slots=slots,
                val=splits[2] if len(splits) > 2 else None, branches=branches)
 
 
@@ -269,6 +278,7 @@ def train(run: Training, epochs: int, start: int = 0, hooks=(), until: int | Non
     run.times["train_s"] += dt
     run.used += int(m["trained"].sum())
     run.records.update(run.pos, m, dt)
+    complete_own_epochs(run, e)
     for h in hooks:
       if hasattr(h, "after_epoch"):
         t = time.perf_counter()
@@ -281,6 +291,17 @@ def train(run: Training, epochs: int, start: int = 0, hooks=(), until: int | Non
   return run
 
 
+def complete_own_epochs(run: Training, epoch: int) -> None:
+  """Members with fewer epochs of their own than their group's (epochs as data: Member.epochs) are completed
+  after their last one; their later epochs are skipped (the program's status lax.cond)."""
+  ends = [j for j, i in enumerate(run.pos) if 0 < getattr(run.members[i], "epochs", 0) <= epoch]
+  status = np.asarray(run.state.status)[: run.group.size].copy()
+  ends = [j for j in ends if status[j] == RUNNING]
+  if ends:
+    status[ends] = COMPLETED
+    run.state = run.group.set_status(run.state, status)
+
+
 def finish(run: Training, hooks=()) -> Training:
   """The end of a run: members still running are completed, and every member leaves the group."""
   run.finished = True
@@ -290,59 +311,3 @@ def finish(run: Training, hooks=()) -> Training:
   rec = run.records
   rec.status[rec.status == RUNNING] = COMPLETED
   return run
-
-
-def epoch_status(m, j, e, epochs) -> str:
-  status = int(m["status"][j])
-  return STATUS_NAMES[COMPLETED if status == RUNNING and e == epochs else status]
-
-
-class MetricsHook:
-  """metrics.jsonl and TensorBoard scalars of every member trained in an epoch."""
-  time_kind = "write_s"
-
-  def __init__(self, jsonl, tb, epochs, run_name, gid=None):
-    self.jsonl, self.tb, self.epochs, self.run_name, self.gid = jsonl, tb, epochs, run_name, gid
-
-  def after_epoch(self, run, e, m, dt):
-    for j, i in enumerate(run.pos):
-      if not m["trained"][j]:
-        continue
-      mem = run.members[i]
-      rec = wd.epoch_record(mem, e, m, j, dt, run.group.n_train, epoch_status(m, j, e, self.epochs), self.gid)
-      self.jsonl.write(rec)
-      self.tb.write_scalars(self.run_name(mem), e, epoch_scalars(rec))
-
-
-def rewrite_tensorboard(tb, records, run_name) -> None:
-  """Resume: each run's TensorBoard scalars made one point per kept metrics.jsonl record (TensorBoard.resume)."""
-  tb.resume(records, run_name)
-
-
-class ClassificationHook:
-  """Confusion matrix, per-class accuracy, macro F1 / precision / recall of the members leaving the group,
-  at their best epoch (from the test confusion counts the program keeps with the best parameters)."""
-
-  def __init__(self, dataset):
-    self.dataset = dataset
-
-  def leaving(self, run, js):
-    conf = np.asarray(jax.device_get(run.state.best_confusion))
-    for j in js:
-      rep = metrics.report_from_confusion(conf[j], self.dataset.class_names)
-      run.records.extra[run.pos[j]]["macro_f1"] = rep["macro_f1"]
-      run.records.classification[run.pos[j]] = rep
-
-
-class ExtraTestsHook:
-  """The extra test sets (moved / rotated) on the best parameters of the members leaving the group."""
-
-  def __init__(self, dataset):
-    self.dataset = dataset
-
-  def leaving(self, run, js):
-    for name, split in self.dataset.extra_tests.items():
-      loss, acc = run.group.evaluate(run.state.best_params, put_split(split))
-      for j in js:
-        run.records.extra[run.pos[j]][f"test_accuracy/{name}"] = float(acc[j])
-        run.records.extra[run.pos[j]][f"test_loss/{name}"] = float(loss[j])

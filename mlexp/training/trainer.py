@@ -20,7 +20,7 @@ from mlexp.io.progress import Progress, extra_tests_line
 from mlexp.io.writers import JsonlWriter, TensorBoard
 from mlexp.summary import summarize
 from mlexp.stats import mean_std
-from mlexp.training import loop
+from mlexp.training import hooks as result_hooks, loop
 from mlexp.training.group import Member, device_splits
 from mlexp.training.loop import load_data  # (a name here: tests replace trainer.load_data)
 from mlexp.training.optim import hparams_of
@@ -80,14 +80,14 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   run = loop.Training(group, state, members)
   if start:
     run.records.restore(run.pos, state, wd.last_epochs(jsonl.path, members))  # the kept metrics
-    loop.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"seed_{r['seed']}")
+    result_hooks.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"seed_{r['seed']}")
   try:
     group.compile(state)
     say(f"compiled in {group.compile_s:.1f}s; {int(run.records.param_count[0]):,} parameters per model, "
         f"{group.program.steps_per_epoch} steps per epoch of batch {config.batch_size}")
-    hooks = [loop.MetricsHook(jsonl, tb, int(config.epochs), lambda mem: f"seed_{mem.seed}"),
+    hooks = [result_hooks.MetricsHook(jsonl, tb, int(config.epochs), lambda mem: f"seed_{mem.seed}"),
              *([CheckpointHook(ckpt)] if ckpt is not None else []), ProgressHook(progress),
-             loop.ExtraTestsHook(dataset), loop.ClassificationHook(dataset)]
+             result_hooks.ExtraTestsHook(dataset), result_hooks.ClassificationHook(dataset)]
     loop.train(run, int(config.epochs), start, hooks)
     tb.flush()
     run.records.add_compile_share(run.times["compile_s"], range(len(members)))

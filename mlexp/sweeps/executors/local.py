@@ -1,29 +1,41 @@
-"""LocalExecutor: the groups of a sweep trained in this process, one after another, each group's program
-built and compiled ahead in worker threads (`sweep.compile_ahead`) while the group before it trains. With
-rung-synchronous ASHA every group stays compiled and on the device until it finishes."""
+"""LocalExecutor: the groups of a sweep trained in this process, each group's program built and compiled ahead
+in worker threads (`sweep.compile_ahead`) while the groups before it train. With rung-synchronous ASHA every
+group stays compiled and on the device until it finishes.
+
+Groups as wide as the devices (member slots split over all of them) train one after another. Narrower ones
+(sweeps/balance.py `lanes`: a search of exact shapes, one model a program) train side by side, each whole on
+one device, a thread a device ("lane"), so no core waits while one trains a single model. Lanes run only
+where no decision depends on the order groups finish in: rung-synchronous ASHA and mode=full (asynchronous
+ASHA ranks a group against those before it). A lane's writes (metrics.jsonl, TensorBoard) hold one lock; its
+progress lines are printed by the caller, in plan order; a signal stops every lane after its current epoch."""
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 
+import jax
+
 from mlexp.io.progress import fmt_seconds
+from mlexp.sweeps import balance
 from mlexp.sweeps.execute import GroupRun, finished_group, rung_values, save_best_params
 from mlexp.sweeps.executors import Step
-from mlexp.training import loop
+from mlexp.training import hooks as result_hooks, loop
 
 
 class CompileAhead:
   """Builds, initialises and compiles the next `ahead` groups in worker threads (XLA compiles without the
   GIL) while the current one trains."""
 
-  def __init__(self, plans, data: loop.DataCache, ahead: int):
-    self.plans, self.data, self.ahead = plans, data, ahead
+  def __init__(self, plans, data: loop.DataCache, ahead: int, lanes=None):
+    self.plans, self.data, self.ahead, self.lanes = plans, data, ahead, dict(lanes or {})
     self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(ahead, 1))
     self.futures = {}
 
   def _prepare(self, plan):
-    ds, splits = self.data.get(plan.config)
-    group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots, plan.branches)
+    lane = self.lanes.get(plan.gid)
+    ds, splits = self.data.get(plan.config, lane)
+    group = loop.build_group(plan.config, ds, splits, list(plan.members), plan.slots, plan.branches, lane)
     return group, group.build()
 
   def get(self, i):
@@ -43,39 +55,77 @@ class LocalExecutor:
     self.res, self.compile_ahead = res, int(compile_ahead)
     self.sw = res.sweep.config.sweep
     self.ahead, self.runs, self.start, self.index, self.todo = None, {}, {}, {}, []
+    self.lane, self.lane_pools = {}, []
+    self.io_lock, self.stop = threading.Lock(), threading.Event()
 
   def begin(self, groups) -> None:
     if self.ahead is not None:
       self.ahead.close()
     self.todo = list(groups)
     self.index = {p.gid: k for k, p in enumerate(self.todo)}
-    self.ahead = CompileAhead(self.todo, self.res.data, self.compile_ahead)
+    order_free = self.sw.mode != "asha" or bool(self.sw.asha.sync)
+    n_dev = len(jax.local_devices())
+    self.lane = balance.lanes(self.todo, n_dev) if order_free and self.sw.get("lanes", True) else {}
+    if self.lane and not self.lane_pools:
+      self.lane_pools = [concurrent.futures.ThreadPoolExecutor(max_workers=1) for _ in range(n_dev)]
+    self.ahead = CompileAhead(self.todo, self.res.data, self.compile_ahead, self.lane)
     self.runs, self.start = {}, {}
 
   def _group_run(self, p, sync: bool) -> GroupRun:
     gr = self.runs.get(p.gid)
     if gr is None:
       res = self.res
-      hooks = [loop.MetricsHook(res.jsonl, res.tb, int(p.config.epochs),
+      hooks = [result_hooks.MetricsHook(res.jsonl, res.tb, int(p.config.epochs),
                                 lambda m: f"trial_{m.trial:03d}_seed_{m.seed}", p.gid)]
+      if p.gid in self.lane:  # trained in a lane's thread: stops on a signal, writes under the lock
+        hooks = [Stoppable(self.stop)] + [Locked(h, self.io_lock) for h in hooks]
       self.start[p.gid] = time.perf_counter()
       gr = self.runs[p.gid] = GroupRun(p, self.ahead.get(self.index[p.gid]), res.sweep, res.data, res.history,
                                        hooks, sync=sync)
     return gr
 
   def advance(self, groups, until):
-    for p in groups:
-      t = time.perf_counter()
-      gr = self._group_run(p, sync=until is not None)
-      used = gr.run.used
-      if not gr.run.finished:
-        gr.train(until=until)
-      if until is None:
-        yield p, Step(gr.run.finished)
-        continue
-      self._part_line(until, p, gr, time.perf_counter() - t, gr.run.used - used)
-      at_rung = not gr.run.finished and gr.epoch == until
-      yield p, Step(gr.run.finished, rung_values(gr.run, self.sw.metric) if at_rung else None)
+    for p in groups:  # the wide groups, one after another
+      if p.gid not in self.lane:
+        t = time.perf_counter()
+        gr = self._group_run(p, sync=until is not None)
+        used = gr.run.used
+        if not gr.run.finished:
+          gr.train(until=until)
+        yield self._step(p, gr, until, time.perf_counter() - t, gr.run.used - used)
+    yield from self._lanes([p for p in groups if p.gid in self.lane], until)
+
+  def _lanes(self, groups, until):
+    """The narrow groups, side by side on their devices (a thread a lane); yielded in plan order."""
+    pending = []
+    try:
+      for p in groups:
+        gr = self._group_run(p, sync=until is not None)  # (waits for its build: the lanes train meanwhile)
+        pending.append((p, gr, self.lane_pools[self.lane[p.gid]].submit(self._train_part, gr, until)))
+        while pending and pending[0][2].done():
+          q, qgr, fut = pending.pop(0)
+          yield self._step(q, qgr, until, *fut.result())
+      while pending:
+        q, qgr, fut = pending.pop(0)
+        yield self._step(q, qgr, until, *fut.result())
+    except BaseException:  # a signal or an error: every lane stops after its current epoch
+      self.stop.set()
+      concurrent.futures.wait([f for _, _, f in pending])
+      raise
+
+  def _train_part(self, gr, until):
+    """In a lane's thread: the group to `until`; (seconds, model-epochs trained)."""
+    t, used = time.perf_counter(), gr.run.used
+    if not gr.run.finished:
+      gr.train(until=until)
+    return time.perf_counter() - t, gr.run.used - used
+
+  def _step(self, p, gr, until, seconds, trained):
+    if until is None:
+      return p, Step(gr.run.finished)
+    self._part_line(until, p, gr, seconds, trained)
+    at_rung = not gr.run.finished and gr.epoch == until
+    return p, Step(gr.run.finished, rung_values(gr.run, self.sw.metric) if at_rung else None)
 
   def _part_line(self, epoch, p, gr, seconds, trained) -> None:
     # progress inside a segment (the first one compiles every program: the longest wait for a line)
@@ -92,7 +142,8 @@ class LocalExecutor:
 
   def finish(self, p):
     gr = self.runs[p.gid]
-    out = finished_group(gr, self.res.sweep, self.res.tb)
+    with self.io_lock:  # (TensorBoard's HParams while lanes write their scalars)
+      out = finished_group(gr, self.res.sweep, self.res.tb)
     save_best_params(self.res.sweep.workdir, self.res.ckpt_name, out, p)
     # wall seconds: a group run alone from its compile wait to its checkpoint; one of many in segments, its own
     out.wall_s = sum(out.times.values()) if gr.sync else time.perf_counter() - self.start[p.gid]
@@ -105,7 +156,38 @@ class LocalExecutor:
             sum(gr.run.times[k] for gr in runs for k in ("train_s", "eval_s", "write_s")))
 
   def close(self) -> None:
+    self.stop.set()
+    for pool in self.lane_pools:
+      pool.shutdown(wait=True, cancel_futures=True)
+    self.lane_pools = []
     if self.ahead is not None:
       self.ahead.close()
       self.ahead = None
+
+
+class Stopped(Exception):
+  """A lane's group stopped by a signal to the sweep (the main thread raises the signal itself)."""
+
+
+class Stoppable:
+  """The first hook of a group in a lane: ends its training after the current epoch once `stop` is set."""
+
+  def __init__(self, stop: threading.Event):
+    self.stop = stop
+
+  def after_epoch(self, run, e, m, dt):
+    if self.stop.is_set():
+      raise Stopped()
+
+
+class Locked:
+  """A hook whose calls hold `lock` (writers shared by the lanes)."""
+
+  def __init__(self, hook, lock):
+    self.hook, self.lock = hook, lock
+    self.time_kind = getattr(hook, "time_kind", "write_s")
+
+  def after_epoch(self, run, e, m, dt):
+    with self.lock:
+      self.hook.after_epoch(run, e, m, dt)
 
