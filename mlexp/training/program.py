@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 
 from mlexp.models import build_model, layer_of, resized
+from mlexp.models.linear.model import MeanLinear
+from mlexp.models.rnn.model import RNNClassifier
 from mlexp.training import bookkeeping, evaluation, optim, step
 from mlexp.training.state import (COMPLETED, CUT, DIVERGED, RUNNING, STATUS_NAMES, STOPPED_EARLY,  # noqa: F401
                                TrainState, param_count)
@@ -34,6 +36,11 @@ from mlexp.training.step import batches as _batches  # noqa: F401 (benchmarks/fl
 # example-epochs: the second copy of the recurrence costs ~2 s of compile, the narrow first layer saves ~4e-5 s
 # an example-epoch (6600 x 40-step sequences: 0.24 s an epoch; JapaneseVowels: 0.018 s for 270)
 FIRST_APART_MIN = 40_000
+
+# Sequence models whose prediction never depends on the steps past an example's length (the recurrence holds
+# its carry there, the conv front end and the means mask them): evaluation pads the time axes of the test and
+# validation buckets to share one forward pass (evaluation.groups); other models (a user's) get one per shape
+TIME_PADDING_SAFE = (RNNClassifier, MeanLinear)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,9 +100,17 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
                       best_confusion=jnp.zeros((spec.num_classes, spec.num_classes), jnp.float32),
                       epoch=i32(0), step=i32(0), bad_epochs=i32(0), status=i32(RUNNING), key=key)
 
+  pad_time = isinstance(model, TIME_PADDING_SAFE)
+
+  def evaluate_splits(params, splits, dims=None):
+    """[(mean loss, accuracy, confusion counts [classes, classes])] per split, all in one forward pass per
+    shape (evaluation.groups)."""
+    return evaluation.evaluate_splits(model, params, splits, dims, num_classes=spec.num_classes,
+                                      eval_batch=eval_batch, pad_time=pad_time)
+
   def evaluate(params, buckets, dims=None):
     """(mean loss, accuracy, confusion counts [classes, classes]) over all buckets of a split."""
-    return evaluation.evaluate(model, params, buckets, dims, num_classes=spec.num_classes, eval_batch=eval_batch)
+    return evaluate_splits(params, (buckets,), dims)[0]
 
   def epoch(state: TrainState, hp, train, val, test):
     """One epoch of a running member; a stopped (early stopping, ASHA) or diverged member skips all its
@@ -109,7 +124,7 @@ def make_program(config, spec, padded: bool = False, use_dropout: bool = True, b
     params, opt_state, steps, diverged, train_loss, train_acc = step.train_epoch(
         state, hp, train, running, model=model, nets=nets, branches=branches, optimizer=optimizer,
         use_dropout=use_dropout)
-    ev = evaluation.evaluate_epoch(evaluate, params, test, val, hp.get("dims"))
+    ev = evaluation.evaluate_epoch(evaluate_splits, params, test, val, hp.get("dims"))
     new = settle(state, params, opt_state, steps, running, diverged, ev)
     lr_of = functools.partial(optimizer.learning_rate, hp, new.plateau, new.step)
     lr_now = lr_of(sizes[0]) if len(sizes) == 1 or config.schedule.name != "cosine" else jax.lax.switch(
