@@ -75,6 +75,14 @@ def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
   return flops(true, padded_sizes, feature_shape, num_classes, steps)
 
 
+def lanes_for(sw, plans, n_devices: int) -> dict:
+  """`lanes` where the sweep block `sw` allows them (sweep.lanes, default on): only where no decision depends on
+  the order groups finish in (rung-synchronous ASHA, mode full; asynchronous ASHA ranks a group against those
+  before it)."""
+  order_free = sw.get("mode", "asha") != "asha" or bool(sw.asha.sync)
+  return lanes(plans, n_devices) if order_free and sw.get("lanes", True) else {}
+
+
 def lanes(plans, n_devices: int) -> dict:
   """gid -> device index of the groups narrower than the devices (fewer member slots than devices): each runs
   whole on one device, beside the groups on the others (sweeps/executors/local.py), where it would otherwise

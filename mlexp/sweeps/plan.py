@@ -202,7 +202,7 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   from mlexp.sweeps.plan_types import member_model
   exact = padded_s = compile_s = 0.0
   programs = 0
-  cached = cached_programs(plan.groups)
+  cached = cached_programs(plan.groups, config.sweep)
   for p, first in _first_of_program(plan.groups):
     cost = cost_model(p.config, data(p.config), platform, config.sweep)
     if first:
@@ -232,16 +232,17 @@ def _devices() -> int:
   return len(jax.local_devices())
 
 
-def cached_programs(groups) -> set:
+def cached_programs(groups, sw=None) -> set:
   """The gids of the groups (first of their program) whose program an earlier run compiled into JAX's persistent
-  compilation cache (mlexp/cache.py: noted by its fingerprint when it was built)."""
+  compilation cache (mlexp/cache.py: noted by its fingerprint when it was built). sw: the sweep block, whose
+  lanes (balance.lanes_for) place narrow groups on other devices (on CPU part of the program's cache key)."""
   from mlexp import cache
   if not cache.active():
     return set()
   from mlexp.sweeps.plan_types import member_loop
   from mlexp.training.loop import member_devices
-  from mlexp.sweeps.balance import lanes
-  out, lane = set(), lanes(groups, _devices())
+  from mlexp.sweeps.balance import lanes_for
+  out, lane = set(), lanes_for(sw, groups, _devices()) if sw is not None else {}
   for g, first in _first_of_program(groups):
     if not first:
       continue

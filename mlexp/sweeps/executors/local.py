@@ -63,9 +63,8 @@ class LocalExecutor:
       self.ahead.close()
     self.todo = list(groups)
     self.index = {p.gid: k for k, p in enumerate(self.todo)}
-    order_free = self.sw.mode != "asha" or bool(self.sw.asha.sync)
     n_dev = len(jax.local_devices())
-    self.lane = balance.lanes(self.todo, n_dev) if order_free and self.sw.get("lanes", True) else {}
+    self.lane = balance.lanes_for(self.sw, self.todo, n_dev)
     if self.lane and not self.lane_pools:
       self.lane_pools = [concurrent.futures.ThreadPoolExecutor(max_workers=1) for _ in range(n_dev)]
     self.ahead = CompileAhead(self.todo, self.res.data, self.compile_ahead, self.lane)
