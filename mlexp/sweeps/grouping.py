@@ -26,8 +26,8 @@ def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
   are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
   nor is a CNN's kernel size where a smaller kernel is a larger one with a zero border (`paddable_kernel`),
-  nor the batch size (`_batch_parts`), nor the optimizer's name (`_optimizer_parts`), nor the number of epochs
-  where the learning rate does not depend on it (`_epoch_parts`: all but a cosine schedule)."""
+  nor the batch size, the optimizer's name or the number of epochs where the learning rate does not depend on it
+  (all but a cosine schedule): `_parts` cuts by those."""
   c = without_hparams(config)
   if padded:
     c["batch_size"] = None
@@ -44,41 +44,22 @@ def static_key(config, padded: bool = False) -> str:
   return json.dumps(c, sort_keys=True, default=str)
 
 
-def _batch_parts(items, padding: str, cost) -> list:
-  """[items]: the trials of one static key (batch size not in it) cut into the parts that may share
-  programs: all of them on CPU, where a program runs each member's own batch size (a real branch,
-  mlexp.training.program); one part per batch size with padding none, without a cost model, on GPU / TPU or
-  with member_loop=vmap (vmapped, every member would run every branch)."""
-  by_batch: dict = {}
+def _parts(items, padding: str, cost, value) -> list:
+  """[items]: the trials of one static key cut into the parts that may share programs, by a field the key leaves
+  out (`value(config)`): all of them where a program may hold branches (CPU, members one after another), else
+  one part per value. The fields: the batch size (a real branch per batch size, mlexp.training.program), the
+  optimizer's name (each member updates with its own, mlexp.training.optim), the epochs (a member that has
+  trained its own is completed and its later epochs skipped, training/loop.py; not with a cosine schedule, whose
+  learning rate follows the epochs: static_key keeps them then)."""
+  by_value: dict = {}
   for it in items:
-    by_batch.setdefault(int(it[1].batch_size), []).append(it)
-  if len(by_batch) == 1 or not _branching(items, padding, cost):
-    return list(by_batch.values())
+    by_value.setdefault(value(it[1]), []).append(it)
+  if len(by_value) == 1 or not _branching(items, padding, cost):
+    return list(by_value.values())
   return [items]
 
 
-def _optimizer_parts(items, padding: str, cost) -> list:
-  """[items]: the trials of one static key (optimizer name not in it) cut into the parts that may share programs:
-  all of them where a program may hold branches (each member updates with its own optimizer, a lax.switch
-  in mlexp.training.optim), else one part per optimizer."""
-  by_name: dict = {}
-  for it in items:
-    by_name.setdefault(str(it[1].optimizer.name), []).append(it)
-  if len(by_name) == 1 or not _branching(items, padding, cost):
-    return list(by_name.values())
-  return [items]
-
-
-def _epoch_parts(items, padding: str, cost) -> list:
-  """[items]: the trials of one static key (epochs not in it) cut into the parts that may share programs: all of
-  them where a member that has trained its own epochs costs nothing more (CPU, members one after another: it is
-  completed and its later epochs skipped, training/loop.py), else one part per number of epochs."""
-  by_epochs: dict = {}
-  for it in items:
-    by_epochs.setdefault(int(it[1].epochs), []).append(it)
-  if len(by_epochs) == 1 or not _branching(items, padding, cost):
-    return list(by_epochs.values())
-  return [items]
+PART_FIELDS = (lambda c: int(c.epochs), lambda c: str(c.optimizer.name), lambda c: int(c.batch_size))
 
 
 def _branching(items, padding: str, cost) -> bool:
@@ -204,8 +185,9 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     canon_by_key.setdefault(static_key(cfg, padded), []).append((-1, cfg))
   plans = []
   for key, items in by_key.items():
-    parts = (b for e in _epoch_parts(items, padding, cost) for o in _optimizer_parts(e, padding, cost)
-             for b in _batch_parts(o, padding, cost))
+    parts = [items]
+    for value in PART_FIELDS:  # epochs, optimizer name, batch size: data where a program may hold branches
+      parts = [q for part in parts for q in _parts(part, padding, cost, value)]
     for gcfg, bucket, n_canon, keys in (b for part in parts for b in _buckets(
         part, padding, cost, base.get("sweep"), canonical.canon_part(canon_by_key.get(key), part))):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
