@@ -30,7 +30,7 @@ class MetricsHook:
       if not m["trained"][j]:
         continue
       mem = run.members[i]
-      own = getattr(mem, "epochs", 0) or self.epochs  # (epochs as data: the member's own)
+      own = mem.epochs or self.epochs  # (epochs as data: the member's own)
       rec = wd.epoch_record(mem, e, m, j, dt, run.group.n_train, epoch_status(m, j, e, own), self.gid)
       self.jsonl.write(rec)
       self.tb.write_scalars(self.run_name(mem), e, epoch_scalars(rec))

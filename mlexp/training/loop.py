@@ -294,7 +294,7 @@ def train(run: Training, epochs: int, start: int = 0, hooks=(), until: int | Non
 def complete_own_epochs(run: Training, epoch: int) -> None:
   """Members with fewer epochs of their own than their group's (epochs as data: Member.epochs) are completed
   after their last one; their later epochs are skipped (the program's status lax.cond)."""
-  ends = [j for j, i in enumerate(run.pos) if 0 < getattr(run.members[i], "epochs", 0) <= epoch]
+  ends = [j for j, i in enumerate(run.pos) if 0 < run.members[i].epochs <= epoch]
   status = np.asarray(run.state.status)[: run.group.size].copy()
   ends = [j for j in ends if status[j] == RUNNING]
   if ends:

@@ -87,16 +87,12 @@ class LocalExecutor:
     groups = sorted(groups, key=lambda p: self.index[p.gid])  # (train_order)
     for p in groups:  # the wide groups, one after another
       if p.gid not in self.lane:
-        t = time.perf_counter()
         gr = self._group_run(p, sync=until is not None)
-        used = gr.run.used
-        if not gr.run.finished:
-          gr.train(until=until)
-        yield self._step(p, gr, until, time.perf_counter() - t, gr.run.used - used)
+        yield self._step(p, gr, until, *self._train_part(gr, until))
     yield from self._lanes([p for p in groups if p.gid in self.lane], until)
 
   def _lanes(self, groups, until):
-    """The narrow groups, side by side on their devices (a thread a lane); yielded in plan order."""
+    """The narrow groups, side by side on their devices (a thread a lane); yielded in their train order."""
     pending = []
     try:
       for p in groups:
@@ -114,7 +110,7 @@ class LocalExecutor:
       raise
 
   def _train_part(self, gr, until):
-    """In a lane's thread: the group to `until`; (seconds, model-epochs trained)."""
+    """The group to `until` (in a lane's thread, or this one); (seconds, model-epochs trained)."""
     t, used = time.perf_counter(), gr.run.used
     if not gr.run.finished:
       gr.train(until=until)
