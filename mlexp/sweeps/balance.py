@@ -29,33 +29,39 @@ def device_loads(order: Sequence[int], running: Sequence[bool], cost: Sequence[f
 
 
 def balanced_order(running: Sequence[bool], cost: Sequence[float], n_dev: int, n_slots: int,
-                   min_gain: float = 0.1) -> Optional[list[int]]:
+                   min_gain: float = 0.1, slot_of: Optional[Sequence[int]] = None) -> Optional[list[int]]:
   """A reordering of the slots (new slot s takes the member of old slot order[s]) that evens out the
   running members' cost over the devices, or None when it would not cut the busiest device's work by at
-  least `min_gain` (a share). Members 0..len(running)-1 are the group's; the slots after them are device
-  padding, which stays where it is (the group reads its members from the leading slots)."""
+  least `min_gain` (a share). Member j of the group's len(running) sits in slot slot_of[j] (None: the leading
+  slots, j); the other slots are device padding, which stays where it is (each device keeps its number of
+  member slots)."""
   size = len(running)
+  slot_of = list(range(size)) if slot_of is None else [int(s) for s in slot_of]
   if n_dev < 2 or n_slots % n_dev or size > n_slots:
     return None
-  now = max(device_loads(list(range(n_slots)), running, cost, n_dev))
-  cap = [len([s for s in b if s < size]) for b in blocks(n_slots, n_dev)]
+  per = n_slots // n_dev
+  dev = [s // per for s in slot_of]
+  now = max(sum(float(cost[j]) for j in range(size) if running[j] and dev[j] == d) for d in range(n_dev))
+  places = [[j for j in range(size) if dev[j] == d] for d in range(n_dev)]  # member positions of each device
   load = [0.0] * n_dev
   assigned: list[list[int]] = [[] for _ in range(n_dev)]
   busy = sorted((i for i in range(size) if running[i]), key=lambda i: (-float(cost[i]), i))
   for i in busy:  # longest first, each to the least loaded device with a free slot
-    d = min((d for d in range(n_dev) if len(assigned[d]) < cap[d]), key=lambda d: (load[d], len(assigned[d]), d))
+    d = min((d for d in range(n_dev) if len(assigned[d]) < len(places[d])),
+            key=lambda d: (load[d], len(assigned[d]), d))
     assigned[d].append(i)
     load[d] += float(cost[i])
   if not busy or max(load) > now * (1.0 - min_gain):
     return None
   idle = [i for i in range(size) if not running[i]]
-  order = []
+  order = list(range(n_slots))
   for d in range(n_dev):
     mine = sorted(assigned[d])
-    while len(mine) < cap[d]:
+    while len(mine) < len(places[d]):
       mine.append(idle.pop(0))
-    order.extend(mine)
-  return order + list(range(size, n_slots))
+    for j, i in zip(places[d], mine):
+      order[slot_of[j]] = slot_of[i]
+  return order
 
 
 def member_cost(group_model, member, feature_shape, num_classes: int) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 
 import jax
@@ -81,7 +82,7 @@ def cut_trials(run, losers: set) -> list:
   """Stops every running member of the trials `losers` (status CUT, no recompile); returns their indices."""
   if not losers:
     return []
-  status = np.asarray(run.state.status)[: run.group.size].copy()
+  status = run.group.member_status(run.state)
   cut = []
   for j, i in enumerate(run.pos):
     if run.members[i].trial in losers and status[j] == RUNNING:
@@ -110,7 +111,7 @@ def balance_devices(run) -> bool:
   # a member's epoch also has a part that does not grow with its FLOPs (evaluation, per-step work): about an
   # average member's compute (the course's GRU group: 0.15 s + 0.087 s a layer, at 0.32 s for 2 layers)
   cost = [f + float(np.mean(flops)) for f in flops]
-  order = balance.balanced_order(g.running(run.state), cost, len(g.devices), g.slots)
+  order = balance.balanced_order(g.running(run.state), cost, len(g.devices), g.slots, slot_of=g.slot_of)
   if order is None:
     return False
   run.reorder(order)
@@ -152,7 +153,8 @@ class BestParamsHook:
     key = rec.selection_key(run.pos[j_best])
     if key > (self.acc, -self.loss):
       (self.acc, self.loss), self.member = (key[0], -key[1]), run.pos[j_best]
-      self.params = jax.device_get(jax.tree.map(lambda a: a[j_best], run.state.best_params))
+      slot = int(run.group.slot_of[j_best])
+      self.params = jax.device_get(jax.tree.map(lambda a: a[slot], run.state.best_params))
 
 
 def history_of(done: dict) -> dict:
@@ -239,7 +241,8 @@ def finished_group(gr: GroupRun, sweep: SweepContext, tb) -> FinishedGroup:
     rows.append(row)  # (HParams: one session per trial, mean over seeds, when the sweep ends: mlexp/io/hparams.py)
   g = run.group  # train_s: each model's own training seconds (sweeps/trial_time.py)
   rows = trial_time.group_rows(rows, trial_time.member_works(cfg, members, g.feature_shape, g.num_classes, g.n_train,
-                                                             trial_time.eval_examples(g)), run.times["train_s"])
+                                                             trial_time.eval_examples(g)), run.times["train_s"],
+                                 trial_time.cpu_share(jax.local_device_count(), len(os.sched_getaffinity(0))))
   return FinishedGroup(rows, gr.ash.rung_values, run.times, run.used, gr.best.result())
 
 

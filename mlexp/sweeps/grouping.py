@@ -210,12 +210,14 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
         need = max(chunks) * int(seeds)
         slots = max(need, min(widths.ladder(need), cap))
-        # the canonical bucket's slots (another seed's draws fit the same program), unless more than half of them
-        # would be spare: spare slots sit on the last device (the members fill the leading slots), which would
-        # then run none of them
-        canon_slots = max(need, min(widths.ladder(min(n_canon, per_chunk) * int(seeds)), cap))
-        if n_canon and 2 * need > canon_slots:
-          slots = canon_slots
+        # the canonical bucket's slots: another seed's draws, a TPE batch, more trials of the space fit the same
+        # program (the spare slots end every device's block: training.group.member_slots, so each device
+        # keeps its share of the members)
+        # keeps its share of the members), with twice the canonical count for the draws of another seed (a
+        # bucket's count varies from seed to seed: 7 to 12 of 30 draws)
+        if n_canon:
+          canon = widths.ladder(2 * min(n_canon, per_chunk) * int(seeds))
+          slots = max(need, min(max(widths.ladder(need), canon), cap))
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n

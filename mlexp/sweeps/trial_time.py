@@ -71,11 +71,27 @@ def _paces(row: dict) -> tuple:
           measured / n if n > 0 and measured > 0 else math.nan)
 
 
+def _median(xs: list) -> float:
+  r = sorted(xs)
+  return r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])
+
+
+def cpu_share(devices: int, cores: int) -> float:
+  """The slowdown expected while one program compiles beside training on every device: (devices + 1 compiling
+  thread) / cores, at least 1 (2 CPU devices on 2 cores: 1.5; measured 1.44 on the week-1 study's 1024-unit
+  models against single runs)."""
+  return max(1.0, (int(devices) + 1) / max(int(cores), 1))
+
+
 def slowdown(rows) -> float:
   """How much slower members ran while other programs compiled in worker threads (compile ahead shares the
-  cores): the median over models with epochs both ways of their ratio, at least 1; 1 without any."""
-  r = sorted(busy / free for free, fn, busy, bn, _ in map(_paces, rows) if fn and bn and free > 0)
-  return max(1.0, r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])) if r else 1.0
+  cores): the median over models with epochs both ways of their ratio, at least 1; where no model has both,
+  the CPU share the rows recorded (`busy_share`: cpu_share); 1 without either."""
+  r = [busy / free for free, fn, busy, bn, _ in map(_paces, rows) if fn and bn and free > 0]
+  if r:
+    return max(1.0, _median(r))
+  shares = [float(row["busy_share"]) for row in rows if row.get("busy_share")]
+  return max(1.0, _median(shares)) if shares else 1.0
 
 
 def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float = math.nan,
@@ -103,13 +119,13 @@ def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float
   return math.nan, ESTIMATED
 
 
-def group_rows(rows: list, works: list, group_train_s: float) -> list:
+def group_rows(rows: list, works: list, group_train_s: float, busy_share: float = 1.0) -> list:
   """The rows of one group with what assign() needs (each one's own and padded estimated epoch seconds, the
-  group's measured and estimated training seconds), and train_s / train_s_method so far (no sweep-wide
-  slowdown yet); works: each row's (own, padded) epoch seconds."""
+  group's measured and estimated training seconds, the CPU share while a program compiles: cpu_share), and
+  train_s / train_s_method so far (no sweep-wide slowdown yet); works: each row's (own, padded) epoch seconds."""
   total = sum(int(r.get("epochs_run") or 0) * p for r, (_, p) in zip(rows, works))
   out = [{**r, "work_own_s": own_s, "work_padded_s": padded_s, "group_train_s": group_train_s,
-          "group_padded_s": total} for r, (own_s, padded_s) in zip(rows, works)]
+          "group_padded_s": total, "busy_share": float(busy_share)} for r, (own_s, padded_s) in zip(rows, works)]
   return assign(out, 1.0)
 
 
@@ -132,7 +148,8 @@ def method_text(methods) -> str:
                    "trial's work estimate (own / padded FLOPs, steps and evaluation)",
            ESTIMATED: "estimated from the trial's work x the throughput measured for its program"}
   busy = (" Models that only trained while other programs compiled (compile ahead shares the cores) are divided by "
-          "the slowdown the other models measured then.") if any(BUSY in m for m in found) else ""
+          "the slowdown the other models measured then, or where none measured one, by the CPU share "
+          "((devices + 1 compiling thread) / cores).") if any(BUSY in m for m in found) else ""
   found = sorted({m.replace(BUSY, "") for m in found})
   return "; ".join(f"{m}: {words.get(m, m)}" for m in found) + busy if found else ""
 

@@ -70,9 +70,12 @@ def branches(members: Sequence[Member]):
   return tuple(found) if len(found) > 1 else None
 
 
-def optimizers(members: Sequence[Member]):
-  """The sorted distinct optimizer names of the members when they differ (the optimizer as data), else None."""
-  found = sorted({m.optimizer for m in members})
+def optimizers(members: Sequence[Member], branch_keys=None):
+  """The sorted distinct optimizer names of the members, and of the program's branches where a plan gives them
+  (a TPE batch's members may name fewer than its canonical program's branches), when they differ (the
+  optimizer as data), else None."""
+  found = {m.optimizer for m in members} | {k[2] for k in branch_keys or () if len(k) > 2}
+  found = sorted(found - {""}) if len(found) > 1 else sorted(found)
   return tuple(found) if len(found) > 1 else None
 
 
@@ -89,6 +92,19 @@ def stack_hparams(members: Sequence[Member], model_cfg=None, found=None) -> dict
     dims = [member_dims(model_cfg, dict(m.dims)) for m in members]
     hp["dims"] = {k: jnp.asarray(np.stack([d[k] for d in dims]), jnp.int32) for k in dims[0]}
   return hp
+
+
+def member_slots(size: int, slots: int, n_dev: int, spread: bool = True) -> np.ndarray:
+  """The slot of each of `size` members among `slots` split over n_dev devices in equal contiguous blocks.
+  spread: the members split as evenly as they can be over the devices, each device's in the leading slots
+  of its block, the spare slots at the ends of the blocks (on CPU a spare slot costs nothing, so a program
+  with more slots than members, e.g. a sweep's canonical program, still keeps every device busy); else the
+  members fill the leading slots."""
+  if not spread or n_dev < 2 or slots % n_dev or size >= slots:
+    return np.arange(size)
+  per = slots // n_dev
+  caps = [size // n_dev + (1 if d < size % n_dev else 0) for d in range(n_dev)]
+  return np.array([d * per + k for d, c in enumerate(caps) for k in range(c)], int)
 
 
 class Group:
@@ -121,7 +137,12 @@ class Group:
     self.lane = jax.local_devices().index(self.devices[0]) if n_dev == 1 and self.devices[0] in jax.local_devices() else 0
     self.size = len(self.members)
     self.slots = -(-max(self.size, int(slots)) // n_dev) * n_dev  # member slots, a multiple of the devices
-    pad = self.members + [self.members[-1]] * (self.slots - self.size)
+    # member j sits in slot slot_of[j]: spare slots asked for (a sweep's ladder) end every device's block
+    self.slot_of = member_slots(self.size, self.slots, n_dev, spread=int(slots) > self.size)
+    self._spare = np.setdiff1d(np.arange(self.slots), self.slot_of)
+    pad = [self.members[-1]] * self.slots  # (spare slots: copies of the last member, stopped from the start)
+    for j, s in enumerate(self.slot_of):
+      pad[s] = self.members[j]
     self.hp = stack_hparams(pad, config.model if self.width_padded else None, self._found())
     self.keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in pad])
     self._sharding = None
@@ -137,12 +158,13 @@ class Group:
     self.member_loop = member_loop(config, self.devices)
     # (the config without its vmapped knobs: members of any values of them share a program, mlexp.config.hparams)
     key = (json.dumps(without_hparams(config), sort_keys=True, default=str), spec, self.width_padded, use_dropout,
-           repr(self._branches()), optimizers(self.members), self.slots, tuple(str(d) for d in self.devices),
+           repr(self._branches()), optimizers(self.members, self.branch_keys), self.slots,
+           tuple(str(d) for d in self.devices),
            self.member_loop,
            programs.signature((train, val, test)))
     self._shared = programs.shared(key, lambda: programs.build(
         config, spec, padded=self.width_padded, use_dropout=use_dropout, branches=self._branches(),
-        member_loop=self.member_loop, mesh=mesh, optimizers=optimizers(self.members)))
+        member_loop=self.member_loop, mesh=mesh, optimizers=optimizers(self.members, self.branch_keys)))
     self.program = self._shared.program
     self._init, self._epoch, self._eval = self._shared.init, self._shared.epoch, self._shared.evaluate
     self.compile_s = 0.0
@@ -158,28 +180,39 @@ class Group:
 
   def take(self, state, index):
     """The members `index` (positions in this group) of a state, unpadded (for `adopt` by a smaller group)."""
-    idx = np.asarray(list(index))
+    idx = self.slot_of[np.asarray(list(index), int)]
     return jax.tree.map(lambda a: a[idx], state)
 
   def adopt(self, state):
     """A state of exactly this group's members (e.g. from `take`), padded for the devices and placed."""
     if self.slots > self.size:
-      extra = np.full(self.slots - self.size, self.size - 1)
-      state = jax.tree.map(lambda a: a[np.concatenate([np.arange(self.size), extra])], state)
+      idx = np.full(self.slots, self.size - 1)
+      idx[self.slot_of] = np.arange(self.size)
+      state = jax.tree.map(lambda a: a[idx], state)
       status = np.asarray(state.status).copy()
-      status[self.size:] = CUT
+      status[self._spare] = CUT
       state = state.replace(status=jnp.asarray(status))
     return self._place(state)
 
+  def member_order(self, order) -> list:
+    """For a reordering of the slots (slot s takes old slot order[s]; spare slots keep theirs): the member
+    position each new position j takes (its old position)."""
+    old_pos = {int(s): j for j, s in enumerate(self.slot_of)}
+    return [old_pos[int(order[s])] for s in self.slot_of]
+
   def reorder(self, state, order):
     """The state with this group's member slots reordered (slot s takes the member of old slot order[s]; the
-    device padding keeps its slots); the hyperparameters and keys move with their members, and the compiled
+    spare slots keep theirs); the hyperparameters and keys move with their members, and the compiled
     programs stay (the same shapes and sharding). For spreading running members over the devices."""
     idx = np.asarray(order)
     move = lambda tree: self._place(jax.tree.map(lambda a: np.asarray(a)[idx], jax.device_get(tree)))
     self.hp, self.keys = move(self.hp), move(self.keys)
-    self.members = [self.members[i] for i in order[: self.size]]
+    self.members = [self.members[i] for i in self.member_order(order)]
     return move(state)
+
+  def member_values(self, a) -> np.ndarray:
+    """A per-slot array (host side) as one value per member, in member order."""
+    return np.asarray(a)[self.slot_of]
 
   def _place(self, state):
     return jax.device_put(state, self._sharding) if self._sharding is not None else state
@@ -198,7 +231,7 @@ class Group:
   def _init_fixups(self, state):
     if self.slots > self.size:  # padding members never train
       status = np.asarray(state.status).copy()
-      status[self.size:] = CUT
+      status[self._spare] = CUT
       state = state.replace(status=jnp.asarray(status))
     return self._place(state)  # every leaf on the member sharding (init leaves some replicated)
 
@@ -209,7 +242,7 @@ class Group:
   def set_status(self, state, status: np.ndarray):
     """The state with a new status per member (host side: ASHA cuts, completion)."""
     full = np.asarray(state.status).copy()
-    full[: self.size] = status
+    full[self.slot_of] = status
     return state.replace(status=self._put(full.astype(np.int32)))
 
   def build(self):
@@ -246,11 +279,11 @@ class Group:
       metrics = jax.device_get(metrics)  # the one host round trip of the epoch
     dt = time.perf_counter() - t
     self._longest_epoch = max(self._longest_epoch, dt)
-    return state, {k: np.asarray(v)[: self.size] for k, v in metrics.items()}, dt
+    return state, {k: self.member_values(v) for k, v in metrics.items()}, dt
 
   def evaluate(self, params, split):
     loss, acc, _ = jax.device_get(self._eval(params, split, self.hp.get("dims")))
-    return np.asarray(loss)[: self.size], np.asarray(acc)[: self.size]
+    return self.member_values(loss), self.member_values(acc)
 
   def param_count(self, state) -> int:
     return param_count(jax.tree.map(lambda x: x[0], state.params))
@@ -260,5 +293,9 @@ class Group:
     return np.array([count_params(member_model(self.config.model, m.dims), self.feature_shape, self.num_classes)
                      for m in self.members], np.int64)
 
+  def member_status(self, state) -> np.ndarray:
+    """Each member's status (a host copy, in member order)."""
+    return self.member_values(state.status).copy()
+
   def running(self, state) -> np.ndarray:
-    return np.asarray(state.status)[: self.size] == RUNNING
+    return self.member_values(state.status) == RUNNING

@@ -49,7 +49,7 @@ class ClassificationHook:
     self.dataset = dataset
 
   def leaving(self, run, js):
-    conf = np.asarray(jax.device_get(run.state.best_confusion))
+    conf = run.group.member_values(jax.device_get(run.state.best_confusion))
     for j in js:
       rep = metrics.report_from_confusion(conf[j], self.dataset.class_names)
       run.records.extra[run.pos[j]]["macro_f1"] = rep["macro_f1"]

@@ -252,7 +252,7 @@ class Training:
   def reorder(self, order):
     """The group's member slots reordered (Group.reorder), with the positions that map them to members."""
     self.state = self.group.reorder(self.state, order)
-    self.pos = [self.pos[s] for s in order[: self.group.size]]
+    self.pos = [self.pos[j] for j in self.group.member_order(order)]
 
   def drop_frozen(self, hooks, rebuild):
     """Continues with only the running members, in a smaller group `rebuild(members)` (one compile)."""
@@ -295,7 +295,7 @@ def complete_own_epochs(run: Training, epoch: int) -> None:
   """Members with fewer epochs of their own than their group's (epochs as data: Member.epochs) are completed
   after their last one; their later epochs are skipped (the program's status lax.cond)."""
   ends = [j for j, i in enumerate(run.pos) if 0 < run.members[i].epochs <= epoch]
-  status = np.asarray(run.state.status)[: run.group.size].copy()
+  status = run.group.member_status(run.state)
   ends = [j for j in ends if status[j] == RUNNING]
   if ends:
     status[ends] = COMPLETED
@@ -305,7 +305,7 @@ def complete_own_epochs(run: Training, epoch: int) -> None:
 def finish(run: Training, hooks=()) -> Training:
   """The end of a run: members still running are completed, and every member leaves the group."""
   run.finished = True
-  final = np.asarray(run.state.status)[: run.group.size]
+  final = run.group.member_status(run.state)
   run.state = run.group.set_status(run.state, np.where(final == RUNNING, COMPLETED, final))
   run.leave(list(range(run.group.size)), hooks)
   rec = run.records

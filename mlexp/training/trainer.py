@@ -79,7 +79,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
   tb = TensorBoard(wd.path(workdir, "tensorboard"))
   run = loop.Training(group, state, members)
   if start:
-    run.records.restore(run.pos, state, wd.last_epochs(jsonl.path, members))  # the kept metrics
+    run.records.restore(run.pos, group.take(state, range(group.size)), wd.last_epochs(jsonl.path, members))
     result_hooks.rewrite_tensorboard(tb, jsonl.kept, lambda r: f"seed_{r['seed']}")
   try:
     group.compile(state)

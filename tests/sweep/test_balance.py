@@ -64,3 +64,45 @@ def test_a_members_work_follows_what_it_runs_in_its_program():
   narrow = member_cost(cnn, Member(0, {}, dims=(("filters", (8, 48)), dense)), (28, 28, 1), 10)
   assert narrow == member_cost(cnn, Member(0, {}, dims=(("filters", (48, 8)), dense)), (28, 28, 1), 10)
   assert narrow == member_cost(cnn, Member(0, {}), (28, 28, 1), 10)
+
+
+def test_spare_slots_end_every_devices_block():
+  from mlexp.training.group import member_slots
+  assert list(member_slots(4, 8, 2)) == [0, 1, 4, 5]  # 2 members a device, not 4 on the first
+  assert list(member_slots(5, 8, 2)) == [0, 1, 2, 4, 5]
+  assert list(member_slots(5, 8, 2, spread=False)) == [0, 1, 2, 3, 4]
+  assert list(member_slots(3, 4, 2)) == [0, 1, 2]  # no spare beyond the devices' rounding: as before
+  assert list(member_slots(3, 12, 4)) == [0, 3, 6]
+  assert list(member_slots(3, 3, 1)) == [0, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_with_spare_slots_a_reordering_keeps_each_devices_members_and_never_loads_the_busiest_more(data):
+  from mlexp.training.group import member_slots
+  n_dev = data.draw(st.sampled_from([2, 3, 4]))
+  size = data.draw(st.integers(1, 16))
+  n_slots = data.draw(st.integers(-(-size // n_dev), 3 * size)) * n_dev
+  slot_of = [int(s) for s in member_slots(size, n_slots, n_dev)]
+  running = data.draw(st.lists(st.booleans(), min_size=size, max_size=size))
+  cost = data.draw(st.lists(st.integers(1, 50), min_size=size, max_size=size))
+  per = n_slots // n_dev
+  counts = [sum(1 for s in slot_of if s // per == d) for d in range(n_dev)]
+  assert max(counts) - min(counts) <= 1  # the members split evenly over the devices
+  member_at = {s: j for j, s in enumerate(slot_of)}
+
+  def loads(order):  # the running work of each device when slot s holds what old slot order[s] held
+    out = [0.0] * n_dev
+    for s in range(n_slots):
+      j = member_at.get(order[s])
+      if j is not None and running[j]:
+        out[s // per] += cost[j]
+    return out
+
+  order = balanced_order(running, cost, n_dev, n_slots, slot_of=slot_of)
+  if order is None:
+    return
+  assert sorted(order) == list(range(n_slots))  # a permutation of the slots
+  assert all(order[s] == s for s in range(n_slots) if s not in member_at)  # spare slots stay
+  assert all(order[s] in member_at for s in slot_of)  # members move between member slots only
+  assert max(loads(order)) <= 0.9 * max(loads(list(range(n_slots)))) + 1e-9

@@ -44,9 +44,9 @@ def test_another_seed_of_the_same_space_plans_the_same_buckets():
       for m in p.members:
         model = trial_config(base, trials[m.trial]).model
         assert widths.bucket_model([p.config.model, model]) == widths.bucket_model([p.config.model])
-      # a program differs from another seed's of the same bucket only in its slots (more than half of the
-      # canonical slots spare: the seed's own, so that the last device is not left idle)
-      ids.setdefault((str(p.config.model.to_dict()), p.slots), set()).add(p.program)
+      # a bucket's program is the same for every seed, member slots included (the canonical slots; the spare
+      # ones end each device's block: training.group.member_slots)
+      ids.setdefault(str(p.config.model.to_dict()), set()).add(p.program)
     first = first or _shapes(plans)
     assert _shapes(plans) == first, seed
   assert all(len(v) == 1 for v in ids.values()), ids
@@ -57,6 +57,9 @@ def test_a_batch_of_draws_falls_into_the_search_buckets():
   full = _shapes(plan_groups(base, expand(base.sweep.space, TRIALS, 7), 1, 64, padding="auto", cost=_cost))
   batch = _shapes(plan_groups(base, expand(base.sweep.space, 6, 3), 1, 64, padding="auto", cost=_cost))
   assert batch <= full
+  # the same programs, member slots included: a later TPE batch reuses what an earlier one compiled
+  programs = lambda trials: {p.program for p in plan_groups(base, trials, 1, 64, padding="auto", cost=_cost)}
+  assert programs(expand(base.sweep.space, 6, 3)) <= programs(expand(base.sweep.space, TRIALS, 7))
 
 
 @pytest.mark.parametrize("algorithm", ["grid", "one_at_a_time"])

@@ -81,3 +81,25 @@ def test_one_program_per_optimizer_without_branches(padding, platform):
   plans = plan_groups(base, trials, 2, 64, padding=padding, cost=_cost(platform))
   assert sorted(p.config.optimizer.name for p in plans) == ["adam", "rmsprop", "sgd"]
   assert all(m.optimizer == "" for p in plans for m in p.members)
+
+
+def test_a_batch_naming_fewer_optimizers_than_its_programs_branches_trains_as_alone():
+  # a TPE batch of the MLP space: its members all name adam and rmsprop, the canonical program's branches
+  # hold sgd too (it failed with "tuple.index(x): x not in tuple" when the program's optimizers were the members')
+  from mlexp.training.group import Group, device_splits, optimizers
+  cfg = tiny.config("mlp", **{"optimizer.learning_rate": 0.05})
+  ds = tiny.dataset_for("mlp")
+  train, test = device_splits(ds, 1)
+  b = int(cfg.batch_size)
+  keys = ((b, (), "adam"), (b, (), "rmsprop"), (b, (), "sgd"))
+  members = [Member(seed=5 + i, hparams=optim.hparams_of(cfg), trial=i, optimizer=n, batch_size=b)
+             for i, n in enumerate(("adam", "rmsprop"))]
+  assert optimizers(members, keys) == ("adam", "rmsprop", "sgd") and optimizers(members) == ("adam", "rmsprop")
+  g = Group(cfg, train, test, ds.num_classes, members, branches=keys)
+  state = g.init()
+  for _ in range(EPOCHS):
+    state, m, _ = g.epoch(state)
+  for i, n in enumerate(("adam", "rmsprop")):
+    c = tiny.config("mlp", **{"optimizer.learning_rate": 0.05, "optimizer.name": n})
+    _, _, alone = tiny.run_group(c, [Member(seed=5 + i, hparams=optim.hparams_of(c), trial=i)], EPOCHS)
+    np.testing.assert_allclose(m["train_loss"][i], alone[-1]["train_loss"][0], rtol=1e-5, err_msg=n)

@@ -137,3 +137,55 @@ def test_configs_that_differ_only_in_vmapped_knobs_share_a_program():
   other = Group(tiny.config("mlp", **{"member_loop": "map", "model.units": (7,)}), train, test, ds.num_classes,
                 _members([0.3, 0.2]))
   assert other._shared is not built[0]._shared  # a width is the program's
+
+
+SPREAD = r"""
+import json, sys
+sys.path.insert(0, {here!r})
+import jax, numpy as np
+import tiny
+from mlexp.training import optim
+from mlexp.training.group import Group, Member, device_splits
+from mlexp.training.loop import Training
+cfg = tiny.config("mlp", **{{"member_loop": "map"}})
+ds = tiny.dataset_for("mlp")
+train, test = device_splits(ds, 1)
+members = [Member(seed=11 + i, hparams={{**optim.hparams_of(cfg), "learning_rate": lr}}, trial=i)
+           for i, lr in enumerate([0.05, 0.3, 0.1])]
+out = {{}}
+for name, slots in (("spread", 8), ("exact", 0)):
+  g = Group(cfg, train, test, ds.num_classes, members, devices=jax.devices()[:2], slots=slots)
+  run = Training(g, g.init(), members)
+  g.compile(run.state)
+  ms = []
+  for e in range(2):
+    if e == 1 and name == "spread":  # members move between slots (the balancer): results follow the members
+      run.reorder([4, 0, 2, 3, 1, 5, 6, 7])
+    run.state, m, _ = g.epoch(run.state)
+    ms.append({{k: [float(m[k][run.pos.index(i)]) for i in range(3)] for k in ("train_loss", "test_loss")}})
+  out[name] = {{"slots": [int(s) for s in g.slot_of], "metrics": ms,
+               "status": [int(s) for s in np.asarray(run.state.status)],
+               "members": [m.seed for m in g.members], "pos": run.pos}}
+print(json.dumps(out))
+"""
+
+
+def test_spare_slots_split_over_the_devices_and_members_train_as_in_a_program_of_exactly_them(tmp_path):
+  import json
+  import os
+  import subprocess
+  import sys
+  p = subprocess.run([sys.executable, "-c", SPREAD.format(here=os.path.dirname(os.path.abspath(tiny.__file__)))],
+                     cwd=u.ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu", "MLEXP_COMPILATION_CACHE": "",
+                                      "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+                     capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0, p.stderr[-3000:]
+  out = json.loads(p.stdout.strip().splitlines()[-1])
+  assert out["spread"]["slots"] == [0, 1, 4]  # 2 members on the first device, 1 on the second (not 3 + 0)
+  assert out["exact"]["slots"] == [0, 1, 2]
+  assert [s == CUT for s in out["spread"]["status"]] == [False, False, True, True, False, True, True, True]
+  # after the reorder slot 0 holds member 2, slot 1 member 0, slot 4 member 1
+  assert out["spread"]["members"] == [13, 11, 12] and out["spread"]["pos"] == [2, 0, 1]
+  for e in range(2):
+    for k in ("train_loss", "test_loss"):
+      np.testing.assert_array_equal(out["spread"]["metrics"][e][k], out["exact"]["metrics"][e][k], err_msg=f"{e} {k}")

@@ -79,6 +79,22 @@ def test_epochs_while_other_programs_compiled_are_left_out_or_corrected():
   assert "divided by the slowdown" in T.method_text([r["train_s_method"] for r in rows])
 
 
+
+def test_without_a_measured_slowdown_the_cpu_share_corrects_models_trained_only_while_a_program_compiled():
+  # the week-1 study: the 1024-unit group trains on both devices while the main program compiles (a third thread
+  # on 2 cores), and no model trains both ways; its rows carry the CPU share, 1.5
+  assert T.cpu_share(2, 2) == pytest.approx(1.5) and T.cpu_share(1, 16) == 1.0 and T.cpu_share(1, 1) == 2.0
+  only_busy = row(10, 0.5 + 9 * 0.45, 10, 0.5, 9 * 0.45, 9)
+  free = row(10, 0.5 + 9 * 0.2, 10, 0.5)
+  rows = [{**r, "work_own_s": 1.0, "work_padded_s": 1.0, "group_train_s": 1.0, "group_padded_s": 1.0,
+           "busy_share": T.cpu_share(2, 2)} for r in (free, only_busy)]
+  assert T.slowdown(rows) == pytest.approx(1.5)
+  assert [r["train_s"] for r in T.assign(rows)] == pytest.approx([2.0, 3.0])
+  assert "CPU share" in T.method_text([r["train_s_method"] for r in rows])
+  assert T.slowdown([free, only_busy]) == 1.0  # rows of an older sweep: nothing to correct by
+  grouped = T.group_rows([free], [(1.0, 1.0)], 2.0, busy_share=1.5)
+  assert grouped[0]["busy_share"] == 1.5
+
 def test_padded_members_are_scaled_to_their_own_work():
   s, how = T.train_seconds(row(4, 4.0, 4, 1.0), own_s=0.25, padded_s=1.0)
   assert how == T.SCALED and s == pytest.approx(1.0)
