@@ -57,25 +57,29 @@ def partition(items, canon, padding: str, costs, batches) -> list:
   return out
 
 
-def canon_part(canon, part):
+def canon_part(canon, part, branching: bool = False):
   """The canonical draws of a static key that belong with `part` (of the same batch size and optimizer where a
-  program holds one of each)."""
+  program holds one of each; all of them where it holds branches: a TPE batch of one batch size still plans
+  the buckets of the whole space)."""
   if not canon:
     return None
+  if branching:
+    return list(canon)
   kinds = {(int(cfg.batch_size), str(cfg.optimizer.name)) for _, cfg in part}
   sizes, names = {k[0] for k in kinds}, {k[1] for k in kinds}
   return [(t, cfg) for t, cfg in canon if (len(sizes) > 1 or int(cfg.batch_size) in sizes)
           and (len(names) > 1 or str(cfg.optimizer.name) in names)] or None
 
 
-def program_branches(chunk, canon_members, canon_cuts, real_cuts, full, batch_sizes=()) -> tuple:
+def program_branches(chunk, canon_members, canon_cuts, real_cuts, full, batch_sizes=(), optimizer_names=()) -> tuple:
   """(the program's branch keys, each member's narrower sizes) of a bucket of `chunk` (trial, cfg) whose canonical
   draws are `canon_members` (trial, cfg), cut into narrower branches as `canon_cuts` (their narrower sizes, ()
   for the program's; `real_cuts`: the chunk's own cut, for a member that fits no canonical branch), and a branch
-  at the program's sizes for each of `batch_sizes` (those the space draws). A key is
+  at the program's sizes for each of `batch_sizes` (those the space draws) and `optimizer_names` (the same: a
+  later TPE batch may draw an optimizer the bucket's canonical draws lack). A key is
   (batch size, narrower sizes[, optimizer]) as train.group.branch_of gives it; a member trains in the narrowest
   canonical branch of its batch size and optimizer that holds it."""
-  names = {str(c.optimizer.name) for _, c in list(canon_members) + list(chunk)}
+  names = {str(c.optimizer.name) for _, c in list(canon_members) + list(chunk)} | set(optimizer_names)
   key = lambda cfg, cut: (int(cfg.batch_size), tuple(cut)) + ((str(cfg.optimizer.name),) if len(names) > 1 else ())
   keys = {key(c, cut) for (_, c), cut in zip(canon_members, canon_cuts)}
   for b in batch_sizes:  # every batch size the space draws (`batch_sizes`), at the program's sizes

@@ -182,7 +182,7 @@ class GroupRun:
     ds, splits = data.get(cfg, lane)
     self.best = BestParamsHook(best)
     self.leaving = [result_hooks.ExtraTestsHook(ds), result_hooks.ClassificationHook(ds), self.best]
-    self.rebuild = lambda ms: loop.build_group(cfg, ds, splits, ms, lane=lane)
+    self.rebuild = lambda ms, branches=(): loop.build_group(cfg, ds, splits, ms, branches=branches, lane=lane)
     self.ash = AshaHook(sweep.config.sweep, self.epochs, board, self.rebuild, self.leaving, gid=plan.gid)
     self.ash.rung_values = dict(rung_values or {})
     if sync:

@@ -83,21 +83,27 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
   if padding == "none" or cost is None:
     return [(items[0][1], [(t, cfg, (), ()) for t, cfg in items], 0, None)]
   models, batches = [cfg.model for _, cfg in items], [int(cfg.batch_size) for _, cfg in items]
-  costs = cost(items[0][1])
   drawn = sorted({int(c.batch_size) for _, c in canon or ()})  # the batch sizes the space draws
+  drawn_names = sorted({str(c.optimizer.name) for _, c in canon or ()})  # and its optimizers
+  # and its epochs where they are data: a TPE batch's program is the bucket's, whatever epochs its members draw
+  drawn_epochs = {int(c.epochs) for _, c in canon or ()} if _branching(items, padding, cost) else set()
+  # (priced at the program's epochs: the buckets cut the same whatever epochs the first item draws)
+  costs = cost(trial_config(items[0][1], {"epochs": max(drawn_epochs)}) if drawn_epochs else items[0][1])
   out = []
   for idx, members in canonical.partition(items, canon, padding, costs, batches):
     chunk = [items[i] for i in idx]
     fields = PADDED_FIELDS.get(chunk[0][1].model.kind, ())
     true = [tuple((f, _plain(cfg.model[f])) for f in fields) for _, cfg in chunk]
     sizes = {int(cfg.batch_size) for _, cfg in chunk} | {int(c.batch_size) for _, c in members or ()}
-    epochs = {int(cfg.epochs) for _, cfg in chunk}
+    epochs = {int(cfg.epochs) for _, cfg in chunk} | drawn_epochs
     cms = [c.model for _, c in members or ()]
     canon_padded = len({widths.shape_of(m) for m in cms}) > 1
     if len(set(true)) == 1 and len(sizes) == 1 and len(epochs) == 1 and not canon_padded:  # the exact program
       out.append((chunk[0][1], [(t, cfg, (), ()) for t, cfg in chunk], len(members or ()), None))
       continue
     gcfg = trial_config(chunk[0][1], {"batch_size": max(sizes), "epochs": max(epochs)})
+    if len(drawn_names) > 1 and _branching(chunk, padding, cost):  # the optimizer as data: one program whatever
+      gcfg.optimizer.name = drawn_names[0]  # optimizer the chunk's first member names (each member runs its own)
     branch, keys = [()] * len(chunk), None
     full = None
     if len(set(true)) > 1 or canon_padded:
@@ -105,24 +111,26 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
       for f, v in full.items():
         gcfg.model[f] = v
       if padding == "auto" and gcfg.model.kind in widths.BRANCH_KINDS and _branching(chunk, padding, cost):
-        branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(chunk[0][1].epochs)), full)
+        branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(gcfg.epochs)), full)
         if members:
           cut = _branches_of(cms, [int(c.batch_size) for _, c in members], range(len(cms)),
-                             _expected(costs, sweep, int(chunk[0][1].epochs)), full)
-          keys, branch = canonical.program_branches(chunk, members, cut, branch, full, drawn)
+                             _expected(costs, sweep, int(gcfg.epochs)), full)
+          keys, branch = canonical.program_branches(chunk, members, cut, branch, full, drawn, drawn_names)
     else:
       true = [()] * len(chunk)
     if members and keys is None and _branching(chunk, padding, cost):  # batch sizes / optimizers: the canon's
-      keys, _ = canonical.program_branches(chunk, members, [()] * len(members), [()] * len(chunk), full or {}, drawn)
+      keys, _ = canonical.program_branches(chunk, members, [()] * len(members), [()] * len(chunk), full or {}, drawn,
+                                           drawn_names)
     out.append((gcfg, [(t, cfg, d, b) for (t, cfg), d, b in zip(chunk, true, branch)], len(members or ()), keys))
   return out
 
 
 def _spare_slots_free(cfg, cost) -> bool:
   """Whether member slots past a program's members cost nothing: on CPU, where members run one after another
-  and a stopped one skips its epoch (vmapped on GPU / TPU, every slot computes). There a padded program's slots
-  are rounded up to the width ladder (widths.ladder), so another seed or more trials of the same space, whose
-  buckets come from the same ladder, run the same program (found in the persistent compilation cache)."""
+  and a stopped one skips its epoch (vmapped on GPU / TPU, every slot computes). There a program's slots are
+  rounded up to the width ladder (widths.ladder), and to the canonical bucket's (or a TPE batch's) count, so
+  another seed, a later TPE batch or more trials of the same space run the same program (in this process, or
+  found in the persistent compilation cache)."""
   return cost is not None and cfg.get("member_loop", "auto") != "vmap" and cost(cfg).platform == "cpu"
 
 
@@ -189,7 +197,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
     for value in PART_FIELDS:  # epochs, optimizer name, batch size: data where a program may hold branches
       parts = [q for part in parts for q in _parts(part, padding, cost, value)]
     for gcfg, bucket, n_canon, keys in (b for part in parts for b in _buckets(
-        part, padding, cost, base.get("sweep"), canonical.canon_part(canon_by_key.get(key), part))):
+        part, padding, cost, base.get("sweep"),
+        canonical.canon_part(canon_by_key.get(key), part, _branching(part, padding, cost)))):
       cap = min(int(max_members), int(member_cap(gcfg))) if member_cap else int(max_members)
       per_chunk = max(1, cap // max(1, int(seeds)))
       # the id: the group config's exact static key (the bucket sizes), marked when members are padded
@@ -200,14 +209,15 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       narrower = sorted({b for _, _, _, b in bucket if b} if keys is None else {k[1] for k in keys if k[1]})
       names = sorted({str(cfg.optimizer.name) for _, cfg, _, _ in bucket} if keys is None or len(keys[0]) < 3
                      else {k[2] for k in keys})  # the optimizer as data
-      epochs = sorted({int(cfg.epochs) for _, cfg, _, _ in bucket})  # epochs as data: each member its own
+      # epochs as data: each member its own where they differ, or differ from the program's (the canonical max)
+      epochs = sorted({int(cfg.epochs) for _, cfg, _, _ in bucket})
+      own_epochs = len(epochs) > 1 or epochs[0] != int(gcfg.epochs)
       h = hashlib.sha1((static_key(gcfg) + ("|padded" if padded_bucket else "") +
                         (f"|batches{sizes}" if mixed else "") + (f"|optimizers{names}" if len(names) > 1 else "") +
-                        (f"|branches{narrower}" if narrower else "") +
-                        (f"|epochs{epochs}" if len(epochs) > 1 else "")).encode()).hexdigest()[:10]
+                        (f"|branches{narrower}" if narrower else "")).encode()).hexdigest()[:10]
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
-      if padded_bucket and _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
+      if _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
         need = max(chunks) * int(seeds)
         slots = max(need, min(widths.ladder(need), cap))
         # the canonical bucket's slots: another seed's draws, a TPE batch, more trials of the space fit the same
@@ -218,13 +228,16 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
         if n_canon:
           canon = widths.ladder(2 * min(n_canon, per_chunk) * int(seeds))
           slots = max(need, min(max(widths.ladder(need), canon), cap))
+        sw = base.get("sweep")
+        if sw is not None and sw.get("algorithm") == "tpe":  # a TPE batch: as many as a batch can put in one program
+          slots = max(need, min(widths.ladder(min(int(sw.tpe_batch), per_chunk) * int(seeds)), cap))
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n
         members = tuple(Member(seed=int(cfg.seed) + s, hparams=hparams_of(cfg), trial=t, dims=dims,
                                batch_size=int(cfg.batch_size) if mixed else 0, branch=branch,
                                optimizer=str(cfg.optimizer.name) if len(names) > 1 else "",
-                               epochs=int(cfg.epochs) if len(epochs) > 1 else 0)
+                               epochs=int(cfg.epochs) if own_epochs else 0)
                         for t, cfg, dims, branch in chunk for s in range(int(seeds)))
         members = tuple(members[i] for i in spread_order(len(members)))
         plans.append(GroupPlan(gid=f"{h}-{k}", config=gcfg, members=members,

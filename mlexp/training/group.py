@@ -174,6 +174,10 @@ class Group:
   def _found(self):
     return self.branch_keys if self.branch_keys and len(self.branch_keys) > 1 else branches(self.members)
 
+  def program_branches(self) -> tuple:
+    """The program's branches as a plan gives them (GroupPlan.branches), () when it has none."""
+    return tuple(self._found() or ())
+
   def _branches(self):
     found = self._found()
     return None if found is None else [(b[0] or int(self.config.batch_size), dict(b[1]), *b[2:]) for b in found]

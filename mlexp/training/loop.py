@@ -255,13 +255,14 @@ class Training:
     self.pos = [self.pos[j] for j in self.group.member_order(order)]
 
   def drop_frozen(self, hooks, rebuild):
-    """Continues with only the running members, in a smaller group `rebuild(members)` (one compile)."""
+    """Continues with only the running members, in a smaller group `rebuild(members, branches)` (one compile;
+    the program's branches kept: its optimizer state holds every optimizer of them)."""
     running = self.group.running(self.state)
     self.leave([j for j in range(self.group.size) if not running[j]], hooks)
     keep = [j for j in range(self.group.size) if running[j]]
     sub = self.group.take(self.state, keep)
     self.pos = [self.pos[j] for j in keep]
-    self.group = rebuild([self.members[i] for i in self.pos])
+    self.group = rebuild([self.members[i] for i in self.pos], self.group.program_branches())
     self.state = self.group.adopt(sub)
     self.group.compile(self.state)
     self.times["compile_s"] += self.group.compile_s

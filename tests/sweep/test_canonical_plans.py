@@ -57,9 +57,12 @@ def test_a_batch_of_draws_falls_into_the_search_buckets():
   full = _shapes(plan_groups(base, expand(base.sweep.space, TRIALS, 7), 1, 64, padding="auto", cost=_cost))
   batch = _shapes(plan_groups(base, expand(base.sweep.space, 6, 3), 1, 64, padding="auto", cost=_cost))
   assert batch <= full
-  # the same programs, member slots included: a later TPE batch reuses what an earlier one compiled
-  programs = lambda trials: {p.program for p in plan_groups(base, trials, 1, 64, padding="auto", cost=_cost)}
-  assert programs(expand(base.sweep.space, 6, 3)) <= programs(expand(base.sweep.space, TRIALS, 7))
+  # the same programs, member slots included (a TPE batch's: tpe_batch x seeds, however many the bucket
+  # holds): a later TPE batch reuses what an earlier one compiled
+  programs = lambda trials: {str(p.config.model.to_dict()): p.program
+                             for p in plan_groups(base, trials, 1, 64, padding="auto", cost=_cost)}
+  first, later = programs(expand(base.sweep.space, 6, 3)), programs(expand(base.sweep.space, 10, 7))
+  assert set(first) & set(later) and all(first[k] == later[k] for k in set(first) & set(later)), (first, later)
 
 
 @pytest.mark.parametrize("algorithm", ["grid", "one_at_a_time"])
@@ -67,3 +70,28 @@ def test_grids_and_studies_plan_their_own_trials(algorithm):
   c = _base(0, algorithm)
   c.sweep.space = (grid("model.hidden", 8, 16),)
   assert canonical_trials(c.sweep) is None
+
+
+def test_tpe_batches_of_an_mlp_space_plan_the_same_programs_whatever_they_draw():
+  # batch sizes, optimizers and epochs as data: a bucket's program (its branches, epochs, optimizer and slots)
+  # comes from the space, not from the batch (a later batch compiled 2 new programs of 25 and 36 s before)
+  from mlexp.sweeps.space import choice, loguniform
+  c = tiny.config("mlp", **{"model.units": (16, 16)})
+  c.sweep = sweep_block((choice("model.units[0]", 16, 64, 256), choice("model.units[1]", 16, 64, 256),
+                         choice("batch_size", 8, 32, 64), choice("epochs", 2, 3, 5),
+                         choice("optimizer.name", "sgd", "adam", "rmsprop"),
+                         loguniform("optimizer.learning_rate", 1e-4, 1e-2)), num_trials=30, algorithm="tpe")
+  c.sweep.tpe_batch = 6
+  cost = lambda cfg: widths.CostModel(feature_shape=(tiny.HW, tiny.HW, 1), num_classes=tiny.CLASSES, n_train=1000,
+                                      epochs=int(cfg.epochs), platform="cpu", compile_s=5.0, kind="mlp")
+  seen: dict = {}
+  for seed in range(1, 6):
+    trials = expand(c.sweep.space, 6, seed)
+    for p in plan_groups(c, trials, 1, 64, padding="auto", cost=cost):
+      seen.setdefault(str(p.config.model.to_dict()), set()).add(p.program)
+      assert int(p.config.epochs) == 5 and str(p.config.optimizer.name) == "adam"
+      assert p.slots == widths.ladder(6)  # a batch's worth
+      for m in p.members:  # each member keeps its own epochs, batch size and optimizer
+        t = trials[m.trial]
+        assert (m.epochs or 5, m.batch_size, m.optimizer) == (t["epochs"], t["batch_size"], t["optimizer.name"])
+  assert seen and all(len(v) == 1 for v in seen.values()), seen

@@ -103,3 +103,32 @@ def test_a_batch_naming_fewer_optimizers_than_its_programs_branches_trains_as_al
     c = tiny.config("mlp", **{"optimizer.learning_rate": 0.05, "optimizer.name": n})
     _, _, alone = tiny.run_group(c, [Member(seed=5 + i, hparams=optim.hparams_of(c), trial=i)], EPOCHS)
     np.testing.assert_allclose(m["train_loss"][i], alone[-1]["train_loss"][0], rtol=1e-5, err_msg=n)
+
+
+def test_a_group_shrunk_to_members_of_fewer_optimizers_keeps_training_as_alone():
+  # ASHA stops every sgd member and the group continues with the adam ones in a smaller group (drop_frozen):
+  # the rebuilt program keeps the branches, so the optimizer state still fits it (it failed with "The number of
+  # updates and states has to be the same in chain" on the MLP search)
+  from mlexp.training.group import Group, device_splits
+  from mlexp.training.loop import Training
+  from mlexp.training.program import CUT
+  cfg = tiny.config("mlp", **{"optimizer.learning_rate": 0.05})
+  ds = tiny.dataset_for("mlp")
+  train, test = device_splits(ds, 1)
+  names = ("sgd", "adam", "sgd", "adam")
+  members = [Member(seed=5 + i, hparams=optim.hparams_of(cfg), trial=i, optimizer=n) for i, n in enumerate(names)]
+  rebuild = lambda ms, branches=(): Group(cfg, train, test, ds.num_classes, ms, branches=branches)  # noqa: E731
+  run = Training(rebuild(members), None, members)
+  run.state = run.group.init()
+  run.state, _, _ = run.group.epoch(run.state)
+  status = run.group.member_status(run.state)
+  status[[0, 2]] = CUT
+  run.state = run.group.set_status(run.state, status)
+  run.drop_frozen((), rebuild)
+  assert run.group.size == 2 and run.pos == [1, 3]
+  for _ in range(EPOCHS - 1):
+    run.state, m, _ = run.group.epoch(run.state)
+  c = tiny.config("mlp", **{"optimizer.learning_rate": 0.05, "optimizer.name": "adam"})
+  for j, i in enumerate(run.pos):
+    _, _, alone = tiny.run_group(c, [Member(seed=5 + i, hparams=optim.hparams_of(c), trial=i)], EPOCHS)
+    np.testing.assert_allclose(m["train_loss"][j], alone[-1]["train_loss"][0], rtol=1e-5, err_msg=f"member {i}")
