@@ -99,7 +99,7 @@ def test_one_train_step_changes_every_parameter(one_step_runs, kind):
     assert not np.array_equal(a, b), f"{kind}: {jax.tree_util.keystr(path)} did not change"
 
 
-TIMING = {"member_s", "member_busy"}
+TIMING = {"member_s", "member_busy", "member_overlap_s"}
 
 
 @pytest.mark.parametrize("kind", list(GROUP_CONFIGS))

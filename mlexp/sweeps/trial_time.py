@@ -29,6 +29,11 @@ FLOP_S = 1 / 39e9
 STEP_S = 2.0e-4
 SCAN_S = 4.0e-6
 EPOCH_S = 3.5e-3
+# A recurrent layer past a member's own depth in a deeper program (depth as data) is skipped, but not for free:
+# about this share of one of its layers (fitted on the week-3 study's layers knob, 1..7 layers in one 7-layer
+# program: a 1-layer member measured 0.68 of the 2-layer baseline there, 0.47 in single runs; per layer the
+# study's slope was 0.74 of the single runs')
+SKIP_SHARE = 0.1
 
 MEASURED, SCALED, ESTIMATED = "measured", "measured x own/padded work", "estimated"
 BUSY = ", while other programs compiled / slowdown"
@@ -54,21 +59,27 @@ def epoch_seconds(model, padded_sizes, feature_shape, num_classes: int, n_train:
   if model.kind in ("gru", "lstm"):  # one scan step per time step and layer: forward + backward, evaluation
     t_len = int(feature_shape[0]) if len(feature_shape) == 2 else 1
     scan = t_len * int(model.layers) * (2 * steps + chunks)
-  return (FLOP_S * f * (3.0 * n_train + n_eval) + STEP_S * steps + SCAN_S * scan
-          + EPOCH_S * (1 + chunks))
+  layers = (FLOP_S * f * (3.0 * n_train + n_eval) + STEP_S * steps + SCAN_S * scan)
+  if model.kind in ("gru", "lstm") and padded_sizes and "layers" in padded_sizes:
+    skipped = max(0, int(padded_sizes["layers"]) - int(model.layers))  # (each: SKIP_SHARE of a mean layer)
+    layers *= 1.0 + SKIP_SHARE * skipped / max(int(model.layers), 1)
+  return layers + EPOCH_S * (1 + chunks)
 
 
 def _paces(row: dict) -> tuple:
   """(mean seconds of its later epochs while no group compiled, how many; the same while one did, how many;
-  mean of all its measured epochs or nan). The first measured epoch is left out where there are others: the
+  mean of all its measured epochs or nan; the share of those busy epochs' seconds during which a group was
+  compiling: 1 for rows that do not say). The first measured epoch is left out where there are others: the
   member that runs first in a new program carries its first-run overhead (0.1-0.2 s on CPU)."""
   measured, n = float(row.get("member_s") or 0.0), int(row.get("member_epochs") or 0)
   first = float(row.get("member_first_s") or 0.0)
   busy_s, busy_n = float(row.get("member_busy_s") or 0.0), int(row.get("member_busy_n") or 0)
   free_n = n - 1 - busy_n if n > 1 else 0
   free_s = measured - first - busy_s
+  overlap = row.get("member_overlap_s")
+  share = min(1.0, float(overlap) / busy_s) if overlap is not None and busy_s > 0 else 1.0
   return (free_s / free_n if free_n > 0 else math.nan, free_n, busy_s / busy_n if busy_n > 0 else math.nan, busy_n,
-          measured / n if n > 0 and measured > 0 else math.nan)
+          measured / n if n > 0 and measured > 0 else math.nan, share)
 
 
 def _median(xs: list) -> float:
@@ -87,7 +98,9 @@ def slowdown(rows) -> float:
   """How much slower members ran while other programs compiled in worker threads (compile ahead shares the
   cores): the median over models with epochs both ways of their ratio, at least 1; where no model has both,
   the CPU share the rows recorded (`busy_share`: cpu_share); 1 without either."""
-  r = [busy / free for free, fn, busy, bn, _ in map(_paces, rows) if fn and bn and free > 0]
+  # (a busy epoch overlapped a compile for `share` of its seconds: the slowdown while overlapped is larger)
+  r = [1.0 + (busy / free - 1.0) / share for free, fn, busy, bn, _, share in map(_paces, rows)
+       if fn and bn and free > 0 and share > 0.05]
   if r:
     return max(1.0, _median(r))
   shares = [float(row["busy_share"]) for row in rows if row.get("busy_share")]
@@ -102,14 +115,14 @@ def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float
   estimated share of the group's measured training seconds (group_padded_s: the estimated seconds of every
   member-epoch the group trained)."""
   epochs = int(row.get("epochs_run") or 0)
-  free, free_n, busy, busy_n, mean = _paces(row)
+  free, free_n, busy, busy_n, mean, share = _paces(row)
   if epochs <= 0:
     return 0.0, MEASURED if math.isfinite(mean) else ESTIMATED
   if math.isfinite(mean):
     if free_n:
       per, note = free, ""
-    elif busy_n:
-      per, note = busy / slow, BUSY
+    elif busy_n:  # only the overlapped share of its busy epochs ran slower
+      per, note = busy * (1.0 - share + share / slow), BUSY
     else:
       per, note = mean, ""
     same = padded_s <= 0 or abs(own_s / padded_s - 1.0) < 1e-9

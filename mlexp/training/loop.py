@@ -124,6 +124,7 @@ class Records:
     # seconds of each member's epochs measured inside the program, and how many (CPU: training/member_clock.py timed_epoch)
     self.member_s, self.member_epochs, self.member_first_s = np.zeros(n), np.zeros(n, int), np.zeros(n)
     self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)  # (later epochs while a group compiled)
+    self.member_overlap_s = np.zeros(n)  # (the seconds of those epochs while a group compiled)
     self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
     self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
 
@@ -155,6 +156,7 @@ class Records:
         elif bool(m["member_busy"][j]):
           self.member_busy_s[i] += float(m["member_s"][j])
           self.member_busy_n[i] += 1
+          self.member_overlap_s[i] += float(m.get("member_overlap_s", m["member_s"])[j])
         self.member_s[i] += float(m["member_s"][j])
         self.member_epochs[i] += 1
 
@@ -209,7 +211,7 @@ class Records:
            "compile_s": self.compile_share[i], "param_count": int(self.param_count[i]),
            "member_s": float(self.member_s[i]), "member_epochs": int(self.member_epochs[i]),
            "member_first_s": float(self.member_first_s[i]), "member_busy_s": float(self.member_busy_s[i]),
-           "member_busy_n": int(self.member_busy_n[i])}
+           "member_busy_n": int(self.member_busy_n[i]), "member_overlap_s": float(self.member_overlap_s[i])}
     row.update(self.extra[i])
     if self.classification[i] is not None:
       row["classification"] = self.classification[i]

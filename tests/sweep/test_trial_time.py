@@ -139,9 +139,37 @@ def test_members_are_timed_inside_the_program_and_flagged_while_a_group_builds()
   with G._building():  # (what compile ahead does in a worker thread while a group trains)
     state, m, _ = g.epoch(state)
   assert m["member_busy"].all()
+  # the whole epoch ran while the group built: its overlap is its seconds (to the clock's microsecond)
+  np.testing.assert_allclose(m["member_overlap_s"], m["member_s"], atol=1e-5)
+  assert not m["member_overlap_s"][m["member_s"] == 0].any()
   state = g.set_status(state, np.array([0, 0, 4]))  # a stopped (cut) member costs nothing and is not timed
   state, m, _ = g.epoch(state)
   assert m["member_s"][2] == 0 and not m["member_busy"].any()
   untimed = G.Group(tiny.config("mlp", time_members="off", member_loop="map"),
                     *G.device_splits(tiny.dataset_for("mlp"), 1), tiny.CLASSES, [Member(seed=0, hparams=hp)])
   assert "member_s" not in untimed.epoch(untimed.init())[1]  # off: no host callback, the program can be cached
+
+
+def test_layers_skipped_in_a_deeper_program_cost_a_share_of_a_layer():
+  # depth as data: a 1-layer member of a 7-layer program measures more than its own model (the week-3 study:
+  # 0.68 of the 2-layer baseline there, 0.47 in single runs); the estimate's padded / own ratio carries it, so
+  # "measured x own/padded work" takes it off again
+  seq = dict(feature_shape=(26, 12), num_classes=9, n_train=216, n_eval=424, batch=32)
+  at7 = {"hidden": 64, "layers": 7}
+  own1, own2 = T.epoch_seconds(gru(64, 1), None, **seq), T.epoch_seconds(gru(64, 2), None, **seq)
+  in1, in2 = T.epoch_seconds(gru(64, 1), at7, **seq), T.epoch_seconds(gru(64, 2), at7, **seq)
+  assert in1 > own1 and in2 > own2 and T.epoch_seconds(gru(64, 7), at7, **seq) == T.epoch_seconds(gru(64, 7), None, **seq)
+  assert (in1 - own1) / own1 > (in2 - own2) / own2  # more skipped layers, more on top
+  assert in1 / in2 > own1 / own2  # the measured ratio in the program is higher than the single runs'
+
+
+
+def test_only_the_overlapped_share_of_a_busy_epoch_is_corrected():
+  # 9 later epochs of 0.3 s, a compile ran during half of their seconds: at a slowdown of 1.5 the overlapped
+  # 0.15 s would have taken 0.1 s, so 0.25 s an epoch (all of it divided: 0.2)
+  half = {**row(10, 0.5 + 9 * 0.3, 10, 0.5, 9 * 0.3, 9), "member_overlap_s": 9 * 0.15}
+  s, how = T.train_seconds(half, own_s=1.0, padded_s=1.0, slow=1.5)
+  assert how == T.MEASURED + T.BUSY and s == pytest.approx(2.5)
+  # and a slowdown is measured from the overlapped share: epochs 0.25 s against 0.2 s free, half overlapped: 1.5
+  both = {**row(10, 0.5 + 3 * 0.25 + 6 * 0.2, 10, 0.5, 3 * 0.25, 3), "member_overlap_s": 3 * 0.125}
+  assert T.slowdown([both]) == pytest.approx(1.5)
