@@ -41,7 +41,10 @@ def balanced_order(running: Sequence[bool], cost: Sequence[float], n_dev: int, n
     return None
   per = n_slots // n_dev
   dev = [s // per for s in slot_of]
-  now = max(sum(float(cost[j]) for j in range(size) if running[j] and dev[j] == d) for d in range(n_dev))
+  member_at = [size] * n_slots  # (size: device padding)
+  for j, s in enumerate(slot_of):
+    member_at[s] = j
+  now = max(device_loads(member_at, running, cost, n_dev))
   places = [[j for j in range(size) if dev[j] == d] for d in range(n_dev)]  # member positions of each device
   load = [0.0] * n_dev
   assigned: list[list[int]] = [[] for _ in range(n_dev)]

@@ -134,6 +134,20 @@ def _spare_slots_free(cfg, cost) -> bool:
   return cost is not None and cfg.get("member_loop", "auto") != "vmap" and cost(cfg).platform == "cpu"
 
 
+def _ladder_slots(need: int, n_canon: int, per_chunk: int, seeds: int, cap: int, sw) -> int:
+  """A program's member slots where spare ones cost nothing (_spare_slots_free), at least `need`, at most `cap`
+  where that holds them: ladder rounded; at least twice the canonical bucket's count (another seed's draws of
+  the space fit the same program: a bucket's count varies from seed to seed, 7 to 12 of 30 draws); under TPE a
+  batch's worth (tpe_batch x seeds), so a bucket's program is the same in every batch. The spare slots end
+  every device's block (training.group.member_slots), so each device keeps its share of the members."""
+  want = widths.ladder(need)
+  if n_canon:
+    want = max(want, widths.ladder(2 * min(n_canon, per_chunk) * seeds))
+  if sw is not None and sw.get("algorithm") == "tpe":
+    want = widths.ladder(min(int(sw.tpe_batch), per_chunk) * seeds)
+  return max(need, min(want, cap))
+
+
 def _expected(cost, sweep, epochs: int):
   """The cost model with the epochs a trial trains on average under the sweep's ASHA (all of them without), from
   the trial's `epochs` (plan.plan_trials prices them so already: this is the same number)."""
@@ -218,19 +232,7 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
       chunks = even_chunks(len(bucket), per_chunk)
       slots = max(chunks) * int(seeds) if len(chunks) > 1 else 0
       if _spare_slots_free(gcfg, cost):  # slots from the ladder: the same program recurs
-        need = max(chunks) * int(seeds)
-        slots = max(need, min(widths.ladder(need), cap))
-        # the canonical bucket's slots: another seed's draws, a TPE batch, more trials of the space fit the same
-        # program (the spare slots end every device's block: training.group.member_slots, so each device
-        # keeps its share of the members)
-        # keeps its share of the members), with twice the canonical count for the draws of another seed (a
-        # bucket's count varies from seed to seed: 7 to 12 of 30 draws)
-        if n_canon:
-          canon = widths.ladder(2 * min(n_canon, per_chunk) * int(seeds))
-          slots = max(need, min(max(widths.ladder(need), canon), cap))
-        sw = base.get("sweep")
-        if sw is not None and sw.get("algorithm") == "tpe":  # a TPE batch: as many as a batch can put in one program
-          slots = max(need, min(widths.ladder(min(int(sw.tpe_batch), per_chunk) * int(seeds)), cap))
+        slots = _ladder_slots(max(chunks) * int(seeds), n_canon, per_chunk, int(seeds), cap, base.get("sweep"))
       c0 = 0
       for k, n in enumerate(chunks):
         chunk, c0 = bucket[c0:c0 + n], c0 + n

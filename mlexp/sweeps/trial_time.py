@@ -17,6 +17,7 @@ A member's epoch includes its evaluation on the test (and validation) set, as a 
 from __future__ import annotations
 
 import math
+import statistics
 
 # One member-epoch on CPU, seconds (one XLA:CPU device, the other busy too): FLOPs at FLOP_S each, every
 # training step STEP_S (the loop, the optimizer's passes, dispatch of small ops: measured 0.2 ms a step with a
@@ -82,11 +83,6 @@ def _paces(row: dict) -> tuple:
           measured / n if n > 0 and measured > 0 else math.nan, share)
 
 
-def _median(xs: list) -> float:
-  r = sorted(xs)
-  return r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])
-
-
 def cpu_share(devices: int, cores: int) -> float:
   """The slowdown expected while one program compiles beside training on every device: (devices + 1 compiling
   thread) / cores, at least 1 (2 CPU devices on 2 cores: 1.5; measured 1.44 on the week-1 study's 1024-unit
@@ -102,9 +98,9 @@ def slowdown(rows) -> float:
   r = [1.0 + (busy / free - 1.0) / share for free, fn, busy, bn, _, share in map(_paces, rows)
        if fn and bn and free > 0 and share > 0.05]
   if r:
-    return max(1.0, _median(r))
+    return max(1.0, statistics.median(r))
   shares = [float(row["busy_share"]) for row in rows if row.get("busy_share")]
-  return max(1.0, _median(shares)) if shares else 1.0
+  return max(1.0, statistics.median(shares)) if shares else 1.0
 
 
 def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float = math.nan,

@@ -299,7 +299,7 @@ class Group:
 
   def member_status(self, state) -> np.ndarray:
     """Each member's status (a host copy, in member order)."""
-    return self.member_values(state.status).copy()
+    return self.member_values(state.status)  # (fancy indexing: a copy)
 
   def running(self, state) -> np.ndarray:
     return self.member_values(state.status) == RUNNING
