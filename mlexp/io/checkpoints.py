@@ -13,6 +13,7 @@ WORKDIR/checkpoints/best_trial/<n>: a sweep's best single model's parameters (`s
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -20,6 +21,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 
 import jax
 import numpy as np
@@ -159,6 +161,11 @@ class Checkpoints:
       stored = re.search(r"stored shape: \((\d+)", str(e))
       if relayout is None or stored is None:
         raise
+    # the aborted restore leaves orbax's read coroutines of the other arrays un-awaited: collected here, quietly
+    # (else Python warns "coroutine ... was never awaited" on stderr whenever the garbage collector gets to them)
+    with warnings.catch_warnings():
+      warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+      gc.collect()
     slots, now = int(stored.group(1)), _slots(template)
     one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     old = jax.tree.map(lambda a: jax.ShapeDtypeStruct((slots, *a.shape[1:]) if a.ndim and a.shape[0] == now
