@@ -152,7 +152,8 @@ def assign(rows: list, slow: float | None = None) -> list:
 def method_text(methods) -> str:
   """How the train_s of a results table were found, in words (for the report and the summary)."""
   found = sorted({str(m) for m in methods if isinstance(m, str) and m})
-  words = {MEASURED: "measured inside the shared program for each model (its own epochs)",
+  words = {MEASURED: "measured inside the shared program for each model (its own epochs; seconds it ran alone on "
+                     "the machine at the pace of models sharing it)",
            SCALED: "measured for each model at its padded width bucket, scaled to its own sizes by the "
                    "trial's work estimate (own / padded FLOPs, steps and evaluation)",
            ESTIMATED: "estimated from the trial's work x the throughput measured for its program"}

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from mlexp import data as data_lib
+from mlexp.training import member_clock
 from mlexp.training.group import Group, device_splits
 from mlexp.training.program import COMPLETED, CUT, RUNNING, STATUS_NAMES, STOPPED_EARLY
 
@@ -125,12 +126,21 @@ class Records:
     self.member_s, self.member_epochs, self.member_first_s = np.zeros(n), np.zeros(n, int), np.zeros(n)
     self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)  # (later epochs while a group compiled)
     self.member_overlap_s = np.zeros(n)  # (the seconds of those epochs while a group compiled)
+    # ... of which its device was the only one busy (member_clock.alone_seconds: all, first, busy epochs), and
+    # how much faster members ran then (member_clock.contention: one estimate per trial and clean epoch call)
+    self.member_alone = np.zeros((3, n))
+    self.contention: list = []
     self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
     self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
 
-  def update(self, pos, m, dt):
+  def update(self, pos, m, dt, trials=None):
     trained = m["trained"]
     share = dt / max(int(trained.sum()), 1)
+    if "member_t0" in m:
+      alone = member_clock.alone_seconds(m["member_t0"], m["member_s"], trained)
+      clean = all(self.member_epochs[i] and not m["member_busy"][j] for j, i in enumerate(pos) if trained[j])
+      if trials is not None and clean:  # (not a program's first run, nor beside a compile)
+        self.contention += member_clock.contention(trials, m["member_s"], alone, trained)
     for j, i in enumerate(pos):
       if not trained[j]:
         continue
@@ -151,13 +161,17 @@ class Records:
       self.train_loss[i] = float(m["train_loss"][j])
       self.wall_s[i] += share
       if "member_s" in m:
+        lone = float(alone[j]) if "member_t0" in m else 0.0
         if not self.member_epochs[i]:  # (the first: with a new program's first-run overhead when it leads)
           self.member_first_s[i] = float(m["member_s"][j])
+          self.member_alone[1, i] = lone
         elif bool(m["member_busy"][j]):
           self.member_busy_s[i] += float(m["member_s"][j])
           self.member_busy_n[i] += 1
           self.member_overlap_s[i] += float(m.get("member_overlap_s", m["member_s"])[j])
+          self.member_alone[2, i] += lone
         self.member_s[i] += float(m["member_s"][j])
+        self.member_alone[0, i] += lone
         self.member_epochs[i] += 1
 
   def restore(self, pos, state, last_epochs):
@@ -194,6 +208,18 @@ class Records:
       self.compile_share[i] += compile_s / max(len(idx), 1)
       self.wall_s[i] += compile_s / max(len(idx), 1)
 
+  def member_seconds(self, i) -> dict:
+    """Member i's measured seconds (all epochs, the first, those beside a compile and their overlapped part) at
+    the pace of members sharing the machine: the seconds it ran alone times the contention measured in its
+    program (the median; 1 where none was), so that seeds of one trial agree wherever their slots put them."""
+    c = float(np.median(self.contention)) if self.contention else 1.0
+    total, first, busy = (float(x) + (c - 1.0) * float(a) for x, a in zip(
+        (self.member_s[i], self.member_first_s[i], self.member_busy_s[i]), self.member_alone[:, i]))
+    raw_busy = float(self.member_busy_s[i])
+    return {"member_s": total, "member_first_s": first, "member_busy_s": busy,
+            "member_overlap_s": float(self.member_overlap_s[i]) * (busy / raw_busy if raw_busy > 0 else 1.0),
+            "member_alone_s": float(self.member_alone[0, i]), "member_contention": c}
+
   def row(self, i, member, gid) -> dict:
     """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields). test_accuracy and
     best_test_loss are the test set's at the best epoch, which the validation split chose (best_val_loss)."""
@@ -209,9 +235,8 @@ class Records:
                "final_val_loss": self.final_val_loss[i], "final_val_accuracy": self.final_val_acc[i]}),
            "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
            "compile_s": self.compile_share[i], "param_count": int(self.param_count[i]),
-           "member_s": float(self.member_s[i]), "member_epochs": int(self.member_epochs[i]),
-           "member_first_s": float(self.member_first_s[i]), "member_busy_s": float(self.member_busy_s[i]),
-           "member_busy_n": int(self.member_busy_n[i]), "member_overlap_s": float(self.member_overlap_s[i])}
+           "member_epochs": int(self.member_epochs[i]), "member_busy_n": int(self.member_busy_n[i]),
+           **self.member_seconds(i)}
     row.update(self.extra[i])
     if self.classification[i] is not None:
       row["classification"] = self.classification[i]
@@ -280,7 +305,7 @@ def train(run: Training, epochs: int, start: int = 0, hooks=(), until: int | Non
     run.state, m, dt = run.group.epoch(run.state)
     run.times["train_s"] += dt
     run.used += int(m["trained"].sum())
-    run.records.update(run.pos, m, dt)
+    run.records.update(run.pos, m, dt, [run.members[i].trial for i in run.pos])
     complete_own_epochs(run, e)
     for h in hooks:
       if hasattr(h, "after_epoch"):

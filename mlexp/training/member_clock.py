@@ -62,4 +62,52 @@ def timed_epoch(epoch, state, hp, *data):
   busy = (t0[1] > 0) | (t1[1] > 0) | (t0[2] != t1[2])
   seconds = lambda k: jnp.mod(t1[k] - t0[k], 2**30).astype(jnp.float32) * 1e-6  # noqa: E731
   return state, {**m, "member_s": jnp.where(m["trained"], seconds(0), 0.0), "member_busy": m["trained"] & busy,
-                 "member_overlap_s": jnp.where(m["trained"] & busy, jnp.minimum(seconds(3), seconds(0)), 0.0)}
+                 "member_overlap_s": jnp.where(m["trained"] & busy, jnp.minimum(seconds(3), seconds(0)), 0.0),
+                 "member_t0": jnp.where(m["trained"], t0[0], 0)}
+
+
+def alone_seconds(t0_us, seconds, mask) -> np.ndarray:
+  """Each member's seconds (of one epoch call) during which no other member of the program ran: its device
+  was the only one busy (another device had fewer members, or frozen ones). XLA:CPU splits large loops over
+  the cores a lone device leaves free, so a lone member runs faster than one beside another (a CNN about 2x on
+  2 cores). t0_us: the start stamps (us mod 2**30), seconds: the measured seconds, mask: members trained."""
+  t0 = np.asarray(t0_us, np.int64)
+  dur = np.asarray(seconds, np.float64)
+  mask = np.asarray(mask, bool)
+  out = np.zeros(len(dur))
+  if mask.sum() < 1:
+    return out
+  start = ((t0 - t0[mask].min()) % 2**30) * 1e-6  # (the stamps wrap every ~18 minutes)
+  end = start + dur
+  idx = np.flatnonzero(mask)
+  for j in idx:
+    spans = sorted((max(start[k], start[j]), min(end[k], end[j])) for k in idx if k != j)
+    covered, reach = 0.0, start[j]
+    for a, b in spans:  # the length of the union of the others' intervals within j's
+      a = max(a, reach)
+      if b > a:
+        covered, reach = covered + b - a, b
+    out[j] = max(0.0, dur[j] - covered)
+  return out
+
+
+def contention(trials, seconds, alone, mask, fraction: float = 0.5) -> list:
+  """How many times faster a member runs alone than beside others (c >= 1), from the seeds of one trial in one
+  epoch call (the same work): some mostly alone, some mostly beside others. A member's epoch is `shared` seconds
+  at the shared pace plus `alone` seconds at c times it, the same work for every seed, so
+  c = (shared seconds of the mostly shared - of the mostly alone) / (alone seconds of the mostly alone - of the
+  mostly shared). One estimate per trial that has both kinds; [] where none has."""
+  by: dict = {}
+  for t, s, a, ok in zip(trials, seconds, alone, mask):
+    if ok and s > 0:
+      by.setdefault(t, []).append((float(s) - float(a), float(a), float(a) / float(s) > fraction))
+  out = []
+  for members in by.values():
+    lone = [(s, a) for s, a, is_alone in members if is_alone]
+    shared = [(s, a) for s, a, is_alone in members if not is_alone]
+    if lone and shared:
+      mean = lambda xs, k: sum(x[k] for x in xs) / len(xs)  # noqa: E731
+      da = mean(lone, 1) - mean(shared, 1)
+      if da > 0:
+        out.append(min(4.0, max(1.0, (mean(shared, 0) - mean(lone, 0)) / da)))
+  return out

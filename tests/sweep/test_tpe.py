@@ -146,8 +146,8 @@ def tpe_sweeps(_session_compile_cache, tmp_path_factory):
   for name in ("a", "b"):
     c = u.tiny_sweep((loguniform("optimizer.learning_rate", 1e-3, 0.3),),
                      **{"sweep.algorithm": "tpe", "sweep.num_trials": 4, "sweep.tpe_batch": 2, "sweep.mode": "asha",
-                        "sweep.asha.factor": 2})
-    wd = tmp_path_factory.mktemp("tpe") / name
+                        "sweep.asha.factor": 2, "sweep.seed": 2})  # (seed 2: ASHA over all trials decides
+    wd = tmp_path_factory.mktemp("tpe") / name                    # otherwise than batch by batch would)
     text = io.StringIO()
     runner = SweepRunner(c, str(wd), stream=text)
     summary = runner.run()
@@ -172,6 +172,28 @@ def test_tpe_sweep_tells_pruned_trials_and_is_reproducible(tpe_sweeps):
       assert t.value == pytest.approx(float(r["best_val_loss"]), rel=1e-6)  # (sweep.metric val_loss)
   spec = __import__("json").load(open(a["workdir"] / "sweep.json"))
   assert spec["algorithm"] == "tpe" and len(spec["trials"]) == 4 and len(spec["group_ids"]) == 2
+
+
+def test_asha_ranks_a_later_batch_against_every_trial_before_it(tpe_sweeps):
+  """ASHA decides over all trials, not batch by batch: the second batch's trials continue past rung 1 exactly
+  when asha.keep ranks them in the top 1/factor of every trial's rung-1 value so far (both batches')."""
+  import json
+  from mlexp.sweeps.asha import keep
+  a = tpe_sweeps["a"]
+  at_rung = {}  # trial -> validation losses at epoch 1 (the rung), over its seeds
+  for line in open(a["workdir"] / "metrics.jsonl"):
+    r = json.loads(line)
+    if int(r["epoch"]) == 1:
+      at_rung.setdefault(int(r["trial"]), []).append(float(r["val_loss"]))
+  value = {t: sum(v) / len(v) for t, v in at_rung.items()}
+  assert sorted(value) == [0, 1, 2, 3]
+  went_on = {int(r["trial"]): int(r["epochs_run"]) > 1 for r in a["rows"]}
+  first = keep([], [value[0], value[1]], 2, "min")
+  assert [went_on[0], went_on[1]] == list(first)
+  later = keep([value[0], value[1]], [value[2], value[3]], 2, "min")
+  assert [went_on[2], went_on[3]] == list(later)
+  # (this search is one where that differs: the batch ranked alone would have cut one of its two trials)
+  assert list(later) != list(keep([], [value[2], value[3]], 2, "min"))
 
 
 def test_tpe_sweep_resumes_and_merges(tpe_sweeps, tmp_path):
