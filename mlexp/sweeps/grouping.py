@@ -24,7 +24,8 @@ from mlexp.config.hparams import VMAPPED_FIELDS, hparams_of, without_hparams
 
 def static_key(config, padded: bool = False) -> str:
   """What must be equal for trials to share a program. padded: widths and depth are not part of it (they
-  are bucketed and data), only the number of CNN blocks / dense layers and whether an RNN has a front end;
+  are bucketed and data), only the number of CNN blocks / dense layers, whether an RNN has a front end and
+  whether an MLP has hidden layers;
   nor is a CNN's kernel size where a smaller kernel is a larger one with a zero border (`paddable_kernel`),
   nor the batch size, the optimizer's name or the number of epochs where the learning rate does not depend on it
   (all but a cosine schedule): `_parts` cuts by those."""
@@ -39,8 +40,9 @@ def static_key(config, padded: bool = False) -> str:
       v = m[f]
       if f == "kernel_size" and not paddable_kernel(config.model):  # VALID, even, smaller than the stride
         continue
+      # (an MLP without hidden layers, units (), has nothing to pad: a program of its own)
       m[f] = len(v) if (isinstance(v, (tuple, list)) and m["kind"] == "cnn") else (
-          bool(v) if f == "conv_filters" else None)
+          bool(v) if f == "conv_filters" or (f == "units" and m["kind"] == "mlp") else None)
   return json.dumps(c, sort_keys=True, default=str)
 
 

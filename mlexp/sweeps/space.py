@@ -212,10 +212,23 @@ def trial_config(base, trial: dict):
     if c.get("time_members") == "auto":  # a study measures each model's own seconds (config time_members)
       c.time_members = "on" if c.sweep.get("algorithm") == "one_at_a_time" else "off"
     del c["sweep"]
+  if "model.kind" in trial and trial["model.kind"] != c.model.kind:  # another model kind: its own fields
+    c.model = _model_of_kind(c.model, trial["model.kind"])
   # whole fields first, then tuple elements: ("model.units", (256, 256, 128)) then ("model.units[0]", 64)
   for field, value in sorted(trial.items(), key=lambda kv: "[" in kv[0]):
     set_field(c, field, value)
   return c
+
+
+def _model_of_kind(model, kind):
+  """The model block of `kind` (its spec's fields and defaults), with the values `model` has for the fields both
+  kinds have: an LSTM for a GRU keeps hidden, layers and dropout; the linear baseline gets its units."""
+  from mlexp.config.defaults import model_config
+  new = model_config(kind)
+  for field in new.keys():
+    if field != "kind" and field in model:
+      new[field] = model[field]
+  return new
 
 
 def field_names(config) -> list:

@@ -141,3 +141,20 @@ def test_spread_order_deals_sorted_members_evenly_over_contiguous_device_blocks(
       assert max(means) - min(means) <= n * (k - 1) / (2 * k), (n, k, blocks)
       if n % k == 0 and n & (n - 1) == 0:  # a power of two: block j holds exactly the ranks = j' (mod k)
         assert sorted({r % k for r in blocks[0]}) == [0] and all(len({r % k for r in b}) == 1 for b in blocks)
+
+
+def test_an_mlp_without_hidden_layers_gets_a_program_of_its_own():
+  # units () beside (8,) and (16, 8) under padding max (one padded program per group key): the planner cut
+  # every MLP into one bucket and failed reading the first layer of (); now () is a group key of its own
+  from mlexp.sweeps.plan import plan_sweep
+  from mlexp.sweeps.space import choice
+  c = base_config("mlp", "mnist_5k")
+  c.model.units = (16,)
+  c.sweep = sweep_block((choice("model.units", (8,), (16, 8), ()),), num_trials=6)
+  c.sweep.padding = "max"
+  plan = plan_sweep(c)
+  empty = [p for p in plan.groups if any(plan.trials[t]["model.units"] == () for t in p.trials)]
+  assert empty and all(plan.trials[t]["model.units"] == () for p in empty for t in p.trials)
+  assert all(tuple(p.config.model.units) == () for p in empty)
+  others = [p for p in plan.groups if p not in empty]
+  assert len(others) == 1 and len(others[0].config.model.units) == 2  # (8,) and (16, 8): one padded program

@@ -191,3 +191,17 @@ def test_trial_config_keeps_everything_else():
 def test_scale_of(spec, scale):
   assert scale_of(spec) == scale
   assert scale_of(sweep_block((spec,)).space[0]) == scale  # as stored in a config
+
+
+def test_a_trial_of_another_model_kind_gets_that_kinds_fields():
+  # a study of an LSTM with the knob model.kind gru / linear (the mean-over-time baseline): the linear model has
+  # units and no hidden / layers; before, the trial kept the LSTM's block and the sweep was refused
+  from mlexp.config import sequence_config, validate
+  base = sequence_config("lstm")
+  base.model.hidden, base.model.layers, base.model.dropout = 8, 3, 0.2
+  lin = trial_config(base, {"model.kind": "linear"})
+  assert lin.model.kind == "linear" and tuple(lin.model.units) == () and "hidden" not in lin.model
+  validate(lin)
+  gru = trial_config(base, {"model.kind": "gru", "model.layers": 1})
+  assert (gru.model.kind, gru.model.hidden, gru.model.layers, gru.model.dropout) == ("gru", 8, 1, 0.2)
+  assert trial_config(base, {"model.layers": 2}).model.kind == "lstm"
