@@ -43,7 +43,7 @@ def best_trial(rows: list, trials) -> dict:
   if not by_trial:  # everything diverged
     t = min(r["trial"] for r in rows)
     return {"trial": t, "test_accuracy": float("nan"), "mean_acc": float("nan"), "std_acc": float("nan"),
-            "n_seeds": 0, "values": trials[t]}
+            "n_seeds": 0, "values": trials[t], "all_diverged": True}
   mean = lambda t, k: mean_std([_num(r.get(k)) for r in by_trial[t]])[0]
   score = lambda t: (mean(t, "val_accuracy"), -mean(t, "best_val_loss")) if val else (mean(t, "test_accuracy"),)
   t = max(by_trial, key=lambda k: tuple(-math.inf if math.isnan(v) else v for v in score(k)))
@@ -53,6 +53,19 @@ def best_trial(rows: list, trials) -> dict:
   if val:
     out["val_accuracy"] = mean(t, "val_accuracy")
   return out
+
+
+def best_words(best: dict, selection_text: str) -> str:
+  """The best trial in words, for the sweep's last line: its test accuracy over its seeds and what chose it
+  (selection_text: summary.json "selection"); when every trial diverged, that and the usual fix."""
+  if best.get("all_diverged"):
+    return (f"every trial diverged (a non-finite loss in each seed), so none is best; trial {best['trial']} "
+            f"({best['values']}) is written as best_config.py only as a start: lower optimizer.learning_rate "
+            "(or the swept learning rates) and run again")
+  how = (f"validation accuracy {100 * best['val_accuracy']:.2f}%" if "val_accuracy" in best
+         else f"the test set: {selection_text}" if selection_text.startswith("test") else selection_text)
+  return (f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% ± {100 * best['std_acc']:.2f} test "
+          f"accuracy over {best['n_seeds']} seed(s) (chosen on {how}) with {best['values']}")
 
 
 def summarize(kind: str, data: dict, config, rows: list, trials, *, groups: int, wall_s: float, compile_s: float,

@@ -52,6 +52,9 @@ CONFIG_ERRORS = {
     "image_model_on_sequences": (["--config=configs/cnn.py:smoke", "--config.data.name=japanese_vowels"],
                                  ["data.name", "japanese_vowels", "cnn"]),
     "config_argument": (["--config=configs/mlp.py:smok"], ["smok", "smoke"]),
+    "cnn_map_too_small": (["--config=configs/cnn.py:smoke", "--config.model.padding=VALID",
+                           "--config.model.kernel_size=7", "--config.model.filters=(4,4,4)"],
+                          ["model.filters", "kernel_size 7", "SAME padding"]),
     "other_config_in_workdir": (["--config=configs/mlp.py:smoke"], ["workdir", "different config"]),
 }
 

@@ -130,3 +130,19 @@ def test_sweep_metric_and_best_trial_use_validation():
   assert best["trial"] == 0 and best["test_accuracy"] == 0.5 and best["val_accuracy"] == 0.9
   no_val = [dict(r, val_accuracy=float("nan"), best_val_loss=float("nan")) for r in rows]
   assert best_trial(no_val, {0: {}, 1: {}})["trial"] == 1
+
+
+def test_the_sweep_line_says_what_chose_the_best_trial_and_when_every_trial_diverged():
+  from mlexp.summary import best_words
+  row = lambda t, val, test, status="completed": {"trial": t, "status": status, "val_accuracy": val,
+                                                  "best_val_loss": 1 - val, "test_accuracy": test}
+  trials = {0: {"optimizer.learning_rate": 0.1}, 1: {"optimizer.learning_rate": 1e30}}
+  best = best_trial([row(0, 0.9, 0.5), row(1, 0.6, 0.99)], trials)
+  assert "chosen on validation accuracy 90.00%" in best_words(best, "validation (20% ...)")
+  no_val = best_trial([row(0, float("nan"), 0.5), row(1, float("nan"), 0.99)], trials)
+  words = best_words(no_val, "test (data.validation_fraction=0)")
+  assert "chosen on the test set: test (data.validation_fraction=0)" in words and "best trial 1" in words
+  diverged = best_trial([row(0, 0.1, 0.1, "diverged"), row(1, 0.1, 0.1, "diverged")], trials)
+  words = best_words(diverged, "validation (20% ...)")
+  assert diverged["all_diverged"] and "every trial diverged" in words and "learning_rate" in words
+  assert "nan" not in words.replace("1e+30", "")

@@ -89,7 +89,7 @@ NEEDS = {"image": "image data (x [N, H, W, C])", "sequence": "sequence data (x [
 
 def validate_dataset(c, dataset) -> None:
   """Checks c against the loaded dataset (before any training or writing): the batch size fits, and the
-  model reads the data's kind (validate_kind)."""
+  model reads the data's kind and shape (validate_kind)."""
   validate_against_data(c, len(dataset.train))
   validate_kind(c, dataset)
 
@@ -104,5 +104,6 @@ def validate_kind(c, dataset) -> None:
                                   else dataset.feature_shape)) + "]"
     raise ConfigError("model.kind", c.model.kind, f"data.name={c.data.name} ({dataset.name}: {dataset.kind} {x}) "
                       f"cannot be read by model.kind={c.model.kind}, which needs {needs}")
-  if s.user:  # your own module: traced once on the data's shape (a bad output shape, a failing call: one line)
+  if s.user or c.model.kind == "cnn":  # your own module: traced once on the data's shape (a bad output shape, a
+    # failing call: one line); a CNN's feature maps on the data's images (VALID blocks that get too small)
     s.count(c.model, dataset.feature_shape, dataset.num_classes)

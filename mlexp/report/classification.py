@@ -83,6 +83,8 @@ def finding(summary: dict, k: int = 3) -> Optional[Finding]:
     return None
   c = pick["classification"]
   cm = np.asarray(c["confusion"])
+  if cm.sum() == 0:  # no test example counted (a diverged model): nothing to say
+    return None
   s = metrics.scores(cm)
   macro_f1 = float(c.get("macro_f1", s["macro_f1"]))
   mp = float(c.get("macro_precision", s["macro_precision"]))

@@ -316,7 +316,14 @@ def test_sets_finding(results: pd.DataFrame, fields=()) -> Optional[Finding]:
 
 def all_findings(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields=(),
                  confounded: bool = False) -> list[Finding]:
-  """Every finding that applies, in report order (confounded: is_confounded, worded as associations)."""
+  """Every finding that applies, in report order (confounded: is_confounded, worded as associations). When
+  every model diverged, only that (there is no accuracy, curve or time to read) and the usual fix."""
+  if "status" in results and len(results) and (results["status"] == "diverged").all():
+    fs = [Finding("best", f"Every model diverged ({len(results)} of {len(results)}: the loss became NaN/inf), so "
+                          "there is no best configuration, accuracy or learning curve to report. Lower "
+                          "optimizer.learning_rate (or the swept learning rates) and run again.",
+                  None, dict(diverged_models=len(results)))]
+    return fs + [f for f in (diverged_finding(results, fields),) if f is not None]
   fs = [best_config(results, fields)]
   fs += field_effects(results, fields, confounded)
   for f in (epochs_finding(metrics, results, fields), overfitting_finding(metrics, results, fields),

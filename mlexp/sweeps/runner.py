@@ -21,6 +21,7 @@ from mlexp.sweeps import execute, widths
 from mlexp.sweeps.execute import SweepContext
 from mlexp.sweeps.executors import Resources, rungs
 from mlexp.sweeps.executors.local import LocalExecutor
+from mlexp.summary import best_words
 from mlexp.sweeps.record import merge, write_best_and_summary, write_results  # noqa: F401 (merge: launch/merge.py)
 from mlexp.sweeps.plan import describe, estimate, estimates, plan_sweep, plan_trials, unsharded
 from mlexp.training import hooks as result_hooks, loop
@@ -93,7 +94,8 @@ class SweepRunner:
     self.progress.times.append(out.wall_s)
     self.say(f"[group {self.n_done}/{len(self.todo)}] {len(p.members)} models, compile {out.times['compile_s']:.1f}s, "
              f"{fmt_seconds(out.wall_s)} | trials done {len({r['trial'] for r in all_rows})}/{len(plan.trials)} | "
-             f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% | elapsed "
+             + ("every trial so far diverged" if best.get("all_diverged") else
+                f"best so far: trial {best['trial']} {100 * best['test_accuracy']:.2f}% test") + " | elapsed "
              f"{fmt_seconds(time.perf_counter() - self.t0)}"
              + ("" if left is None else f" | left ~{fmt_seconds(left)}"))
 
@@ -169,10 +171,7 @@ class SweepRunner:
     summary = write_best_and_summary(workdir, cfg, plan.trials, all_rows, best, groups=len(plan.groups),
                             wall_s=before + time.perf_counter() - t0, compile_s=times["compile_s"], device=device,
                             times=times)
-    chosen = (f" (chosen on validation accuracy {100 * best['val_accuracy']:.2f}%)" if "val_accuracy" in best
-              else " (chosen on the test set: no validation split)")
-    self.say(f"best trial {best['trial']}: {100 * best['mean_acc']:.2f}% ± {100 * best['std_acc']:.2f} test accuracy "
-             f"over {best['n_seeds']} seed(s){chosen} with {best['values']}; results in {workdir}/results.csv, "
+    self.say(f"{best_words(best, summary.get('selection', ''))}; results in {workdir}/results.csv, "
              "winner as a single run: python -m mlexp.main --config="
              + shlex.quote(os.path.join(workdir, "best_config.py")))
     return summary

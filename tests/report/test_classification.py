@@ -64,6 +64,8 @@ def test_older_or_broken_workdirs_give_nothing():
   assert C.finding(dict(kind="sweep", runs=[])) is None
   assert C.finding(single([dict(seed=0, classification={"confusion": [[1, 2]]})])) is None
   assert C.finding(single([dict(seed=0, classification={"confusion": "x"})])) is None
+  # a diverged model counted no test example: no "all 0 test examples are classified correctly"
+  assert C.finding(single([dict(seed=0, classification={"confusion": [[0, 0], [0, 0]]})])) is None
   # names that do not fit are replaced by "0".."K-1"
   c = C.valid({"confusion": [[1, 2], [0, 3]], "class_names": ["a"]})
   assert c["class_names"] == ["0", "1"]

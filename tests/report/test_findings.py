@@ -190,3 +190,12 @@ def test_all_findings_single_seed_has_no_spread():
   assert kinds[0] == "best" and "field_effect" in kinds
   eff = fs[kinds.index("field_effect")]
   assert "1 seed" in eff.text and not eff.numbers["flat"]
+
+
+def test_when_every_model_diverged_the_findings_say_so_and_nothing_else():
+  r = results_frame([1e3, 1e4], [[0.1, 0.1], [0.1, 0.1]], field="optimizer.learning_rate",
+                    statuses=["diverged", "diverged"])
+  fs = F.all_findings(r, curve([1.0, 0.9], [1.0, 0.9]), ["optimizer.learning_rate"])
+  assert [f.kind for f in fs] == ["best", "diverged"]
+  assert "Every model diverged (4 of 4" in fs[0].text and "learning_rate" in fs[0].text
+  assert not any("more epochs" in f.text or "Test accuracy" in f.text for f in fs)
