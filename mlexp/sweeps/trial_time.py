@@ -34,7 +34,9 @@ EPOCH_S = 3.5e-3
 # about this share of one of its layers (fitted on the week-3 study's layers knob, 1..7 layers in one 7-layer
 # program: a 1-layer member measured 0.68 of the 2-layer baseline there, 0.47 in single runs; per layer the
 # study's slope was 0.74 of the single runs')
-SKIP_SHARE = 0.1
+# Per cell: benchmarks/skip_cost.py (a 2-layer member in a 6-layer program against a program of its own depth,
+# hidden 64, 3 rounds): GRU 0.07 (rounds -0.02..0.07), LSTM 0.25 (0.14..0.27).
+SKIP_SHARE = {"gru": 0.1, "lstm": 0.25}
 
 MEASURED, SCALED, ESTIMATED = "measured", "measured x own/padded work", "estimated"
 BUSY = ", while other programs compiled / slowdown"
@@ -63,7 +65,7 @@ def epoch_seconds(model, padded_sizes, feature_shape, num_classes: int, n_train:
   layers = (FLOP_S * f * (3.0 * n_train + n_eval) + STEP_S * steps + SCAN_S * scan)
   if model.kind in ("gru", "lstm") and padded_sizes and "layers" in padded_sizes:
     skipped = max(0, int(padded_sizes["layers"]) - int(model.layers))  # (each: SKIP_SHARE of a mean layer)
-    layers *= 1.0 + SKIP_SHARE * skipped / max(int(model.layers), 1)
+    layers *= 1.0 + SKIP_SHARE[model.kind] * skipped / max(int(model.layers), 1)
   return layers + EPOCH_S * (1 + chunks)
 
 
