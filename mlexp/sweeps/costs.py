@@ -92,6 +92,7 @@ class CostModel:
   compile_s: float = 0.0  # 0 = the default of the platform (and model kind on CPU)
   kind: str = ""  # the model kind of the group
   length_buckets: int = 1  # train length buckets (sequences): one training scan each
+  copies: int = 1  # the members each priced model stands for (the planner cuts trials: each trains its seeds)
 
   def program_seconds(self, batch_sizes: int = 1) -> float:
     """The compile price of one program holding `batch_sizes` training loops."""
@@ -106,8 +107,11 @@ class CostModel:
     return COMPILE_S.get(self.platform, COMPILE_S["cpu"])
 
   def train_seconds(self, model, padded_sizes, batch: int = 0) -> float:
-    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded_sizes`;
-    on CPU an MLP's optimizer step also costs per parameter (STEP_PARAM_S_CPU x its batches, `batch`)."""
+    """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded_sizes`, times
+    `copies`; on CPU an MLP's optimizer step also costs per parameter (STEP_PARAM_S_CPU x its batches, `batch`)."""
+    return self.copies * self._member_seconds(model, padded_sizes, batch)
+
+  def _member_seconds(self, model, padded_sizes, batch: int) -> float:
     if self.platform == "cpu" and model.kind == "cnn":
       return cnn_cpu_seconds(model, padded_sizes, self.feature_shape, self.num_classes) * self.n_train * self.epochs
     rate = CPU_FLOPS_KIND.get(model.kind, CPU_FLOPS) if self.platform == "cpu" else ACCEL_FLOPS

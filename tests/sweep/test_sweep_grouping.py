@@ -158,3 +158,19 @@ def test_an_mlp_without_hidden_layers_gets_a_program_of_its_own():
   assert all(tuple(p.config.model.units) == () for p in empty)
   others = [p for p in plan.groups if p not in empty]
   assert len(others) == 1 and len(others[0].config.model.units) == 2  # (8,) and (16, 8): one padded program
+
+
+def test_the_cut_prices_padding_for_every_seed_of_a_trial():
+  # a CNN study: kernel 5 padded to 7 costs each of a trial's seeds the difference; with 3 seeds that is more than
+  # a program's compile (the CNN study compiled kernels 5 and 7 as one program: 305 s against 253 s apart)
+  from mlexp.sweeps import widths
+  c = base_config("cnn", "mnist_5k")
+  c.model.filters, c.model.dense, c.epochs = (32, 64), (128,), 3
+  trials = [{"model.kernel_size": 5}, {"model.kernel_size": 7}]
+  cost = lambda cfg: widths.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=3200, epochs=3.0,
+                                      platform="cpu", kind="cnn")
+  one = cost(c).train_seconds(trial_config(c, trials[0]).model, {"kernel_size": 7})
+  own = cost(c).train_seconds(trial_config(c, trials[0]).model, None)
+  assert one - own < cost(c).compile_seconds < 3 * (one - own)  # (what makes the case)
+  assert [len(p.members) for p in plan_groups(c, trials, 1, 64, padding="auto", cost=cost)] == [2]
+  assert sorted(len(p.members) for p in plan_groups(c, trials, 3, 64, padding="auto", cost=cost)) == [3, 3]
