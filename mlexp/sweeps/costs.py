@@ -9,11 +9,20 @@ import math
 # rough throughput for the estimate (FLOP/s of small matmuls) and compile seconds per program; on CPU an
 # MLP's larger matmuls run faster (measured 0.29-0.36 s per member-epoch where 20e9 says 0.5-0.8)
 CPU_FLOPS = 20e9
-# An MLP on CPU: matmul FLOPs at ~180 GFLOP/s per core plus 4 ns per parameter per optimizer step (Adam's
+# An MLP on CPU: matmul FLOPs at ~100 GFLOP/s per core plus 4 ns per parameter per optimizer step (Adam's
 # passes over the parameters and the small batch's slower matmuls): fitted on mlp_course's groups at batch
-# 32 / 64 / 128 (0.52 / 0.77 / 1.27 CPU s per member-epoch of a 2.0M-parameter member, 4000 examples).
-CPU_FLOPS_KIND = {"mlp": 180e9}
+# 128 / 64 / 32 (0.52 / 0.77 / 1.27 CPU s per member-epoch of a 2.0M-parameter member, 4000 examples; now
+# priced 0.65 / 0.86 / 1.26) and the week-1 study's members (rms log error 0.13; was 0.51 at 180 GFLOP/s and
+# 4 ns on every parameter).
+CPU_FLOPS_KIND = {"mlp": 100e9}
+CNN_DENSE_FLOPS = 180e9  # a CNN's dense layers (CNN_S_CPU was fitted with them at this rate)
 STEP_PARAM_S_CPU = {"mlp": 4e-9}
+# ... but only for the parameters past what the cache holds (a member of 268k parameters, the week-1 baseline,
+# measured 0.27 ms a step from batch 4 to 128, not the 1.1 ms 4 ns a parameter gives), plus a fixed cost per
+# step (the loop, the small ops' dispatch: trial_time.STEP_S): fitted on the week-1 study's members (units 16 ..
+# 1024, batch 4 .. 128), where 4 ns on every parameter priced batch 4 at 3.3x what it measured.
+CACHED_PARAMS = 300_000
+STEP_S_CPU = {"mlp": 2.5e-4}
 ACCEL_FLOPS = 2e12
 # A CNN on CPU is priced by memory, not FLOPs: its convolutions are im2col + one matmul each, and the time goes
 # with the im2col elements and the activation elements per example (per training example, evaluation of as
@@ -108,7 +117,8 @@ class CostModel:
 
   def train_seconds(self, model, padded_sizes, batch: int = 0) -> float:
     """Training seconds of one member (forward + backward ~ 3x forward) in a program of `padded_sizes`, times
-    `copies`; on CPU an MLP's optimizer step also costs per parameter (STEP_PARAM_S_CPU x its batches, `batch`)."""
+    `copies`; on CPU an MLP's optimizer step also costs (STEP_S_CPU, and STEP_PARAM_S_CPU per parameter past
+    CACHED_PARAMS, x its batches: `batch`)."""
     return self.copies * self._member_seconds(model, padded_sizes, batch)
 
   def _member_seconds(self, model, padded_sizes, batch: int) -> float:
@@ -118,10 +128,11 @@ class CostModel:
     if self.platform != "cpu" and padded_sizes and model.kind in ("mlp", "gru", "lstm"):  # vmapped: every layer runs
       model = _with(model, padded_sizes)
     f = flops(model, padded_sizes, self.feature_shape, self.num_classes, self.steps)
-    per_step = STEP_PARAM_S_CPU.get(model.kind, 0.0) if self.platform == "cpu" and batch else 0.0
-    steps = -(-self.n_train // batch) if batch else 0
+    steps = -(-self.n_train // batch) if batch and self.platform == "cpu" else 0
     # an MLP's forward FLOPs per example are ~2x its parameters
-    return (3.0 * f * self.n_train / rate + per_step * steps * f / 2.0) * self.epochs
+    per_step = (STEP_S_CPU.get(model.kind, 0.0)
+                + STEP_PARAM_S_CPU.get(model.kind, 0.0) * max(0.0, f / 2.0 - CACHED_PARAMS))
+    return (3.0 * f * self.n_train / rate + per_step * steps) * self.epochs
 
 
 def cnn_cpu_seconds(model, padded_sizes, feature_shape, num_classes: int) -> float:
@@ -144,7 +155,7 @@ def cnn_cpu_seconds(model, padded_sizes, feature_shape, num_classes: int) -> flo
     dense += 2.0 * n_in * int(u)
     n_in = int(u)
   dense += 2.0 * n_in * num_classes
-  return CNN_S_CPU["patch"] * patch + CNN_S_CPU["activation"] * act + 3.0 * dense / CPU_FLOPS_KIND["mlp"]
+  return CNN_S_CPU["patch"] * patch + CNN_S_CPU["activation"] * act + 3.0 * dense / CNN_DENSE_FLOPS
 
 
 def _with(model, padded_sizes):

@@ -173,12 +173,20 @@ def _padded(group_model, m):
 def estimate(group, config, data, platform: str, compiled: bool = False) -> float:
   """The planner's estimate of a group's seconds: one compile (none when its program is compiled already)
   plus its members' padded training."""
-  from mlexp.sweeps.plan_types import member_model
   cost = cost_model(group.config, data(group.config), platform, config.sweep)
   return (0.0 if compiled else _compile_seconds(cost, group.members)) + sum(
-      cost.train_seconds(member_model(group.config.model, m.dims), _padded(group.config.model, m),
-                         m.batch_size or int(group.config.batch_size))
-      for m in group.members)
+      _member_seconds(cost, group.config, m, config.sweep) for m in group.members)
+
+
+def _member_seconds(cost, gcfg, m, sw, padded: bool = True) -> float:
+  """A member's training seconds in its group's program (padded: at its padded sizes; else at its own), at its
+  own batch size and epochs (a study's epochs knob: 3 and 5 in a 10-epoch program were priced at 10)."""
+  from mlexp.sweeps.plan_types import member_model
+  if m.epochs:
+    cost = dataclasses.replace(cost, epochs=widths.expected_epochs(int(m.epochs), sw.mode, int(sw.asha.grace),
+                                                                   int(sw.asha.factor)))
+  return cost.train_seconds(member_model(gcfg.model, m.dims), _padded(gcfg.model, m) if padded else None,
+                            m.batch_size or int(gcfg.batch_size))
 
 
 def _first_of_program(groups):
@@ -199,7 +207,6 @@ def estimates(groups, config, data, platform: str) -> dict:
 def describe(plan: SweepPlan, config, data, platform: str) -> str:
   """One line before training: programs, models per program, padded compute, estimated compile and
   training time (the planner's estimates)."""
-  from mlexp.sweeps.plan_types import member_model
   exact = padded_s = compile_s = 0.0
   programs = 0
   cached = cached_programs(plan.groups, config.sweep)
@@ -209,10 +216,8 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
       programs += 1
       compile_s += 0.0 if p.gid in cached else _compile_seconds(cost, p.members)
     for m in p.members:
-      true = member_model(p.config.model, m.dims)
-      b = m.batch_size or int(p.config.batch_size)
-      exact += cost.train_seconds(true, None, b)
-      padded_s += cost.train_seconds(true, _padded(p.config.model, m), b)
+      exact += _member_seconds(cost, p.config, m, config.sweep, padded=False)
+      padded_s += _member_seconds(cost, p.config, m, config.sweep)
   sizes = [len(p.members) for p in plan.groups]
   over = 100.0 * (padded_s / exact - 1.0) if exact else 0.0
   shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")

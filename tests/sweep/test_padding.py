@@ -3,6 +3,8 @@
 planner cuts trials into buckets by compile cost against padded compute."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import ml_collections
 import numpy as np
@@ -203,6 +205,29 @@ def test_a_cnn_on_cpu_is_priced_by_its_memory_not_its_flops():
   assert gpu.train_seconds(models[(48, 8)], None) == pytest.approx(3.0 * f * 1000 / widths.ACCEL_FLOPS)
 
 
+def test_the_cpu_price_of_an_mlp_follows_what_the_week1_study_measured():
+  # members' own seconds of the week-1 study (mnist_5k: 3200 training examples, 10 epochs, units (256, 256) at
+  # batch 64 unless named): each price within 30 % and batch 4 / batch 128 within 25 % of the measured ratio (4
+  # ns on every parameter priced batch 4 at 3.3x what it measured); mlp_course's 2M-parameter members at batch 32
+  # (1.27 CPU s an epoch of 4000 examples) still within 25 %
+  from mlexp.config.defaults import model_config
+  cpu = widths.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=3200, epochs=10.0, kind="mlp")
+
+  def price(units=(256, 256), batch=64):
+    m = model_config("mlp")
+    m.units = units
+    return cpu.train_seconds(m, None, batch)
+  measured = {((256, 256), 64): 0.77, ((256, 256), 4): 2.72, ((256, 256), 128): 0.67, ((16, 16), 64): 0.13,
+              ((1024, 1024), 64): 6.02, ((256, 256, 128), 64): 0.88}
+  for (units, batch), s in measured.items():
+    assert price(units, batch) == pytest.approx(s, rel=0.3), (units, batch)
+  assert price(batch=4) / price(batch=128) == pytest.approx(2.72 / 0.67, rel=0.25)
+  course = dataclasses.replace(cpu, n_train=4000, epochs=1.0)
+  m = model_config("mlp")
+  m.units = (1024, 1024)
+  assert course.train_seconds(m, None, 32) == pytest.approx(1.27, rel=0.25)
+
+
 def test_expected_epochs_under_asha():
   assert widths.expected_epochs(10, "full", 1, 3) == 10
   # rungs 1, 3, 9: 1 + 2/3 + 6/9 + 1/27
@@ -288,3 +313,16 @@ def test_bucket_widths_come_from_the_ladder():
   for p in plan_groups(base, trials, 1, 64, padding="max", cost=_cost(1.0)):
     assert p.config.model.hidden in widths.LADDER
     assert p.slots in widths.LADDER  # member slots too (CPU: spare slots cost nothing)
+
+
+def test_a_member_is_priced_at_its_own_epochs():
+  # a study's epochs knob: members of 3 and 5 epochs in a 10-epoch program were priced at 10
+  from mlexp.config import base_config, sweep_block
+  from mlexp.sweeps.plan import _member_seconds
+  from mlexp.sweeps.plan_types import Member
+  c = base_config("mlp", "mnist_5k")
+  c.epochs = 10
+  c.sweep = sweep_block((), mode="full")
+  cpu = widths.CostModel(feature_shape=(28, 28, 1), num_classes=10, n_train=3200, epochs=10.0, kind="mlp")
+  ten, three = (_member_seconds(cpu, c, Member(seed=0, hparams={}, epochs=e), c.sweep) for e in (0, 3))
+  assert three == pytest.approx(0.3 * ten)
