@@ -207,7 +207,7 @@ def estimates(groups, config, data, platform: str) -> dict:
 def describe(plan: SweepPlan, config, data, platform: str) -> str:
   """One line before training: programs, models per program, padded compute, estimated compile and
   training time (the planner's estimates)."""
-  exact = padded_s = compile_s = 0.0
+  exact = padded_s = compile_s = busiest = 0.0
   programs = 0
   cached = cached_programs(plan.groups, config.sweep)
   for p, first in _first_of_program(plan.groups):
@@ -215,9 +215,10 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
     if first:
       programs += 1
       compile_s += 0.0 if p.gid in cached else _compile_seconds(cost, p.members)
-    for m in p.members:
-      exact += _member_seconds(cost, p.config, m, config.sweep, padded=False)
-      padded_s += _member_seconds(cost, p.config, m, config.sweep)
+    group_s = sum(_member_seconds(cost, p.config, m, config.sweep) for m in p.members)
+    exact += sum(_member_seconds(cost, p.config, m, config.sweep, padded=False) for m in p.members)
+    padded_s += group_s
+    busiest += group_s * widths.busiest_share(len(p.members), _devices())
   sizes = [len(p.members) for p in plan.groups]
   over = 100.0 * (padded_s / exact - 1.0) if exact else 0.0
   shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
@@ -228,7 +229,7 @@ def describe(plan: SweepPlan, config, data, platform: str) -> str:
   chunks = f" run as {len(plan.groups)} groups" if programs < len(plan.groups) else ""
   return (f"plan (padding {config.sweep.padding}): {programs} program(s){chunks} of {shown} model(s){batches}; "
           f"padded compute +{over:.0f}%; estimated compile ~{compile_s:.0f}s, training ~{padded_s:.0f}s, "
-          f"wall ~{widths.wall_seconds(compile_s, padded_s, programs - len(cached), platform, _devices()):.0f}s"
+          f"wall ~{widths.wall_seconds(compile_s, padded_s, programs - len(cached), platform, _devices(), busiest):.0f}s"
           + _cache_note(len(cached), programs) + _static_note(config))
 
 

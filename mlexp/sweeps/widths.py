@@ -21,7 +21,7 @@ import math
 # the cost model the cut is priced with (mlexp/sweeps/costs.py), under its old names here too
 from mlexp.sweeps.costs import (ACCEL_FLOPS, BRANCH_SHARE, CNN_S_CPU, COMPILE_S, COMPILE_S_CPU, CPU_FLOPS,  # noqa: F401
                                CPU_FLOPS_KIND, LENGTH_BUCKET_SHARE, START_S_CPU, STEP_PARAM_S_CPU, CostModel,
-                               cnn_cpu_seconds, expected_epochs, flops, wall_seconds)
+                               busiest_share, cnn_cpu_seconds, expected_epochs, flops, wall_seconds)
 
 PADDING_MODES = ("auto", "none", "max")
 # Widths as data (CPU): inside a program, members of these kinds may train at narrower padded sizes, a branch
