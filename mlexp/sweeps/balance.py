@@ -67,21 +67,23 @@ def balanced_order(running: Sequence[bool], cost: Sequence[float], n_dev: int, n
   return order
 
 
-def member_cost(group_model, member, feature_shape, num_classes: int) -> float:
+def member_cost(group_model, member, feature_shape, num_classes: int, batch: int = 0) -> float:
   """The work per example of a member of a group: its true model at the sizes it trains at (the group's
-  padded sizes, or its branch's narrower ones; layers past its depth are skipped), as forward FLOPs, or for a
-  CNN as the planner's CPU seconds (priced by memory: costs.cnn_cpu_seconds). Only ratios between the
-  members of one group matter."""
+  padded sizes, or its branch's narrower ones; layers past its depth are skipped), as the planner's CPU
+  seconds (costs.CostModel: FLOPs; a CNN by memory; an MLP's optimizer steps at its own batch size `batch`,
+  so batch 4 costs ~4x batch 128 where FLOPs say 1x). Only ratios between the members of one group matter."""
   from mlexp.models import PADDED_FIELDS, resized
-  from mlexp.sweeps.costs import cnn_cpu_seconds, flops
+  from mlexp.sweeps.costs import CostModel
   sizes = {f: group_model[f] for f in PADDED_FIELDS.get(group_model.kind, ()) if f in group_model}
   sizes.update(dict(member.branch))
   true = resized(group_model, dict(member.dims)) if member.dims else group_model
   padded_sizes = sizes if member.dims or member.branch else None
-  if group_model.kind == "cnn":
-    return cnn_cpu_seconds(true, padded_sizes, feature_shape, num_classes)
+  b = int(member.batch_size or batch or 0)
+  n = 100 * max(b, 1)  # (a whole number of steps: the per-example step cost is per_step / batch)
   steps = int(feature_shape[0]) if len(feature_shape) == 2 else 1
-  return flops(true, padded_sizes, feature_shape, num_classes, steps)
+  cost = CostModel(feature_shape=tuple(feature_shape), num_classes=int(num_classes), n_train=n, steps=steps,
+                   epochs=1.0, kind=str(group_model.kind))
+  return cost.train_seconds(true, padded_sizes, b) / n
 
 
 def lanes_for(sw, plans, n_devices: int) -> dict:
