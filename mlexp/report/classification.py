@@ -41,19 +41,24 @@ def _acc(r) -> float:
   return float(a) if isinstance(a, (int, float)) and math.isfinite(a) else -math.inf
 
 
+def _counted(c: Optional[dict]) -> bool:
+  return c is not None and np.asarray(c["confusion"]).sum() > 0
+
+
 def chosen(summary: dict) -> Optional[dict]:
   """The model the report shows: in a sweep the best trial's most accurate seed (any trial's when the
-  best trial has none), in a single run the first seed. None when no model has a classification entry.
+  best trial has none), in a single run the first seed. None when no model has a classification entry that
+  counted a test example (a diverged model counts none).
 
   Returns {"classification", "label", "trial", "seed", "others"}; others: the classification entries of
   the other seeds of the same trial (for the spread of macro F1).
   """
-  runs = [r for r in summary.get("runs") or [] if isinstance(r, dict) and valid(r.get("classification"))]
+  runs = [r for r in summary.get("runs") or [] if isinstance(r, dict) and _counted(valid(r.get("classification")))]
   sweep = summary.get("kind") == "sweep"
   best_trial = (summary.get("best") or {}).get("trial") if sweep else None
   if not runs:
     c = valid((summary.get("best") or {}).get("classification"))
-    if c is None:
+    if not _counted(c):
       return None
     return dict(classification=c, label=f"best trial {best_trial}" if best_trial is not None else "best model",
                 trial=best_trial, seed=None, others=[])
@@ -83,8 +88,6 @@ def finding(summary: dict, k: int = 3) -> Optional[Finding]:
     return None
   c = pick["classification"]
   cm = np.asarray(c["confusion"])
-  if cm.sum() == 0:  # no test example counted (a diverged model): nothing to say
-    return None
   s = metrics.scores(cm)
   macro_f1 = float(c.get("macro_f1", s["macro_f1"]))
   mp = float(c.get("macro_precision", s["macro_precision"]))

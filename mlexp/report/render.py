@@ -237,7 +237,7 @@ def make_figures(results: pd.DataFrame, metrics: Optional[pd.DataFrame], fields,
 def classification_figures(summary: dict, outdir: str) -> list[Figure]:
   """The confusion matrix of the model the classification finding names (none for older workdirs)."""
   pick = C.chosen(summary)
-  if pick is None or not sum(map(sum, pick["classification"]["confusion"])):  # none, or no example counted
+  if pick is None:
     return []
   from mlexp.report import confusion_figure
   p = os.path.join(outdir, C.CONFUSION)

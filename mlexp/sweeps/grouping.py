@@ -199,7 +199,8 @@ def plan_groups(base, trials: list, seeds: int, max_members: int, member_cap=Non
   padding: auto | none | max (mlexp.sweeps.widths); cost(config) -> widths.CostModel for auto."""
   padded = padding != "none"
   if cost is not None and int(seeds) > 1:  # the cut prices trials: padding a trial pads each of its seeds
-    cost = (lambda c: lambda cfg: dataclasses.replace(c(cfg), copies=int(seeds)))(cost)
+    per_model = cost
+    cost = lambda cfg: dataclasses.replace(per_model(cfg), copies=int(seeds))  # noqa: E731
   by_key: dict = {}
   for t, values in enumerate(trials):
     cfg = trial_config(base, values)

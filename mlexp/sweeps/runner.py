@@ -17,11 +17,11 @@ from mlexp.io import workdir as wd
 from mlexp.io.best_model import repair_best_trial
 from mlexp.io.progress import Progress, fmt_seconds
 from mlexp.io.writers import JsonlWriter, TensorBoard
+from mlexp.summary import best_words
 from mlexp.sweeps import execute, widths
 from mlexp.sweeps.execute import SweepContext
 from mlexp.sweeps.executors import Resources, rungs
 from mlexp.sweeps.executors.local import LocalExecutor
-from mlexp.summary import best_words
 from mlexp.sweeps.record import merge, write_best_and_summary, write_results  # noqa: F401 (merge: launch/merge.py)
 from mlexp.sweeps.plan import describe, estimate, estimates, plan_sweep, plan_trials, unsharded
 from mlexp.training import hooks as result_hooks, loop
