@@ -125,6 +125,7 @@ class Checkpoints:
                 else "no older checkpoint: starting from scratch")
         say(f"checkpoint of epoch {step} is damaged ({type(e).__name__}: {_first_line(e)}); moved it to "
             f"{moved}; {then}")
+        _collect_quietly()
         continue
       for b in self.best.all_steps():
         if b > step:
@@ -161,11 +162,7 @@ class Checkpoints:
       stored = re.search(r"stored shape: \((\d+)", str(e))
       if relayout is None or stored is None:
         raise
-    # the aborted restore leaves orbax's read coroutines of the other arrays un-awaited: collected here, quietly
-    # (else Python warns "coroutine ... was never awaited" on stderr whenever the garbage collector gets to them)
-    with warnings.catch_warnings():
-      warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
-      gc.collect()
+    _collect_quietly()
     slots, now = int(stored.group(1)), _slots(template)
     one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     old = jax.tree.map(lambda a: jax.ShapeDtypeStruct((slots, *a.shape[1:]) if a.ndim and a.shape[0] == now
@@ -199,6 +196,15 @@ class Checkpoints:
 
 
 KEEP = 2  # latest checkpoints kept: the one before the newest is the fallback when the newest is damaged
+
+
+def _collect_quietly() -> None:
+  """An aborted Orbax restore leaves read coroutines (such as Store._get_array_metadatas) un-awaited, some of
+  them in its worker threads, freed whenever the garbage collector gets to them, which may be epochs later;
+  Python then warns "coroutine ... was never awaited" on stderr. From a failed restore on, this process ignores
+  that warning (the damage has its one line already), and what is collectable now is collected now."""
+  warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+  gc.collect()
 
 
 def _first_line(e: BaseException) -> str:
