@@ -294,6 +294,7 @@ def restore_saved(directory: str):
     except ValueError as e:
       if "topology" not in str(e).lower():
         raise
+  _collect_quietly()
   return _restore_here(os.path.join(d, str(step), "default"))
 
 
