@@ -22,11 +22,8 @@ _REF_FACTOR = 0.5
 
 def make_optimizer(name, hp: dict, learning_rate=None) -> optax.GradientTransformation:
   """optax optimizer `name` with the member's hyperparameters (arrays). learning_rate: an array (constant for
-  the epoch: constant and plateau schedules) or a schedule count -> lr (cosine); default hp's.
-  name: a tuple of names for a group whose members differ in optimizer: each member's own, hp["optimizer"]
-  (its index into the tuple), as a `switched` optimizer."""
-  if isinstance(name, tuple):
-    return switched(tuple(make_optimizer(n, hp, learning_rate) for n in name), hp["optimizer"])
+  the epoch: constant and plateau schedules) or a schedule count -> lr (cosine); default hp's. (A group whose
+  members differ in optimizer trains each in its own branch, EpochOptimizer.tx(name=): one name here.)"""
   lr = hp["learning_rate"] if learning_rate is None else learning_rate
   weight_decay, momentum = hp["weight_decay"], hp["momentum"]  # resolved by hparams_of (None: the optimizer's own)
   if name == "adamw":  # decoupled weight decay (torch.optim.AdamW; its default 0.01 when optimizer.weight_decay=None)
@@ -141,6 +138,8 @@ class EpochOptimizer:
       lr = None
     else:
       lr = learning_rate(self.schedule, hp, plateau_state, step, total_steps)
+    if name is None and isinstance(self.name, tuple):
+      raise ValueError(f"a group of several optimizers {self.name} needs the member's own name (its branch's)")
     tx = make_optimizer(name or self.name, hp, lr)
     return by_layer(tx, self.layer_of, hp["dims"]["layers"]) if self.layer_of and "dims" in hp else tx
 

@@ -77,7 +77,7 @@ REORDER = textwrap.dedent("""
   import sweep_util as u
   from mlexp.sweeps import execute
   from mlexp.sweeps.plan import plan_sweep
-  from mlexp.training import loop
+  from mlexp.training import loop, programs
   cfg = u.lr_sweep((0.01, 0.02, 0.05, 0.1), **{{"model.dropout": 0.1}})
   data = loop.DataCache()
   plan = plan_sweep(cfg, data=lambda c: data.get(c)[0], platform=loop.platform())
@@ -93,12 +93,14 @@ REORDER = textwrap.dedent("""
     loop.train(run, u.EPOCHS, 0, (), until=1)
     # members 2 and 3 cut: both members left running sit in the first device's block
     run.state = g.set_status(run.state, np.array([0, 0, 4, 4]))
+    sig = programs.signature((run.state, g.hp, g.keys))
     moved = execute.balance_devices(run) if mode == "reordered" else False
+    same = sig == programs.signature((run.state, g.hp, g.keys))  # the compiled program takes it (no recompile)
     running = g.running(run.state).tolist()
     loop.train(run, u.EPOCHS, 1, ())
     params = jax.device_get(run.state.params)
     by_member = {{i: [np.asarray(a[j]).tolist() for a in jax.tree.leaves(params)] for j, i in enumerate(run.pos)}}
-    out[mode] = {{"moved": moved, "pos": run.pos, "running": running, "params": by_member,
+    out[mode] = {{"moved": moved, "same_signature": same, "pos": run.pos, "running": running, "params": by_member,
                   "loss": run.records.final_loss.tolist(), "acc": run.records.final_acc.tolist(),
                   "epochs": run.records.epochs_run.tolist(), "status": run.records.status.tolist()}}
   print(json.dumps(out))
@@ -115,6 +117,7 @@ def test_running_members_moved_to_an_idle_device_train_as_before(tmp_path):
   out = json.loads(p.stdout.strip().splitlines()[-1])
   kept, moved = out["kept"], out["reordered"]
   assert not kept["moved"] and moved["moved"]
+  assert moved["same_signature"]  # the permuted state keeps its shapes and member sharding
   assert kept["pos"] == [0, 1, 2, 3] and kept["running"] == [True, True, False, False]
   assert moved["running"][:2].count(True) == 1 and moved["running"][2:].count(True) == 1  # one on each device
   assert sorted(moved["pos"]) == [0, 1, 2, 3]
