@@ -96,9 +96,9 @@ def drop_if_worth_it(run, epochs: int, epoch: int, dt: float, hooks, rebuild) ->
   """Continues with only the running members in a smaller group when that saves more than two recompiles,
   where a stopped member's slot costs an epoch's share: vmapped members (GPU / TPU), every slot computes. Members
   one after another (member_loop map, CPU) skip a stopped one's epoch and update the state in place, and
-  balance_devices spreads the running ones: the recompile there was wall time with nothing else to run
-  (cold, idle 2-core machine: the LSTM course search 32.8 s without it against 38.4 s, mlp_course 52.4-53.4 s
-  against 56-57 s)."""
+  balance_devices spreads the running ones: the recompile there was wall time with nothing else to run (2-core
+  machine, cold cache, one pair each: the LSTM course search 32.8 s without it against 38.4 s, mlp_course 52.4
+  against 57.0 s; benchmarks/RESULTS.md)."""
   g = run.group
   if g.member_loop == "map":
     return

@@ -98,7 +98,7 @@ def stack_hparams(members: Sequence[Member], model_cfg=None, found=None) -> dict
 @functools.partial(jax.jit, static_argnums=2)
 def _permuted(tree, idx, sharding):
   """tree's leaves with their member axis permuted (slot s takes old slot idx[s]), on the devices, in the
-  member sharding (a host round trip of mlp_course's 1.7 GB state took 9 s a reorder; a device_put of another
+  member sharding (a host round trip of mlp_course's 2.5 GB state took 9 s a reorder; a device_put of another
   sharding takes JAX's slow path through the host)."""
   keep = (lambda a: a) if sharding is None else (lambda a: jax.lax.with_sharding_constraint(a, sharding))
   return jax.tree.map(lambda a: keep(a[idx]), tree)
