@@ -153,3 +153,18 @@ def test_api_takes_the_workdir_lock(tmp_path):
       """)
   assert rc == 0, err
   assert f"busy: {w} is in use by process {os.getpid()}" in out, out
+
+
+def test_a_signal_some_library_dropped_ends_the_run_after_the_epoch(monkeypatch):
+  """The handler records every signal; a KeyboardInterrupt that a library caught and dropped is raised again by
+  the last hook of the epoch (the run stops there, its checkpoint kept), not after the run's last epoch."""
+  from mlexp.io import signals
+  sig = signals.Signals(exit_before_start=False, exit_on_third=False)
+  monkeypatch.setattr(signals, "_INSTALLED", [sig])
+  hook = signals.SignalHook()
+  hook.after_epoch(None, 1, {}, 0.0)  # nothing received: the run goes on
+  sig.received.append(signal.SIGTERM)
+  hook.after_epoch(None, 1, {}, 0.0)  # received before the run started (the CLI exits there): not this hook's
+  sig.running = True
+  with pytest.raises(KeyboardInterrupt):
+    hook.after_epoch(None, 2, {}, 0.0)

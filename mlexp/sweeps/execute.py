@@ -15,6 +15,7 @@ import numpy as np
 
 from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import save_params
+from mlexp.io.signals import SignalHook
 from mlexp.sweeps import asha, balance, trial_time
 from mlexp.sweeps.space import get_field, knob_value, value_str
 from mlexp.training import hooks as result_hooks, loop
@@ -195,7 +196,7 @@ class GroupRun:
     self.ash.rung_values = dict(rung_values or {})
     if sync:
       self.ash.rung_epochs = []
-    self.hooks = [*metric_hooks, self.ash, *self.leaving, BalanceHook()]
+    self.hooks = [*metric_hooks, self.ash, *self.leaving, BalanceHook(), SignalHook()]
     if self.run.used == 0:  # before the first epoch too: a chunk with spare slots has its members unevenly
       balance_devices(self.run)
 

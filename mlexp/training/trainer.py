@@ -18,6 +18,7 @@ from mlexp.io import workdir as wd
 from mlexp.io.checkpoints import Checkpoints
 from mlexp.io.progress import Progress, extra_tests_line
 from mlexp.io.writers import JsonlWriter, TensorBoard
+from mlexp.io.signals import SignalHook
 from mlexp.summary import summarize
 from mlexp.stats import mean_std
 from mlexp.training import hooks as result_hooks, loop
@@ -87,7 +88,7 @@ def train_and_evaluate(config, workdir: str, stream=None) -> dict:
         f"{group.program.steps_per_epoch} steps per epoch of batch {config.batch_size}")
     hooks = [result_hooks.MetricsHook(jsonl, tb, int(config.epochs), lambda mem: f"seed_{mem.seed}"),
              *([CheckpointHook(ckpt)] if ckpt is not None else []), ProgressHook(progress),
-             result_hooks.ExtraTestsHook(dataset), result_hooks.ClassificationHook(dataset)]
+             result_hooks.ExtraTestsHook(dataset), result_hooks.ClassificationHook(dataset), SignalHook()]
     loop.train(run, int(config.epochs), start, hooks)
     tb.flush()
     run.records.add_compile_share(run.times["compile_s"], range(len(members)))
