@@ -45,7 +45,7 @@ def sweep_trials(config, spec: dict | None = None) -> list:
 
 def write_results(workdir, rows, fields, trials) -> dict:
   """results.csv (a study's knob and value columns first); returns the best trial so far. Each row's train_s is
-  set again over all rows (in place): models that only trained while other programs compiled are corrected by
+  set again over all rows (in place): models that only trained while other programs compiled or trained are corrected by
   the slowdown the sweep measured (sweeps/trial_time.py)."""
   assign(rows)
   wd.write_results(workdir, rows, (["knob", "value"] if rows and "knob" in rows[0] else []) + list(fields))

@@ -39,7 +39,7 @@ EPOCH_S = 3.5e-3
 SKIP_SHARE = {"gru": 0.1, "lstm": 0.25}
 
 MEASURED, SCALED, ESTIMATED = "measured", "measured x own/padded work", "estimated"
-BUSY = ", while other programs compiled / slowdown"
+BUSY = ", while other programs compiled or trained / slowdown"
 
 
 def forward_flops(model, padded_sizes, feature_shape, num_classes: int) -> float:
@@ -93,7 +93,7 @@ def cpu_share(devices: int, cores: int) -> float:
 
 
 def slowdown(rows) -> float:
-  """How much slower members ran while other programs compiled in worker threads (compile ahead shares the
+  """How much slower members ran while other programs compiled in worker threads or trained (they share the
   cores): the median over models with epochs both ways of their ratio, at least 1; where no model has both,
   the CPU share the rows recorded (`busy_share`: cpu_share); 1 without either."""
   # (a busy epoch overlapped a compile for `share` of its seconds: the slowdown while overlapped is larger)
@@ -159,7 +159,7 @@ def method_text(methods) -> str:
            SCALED: "measured for each model at its padded width bucket, scaled to its own sizes by the "
                    "trial's work estimate (own / padded FLOPs, steps and evaluation)",
            ESTIMATED: "estimated from the trial's work x the throughput measured for its program"}
-  busy = (" Models that only trained while other programs compiled (compile ahead shares the cores) are divided by "
+  busy = (" Models that only trained while other programs compiled or trained (they share the cores) are divided by "
           "the slowdown the other models measured then, or where none measured one, by the CPU share "
           "((devices + 1 compiling thread) / cores).") if any(BUSY in m for m in found) else ""
   found = sorted({m.replace(BUSY, "") for m in found})

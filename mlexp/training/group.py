@@ -26,6 +26,7 @@ from mlexp.io.watchdog import watchdog
 from mlexp.sweeps.plan_types import Member, auto_buckets, member_loop, member_model  # noqa: F401 (the plan's)
 from mlexp.training import optim, programs
 from mlexp.training.member_clock import building as _building  # noqa: F401 (tests use _building)
+from mlexp.training.member_clock import training as _training
 from mlexp.training.programs import clear_programs  # noqa: F401 (tests, benchmarks)
 from mlexp.training.state import CUT, RUNNING, param_count
 
@@ -287,7 +288,7 @@ class Group:
     """One epoch of every running member; returns (state, metrics as numpy [M], seconds)."""
     t = time.perf_counter()
     limit = max(self.hang_timeout, 20 * self._longest_epoch) if self.hang_timeout > 0 else 0
-    with watchdog(limit, "an epoch"):
+    with watchdog(limit, "an epoch"), _training():  # (timed members see other groups' epochs: member_clock)
       state, metrics = self._epoch(state, self.hp, self.train, self.val, self.test)
       metrics = jax.device_get(metrics)  # the one host round trip of the epoch
     dt = time.perf_counter() - t

@@ -1,6 +1,7 @@
 """Each member's own epoch seconds inside a shared program (config.time_members, training/programs.py): two host-clock
-stamps around a member's epoch where members run one after another (CPU, lax.map), and whether a group was
-compiling in a worker thread meanwhile. Host callbacks keep a program out of JAX's persistent cache, so only
+stamps around a member's epoch where members run one after another (CPU, lax.map), and whether other work
+shared the cores meanwhile: a group compiling in a worker thread, or another group's epoch (a sweep's groups
+train side by side). Host callbacks keep a program out of JAX's persistent cache, so only
 studies use them (sweeps/trial_time.py turns the seconds into results.csv's train_s)."""
 from __future__ import annotations
 
@@ -13,35 +14,64 @@ import jax.numpy as jnp
 import numpy as np
 
 _LOCK = threading.Lock()
-_BUILDING = [0, 0]  # groups building now (Group.build: compile ahead in worker threads), builds begun or ended
-_OVERLAP = [0, 0]  # microseconds during which some group was building, until the last one began; when it began
+# Other work sharing the cores with a member's epoch: groups building (Group.build: init and compile, ahead in
+# worker threads) and groups in an epoch call (Group.epoch: a sweep's groups training side by side in threads).
+# A member is inside its own group's epoch call when it is stamped, so another group trains when two are in one.
+_BUILDING = [0, 0]  # groups building now, builds and epoch calls begun or ended
+_TRAINING = [0]  # groups in an epoch call now
+_OVERLAP = [0, 0]  # microseconds during which some group built or two trained, until the last such span began; when it began
 
 
 def _now_us() -> int:
   return int(time.perf_counter() * 1e6)
 
 
+def _contended() -> bool:
+  return _BUILDING[0] > 0 or _TRAINING[0] > 1
+
+
+def _change(building: int, training: int) -> None:
+  """(under _LOCK) a group begins (+1) or ends (-1) building or an epoch call: the overlap clock follows."""
+  before = _contended()
+  _BUILDING[0] += building
+  _TRAINING[0] += training
+  _BUILDING[1] += 1
+  after = _contended()
+  if after and not before:
+    _OVERLAP[1] = _now_us()
+  elif before and not after:
+    _OVERLAP[0] += _now_us() - _OVERLAP[1]
+
+
 @contextlib.contextmanager
-def building():
+def _counted(building: int, training: int):
   with _LOCK:
-    if _BUILDING[0] == 0:
-      _OVERLAP[1] = _now_us()
-    _BUILDING[0], _BUILDING[1] = _BUILDING[0] + 1, _BUILDING[1] + 1
+    _change(building, training)
   try:
     yield
   finally:
     with _LOCK:
-      _BUILDING[0], _BUILDING[1] = _BUILDING[0] - 1, _BUILDING[1] + 1
-      if _BUILDING[0] == 0:
-        _OVERLAP[0] += _now_us() - _OVERLAP[1]
+      _change(-building, -training)
+
+
+def building():
+  """The block builds a group (compiles while others may train)."""
+  return _counted(1, 0)
+
+
+def training():
+  """The block is a group's epoch call (other groups' members in theirs meanwhile share the cores with it)."""
+  return _counted(0, 1)
 
 
 def _stamp() -> np.ndarray:
-  """[now in us, groups building, builds begun or ended, us during which some group was building] (mod 2**30)."""
+  """[now in us, other groups building or training (1) or not (0), builds and epoch calls begun or ended, us
+  during which some group built or two trained] (mod 2**30)."""
   with _LOCK:
     now = _now_us()
-    overlap = _OVERLAP[0] + (now - _OVERLAP[1] if _BUILDING[0] else 0)
-    return np.array([now % 2**30, *_BUILDING, overlap % 2**30], np.int32)
+    busy = _contended()
+    overlap = _OVERLAP[0] + (now - _OVERLAP[1] if busy else 0)
+    return np.array([now % 2**30, int(busy), _BUILDING[1], overlap % 2**30], np.int32)
 
 
 def _clock(dep):
@@ -53,7 +83,8 @@ def timed_epoch(epoch, state, hp, *data):
   """epoch(state, hp, *data) of one member, with metrics["member_s"]: the seconds it took, measured inside the
   program between two host clock stamps (its hyperparameters wait for the first, the second for its results):
   the member's own time, where the members run one after another (CPU, lax.map); metrics["member_busy"]: a
-  group was building (compiling in a worker thread, sharing the cores) at some time during it;
+  group was building (compiling in a worker thread) or another group was in an epoch, sharing the cores, at some
+  time during it;
   metrics["member_overlap_s"]: for how many of its seconds."""
   t0 = _clock(state.epoch)
   hp = jax.tree.map(lambda v: v + (t0[0] * 0).astype(v.dtype), hp)

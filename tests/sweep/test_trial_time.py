@@ -125,7 +125,7 @@ def test_method_text_names_each_method_once():
   assert T.method_text([]) == ""
 
 
-def test_members_are_timed_inside_the_program_and_flagged_while_a_group_builds():
+def test_members_are_timed_inside_the_program_and_flagged_while_a_group_builds_or_another_trains():
   import tiny
   from mlexp.training import group as G
   from mlexp.training import optim
@@ -142,6 +142,13 @@ def test_members_are_timed_inside_the_program_and_flagged_while_a_group_builds()
   # the whole epoch ran while the group built: its overlap is its seconds (to the clock's microsecond)
   np.testing.assert_allclose(m["member_overlap_s"], m["member_s"], atol=1e-5)
   assert not m["member_overlap_s"][m["member_s"] == 0].any()
+  from mlexp.training import member_clock
+  with member_clock.training():  # another group's epoch call (a sweep's groups train side by side in threads)
+    state, m, _ = g.epoch(state)
+  assert m["member_busy"].all()
+  np.testing.assert_allclose(m["member_overlap_s"], m["member_s"], atol=1e-5)
+  state, m, _ = g.epoch(state)  # its own epoch call alone is not contention
+  assert not m["member_busy"].any() and not m["member_overlap_s"].any()
   state = g.set_status(state, np.array([0, 0, 4]))  # a stopped (cut) member costs nothing and is not timed
   state, m, _ = g.epoch(state)
   assert m["member_s"][2] == 0 and not m["member_busy"].any()
