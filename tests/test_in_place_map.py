@@ -55,3 +55,18 @@ def test_a_vmapped_group_is_rebuilt_when_that_saves_more_than_two_recompiles():
   run, calls = _run("vmap", running=6)  # more than half still runs
   execute.drop_if_worth_it(run, epochs=100, epoch=1, dt=10.0, hooks=(), rebuild="rebuild")
   assert calls == []
+
+
+def test_in_place_map_traces_the_members_epoch_once():
+  # (tracing a 12-branch epoch is seconds of Python: the metrics' shapes must not trace it a second time)
+  traced = []
+
+  def counted(state, hp, x):
+    traced.append(1)
+    return one(state, hp, x)
+
+  state = {"w": jnp.ones((3, 2), jnp.float32), "n": jnp.zeros(3, jnp.int32)}
+  out, m = jax.jit(lambda s, h, x: in_place_map(counted, s, h, x))(state, jnp.ones(3), jnp.ones(2))
+  assert len(traced) == 1
+  np.testing.assert_array_equal(np.asarray(out["n"]), [1, 1, 1])
+  assert m["loss"].shape == (3,) and m["ok"].dtype == jnp.bool_
