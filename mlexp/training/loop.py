@@ -124,8 +124,9 @@ class Records:
     self.compile_share = np.zeros(n)
     # seconds of each member's epochs measured inside the program, and how many (CPU: training/member_clock.py timed_epoch)
     self.member_s, self.member_epochs, self.member_first_s = np.zeros(n), np.zeros(n, int), np.zeros(n)
-    self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)  # (later epochs while a group compiled or another trained)
-    self.member_overlap_s = np.zeros(n)  # (the seconds of those epochs while one did)
+    # (later epochs while a group compiled or another trained, and their seconds while one did)
+    self.member_busy_s, self.member_busy_n = np.zeros(n), np.zeros(n, int)
+    self.member_overlap_s = np.zeros(n)
     # ... of which its device was the only one busy (member_clock.alone_seconds: all, first, busy epochs), and
     # how much faster members ran then (member_clock.contention: one estimate per trial and clean epoch call)
     self.member_alone = np.zeros((3, n))

@@ -19,7 +19,8 @@ _LOCK = threading.Lock()
 # A member is inside its own group's epoch call when it is stamped, so another group trains when two are in one.
 _BUILDING = [0, 0]  # groups building now, builds and epoch calls begun or ended
 _TRAINING = [0]  # groups in an epoch call now
-_OVERLAP = [0, 0]  # microseconds during which some group built or two trained, until the last such span began; when it began
+# microseconds during which some group built or two trained, until the last such span began; when it began
+_OVERLAP = [0, 0]
 
 
 def _now_us() -> int:
