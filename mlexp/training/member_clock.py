@@ -17,8 +17,9 @@ _LOCK = threading.Lock()
 # Other work sharing the cores with a member's epoch: groups building (Group.build: init and compile, ahead in
 # worker threads) and groups in an epoch call (Group.epoch: a sweep's groups training side by side in threads).
 # A member is inside its own group's epoch call when it is stamped, so another group trains when two are in one.
-_BUILDING = [0, 0]  # groups building now, builds and epoch calls begun or ended
+_BUILDING = [0]  # groups building now
 _TRAINING = [0]  # groups in an epoch call now
+_EVENTS = [0]  # builds and epoch calls begun or ended
 # microseconds during which some group built or two trained, until the last such span began; when it began
 _OVERLAP = [0, 0]
 
@@ -36,7 +37,7 @@ def _change(building: int, training: int) -> None:
   before = _contended()
   _BUILDING[0] += building
   _TRAINING[0] += training
-  _BUILDING[1] += 1
+  _EVENTS[0] += 1
   after = _contended()
   if after and not before:
     _OVERLAP[1] = _now_us()
@@ -72,7 +73,7 @@ def _stamp() -> np.ndarray:
     now = _now_us()
     busy = _contended()
     overlap = _OVERLAP[0] + (now - _OVERLAP[1] if busy else 0)
-    return np.array([now % 2**30, int(busy), _BUILDING[1], overlap % 2**30], np.int32)
+    return np.array([now % 2**30, int(busy), _EVENTS[0], overlap % 2**30], np.int32)
 
 
 def _clock(dep):
