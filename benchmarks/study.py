@@ -3,7 +3,7 @@ mlexp runs it (sweep.algorithm=one_at_a_time: every variation x seed through the
 against the same variations run as separate single runs (one `python -m mlexp.main` per variation, its seeds
 in that run), measured side by side in one invocation on this machine, both with a cold compilation cache.
 
-  python benchmarks/study.py [--config configs/studies/week1.py] [--smoke] [--timeout 3600]
+  python benchmarks/study.py [--config configs/studies/week1.py] [--smoke] [--single-rounds 2] [--timeout 3600]
 
 Prints JSON lines; the last one is the comparison: wall seconds of each side, the speedup, and per knob each
 value's training time as a ratio to the baseline's, from the study's results.csv (train_s where it has it,
