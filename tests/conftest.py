@@ -14,20 +14,13 @@ def _session_compile_cache(tmp_path_factory):
 
   Groups that compile the same program (same config and shapes; seeds and hyperparameters are data)
   then compile it once per session instead of once per Group. It starts empty, so every test run
-  still compiles everything it checks. Under pytest-xdist the workers of one run share it (the run's base
-  temporary folder; JAX writes each entry atomically), so a program one worker compiled is not compiled again
-  by the other.
+  still compiles everything it checks.
   """
   import jax
   names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
            "jax_persistent_cache_min_entry_size_bytes")
   old = {n: getattr(jax.config, n) for n in names}
-  if os.environ.get("PYTEST_XDIST_WORKER"):  # (each worker's base folder is popen-gwN inside the run's)
-    folder = tmp_path_factory.getbasetemp().parent / "jax_cache"
-    folder.mkdir(exist_ok=True)
-  else:
-    folder = tmp_path_factory.mktemp("jax_cache")
-  jax.config.update("jax_compilation_cache_dir", str(folder))
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
   yield
