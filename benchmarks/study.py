@@ -145,8 +145,7 @@ def main():
       secs = single(t, f"one_{t}_round{r + 1}")[1]
       print(json.dumps({"bench": "study", "side": "single_runs", "trial": t, "round": r + 1,
                         "train_s_per_model": secs[0], "steady_s_per_model": secs[1]}), flush=True)
-      n = r  # rounds in one[t] so far: running means
-      one[t] = (*one[t][:2], (one[t][2] * n + secs[0]) / (n + 1), (one[t][3] * n + secs[1]) / (n + 1))
+      one[t] = (*one[t][:2], *((old * r + new) / (r + 1) for old, new in zip(one[t][2:], secs)))  # running means
     base.append(single(0, f"one_0_round{r + 1}")[1])
   one[0] = (*one[0][:2], statistics.median(b[0] for b in base), statistics.median(b[1] for b in base))
   r_study, r_one, r_steady = ratios(st), ratios(one), ratios(one, 3)
