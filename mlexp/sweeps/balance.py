@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from mlexp.sweeps.plan_types import training_loops
+
 
 def blocks(n_slots: int, n_dev: int) -> list[range]:
   """The slots of each device: equal contiguous blocks (the member sharding's split)."""
@@ -115,11 +117,9 @@ def lanes(plans, n_devices: int) -> dict:
 
 
 def train_order(plans) -> list:
-  """The plans in the order a local executor trains them: by the number of training-loop branches of their
-  program (batch sizes, narrower widths, optimizers: each one more costs a share of a compile), fewest first,
+  """The plans in the order a local executor trains them: by the number of training loops of their program
+  (batch sizes, narrower widths: each one more costs a share of a compile), fewest first,
   else in plan order. The program that compiles fastest starts training first, while the bigger ones compile
   in worker threads (before, a study's 54-model program of ~20 branches compiled 14 s with one core idle, and its
   small 3-model program trained last, alone, on 2 + 1 members)."""
-  def branches(p):
-    return len(p.branches) if p.branches else len({(m.batch_size, m.branch, m.optimizer) for m in p.members})
-  return sorted(plans, key=branches)
+  return sorted(plans, key=training_loops)

@@ -13,6 +13,7 @@ from mlexp.config.hparams import VMAPPED_FIELDS
 from mlexp.models import spec
 from mlexp.sweeps import asha, widths
 from mlexp.sweeps.grouping import plan_groups
+from mlexp.sweeps.plan_types import training_loops
 from mlexp.sweeps.space import ALGORITHMS, field_names, get_field, scale_of, sweep_trials, trial_config
 
 # input shapes of the memory estimate (a guess: planning happens before any data are loaded)
@@ -162,7 +163,7 @@ def cost_model(cfg, ds, platform: str, sweep=None) -> widths.CostModel:
 
 def _compile_seconds(cost, members) -> float:
   """The planner's compile price of a program: more with each extra branch (batch size, narrower sizes)."""
-  return cost.program_seconds(len({(m.batch_size, m.branch, m.optimizer) for m in members}))
+  return cost.program_seconds(training_loops(members))
 
 
 def _padded(group_model, m):

@@ -35,6 +35,16 @@ class GroupPlan:
   branches: tuple = ()  # its program's branches (train.group.branch_of of each), when they are not its members'
 
 
+def training_loops(plan_or_members) -> int:
+  """The training loops a program compiles: one per (batch size, narrower sizes) of its branches (a GroupPlan's,
+  else its members'); members of several optimizers share a loop (mlexp.training.optim.mixed)."""
+  keys = getattr(plan_or_members, "branches", ())
+  if keys:
+    return len({(k[0], tuple(k[1])) for k in keys})
+  members = getattr(plan_or_members, "members", plan_or_members)
+  return len({(m.batch_size, tuple(m.branch)) for m in members})
+
+
 def member_model(model_cfg, dims) -> object:
   """The model config a member names: the group's (bucket) model config with the member's true sizes."""
   return resized(model_cfg, dims)

@@ -39,6 +39,56 @@ def make_optimizer(name, hp: dict, learning_rate=None) -> optax.GradientTransfor
   return optax.chain(optax.add_decayed_weights(weight_decay), tx)  # L2 as in torch's weight_decay
 
 
+class MixedState(NamedTuple):
+  """The optimizer state of a member in a group of several optimizers (mixed): every kind's moments in one."""
+  count: Any  # adam's / adamw's step count
+  mu: Any  # adam's first moment, or sgd's / momentum's trace
+  nu: Any  # adam's or rmsprop's second moment
+  lr: Any  # the learning rate's state (a schedule's step count; optax.EmptyState for a constant)
+
+
+def mixed(names, kind, hp: dict, learning_rate=None) -> optax.GradientTransformation:
+  """Several optimizers as data (one training loop for members of different optimizers): make_optimizer(n)'s
+  optax transformations for each n in `names` on one MixedState, the member's own chosen by `kind` (its index
+  in `names`; an array). Each update is optax's own, so a member trains as make_optimizer(its name) alone,
+  to float rounding; with one name there is nothing to choose (no other kind's work)."""
+  lr = hp["learning_rate"] if learning_rate is None else learning_rate
+  weight_decay, momentum = hp["weight_decay"], hp["momentum"]
+  decay, scale = optax.add_decayed_weights(weight_decay), optax.scale_by_learning_rate(lr)
+  empty = optax.EmptyState()
+
+  def init(params):
+    zeros = lambda: optax.tree.zeros_like(params)
+    return MixedState(jnp.zeros([], jnp.int32), zeros(), zeros(), scale.init(params))
+
+  def one(name, g, s: MixedState, params):
+    if name != "adamw":
+      g, _ = decay.update(g, empty, params)
+    if name in ("sgd", "momentum"):
+      u, t = optax.trace(decay=momentum).update(g, optax.TraceState(trace=s.mu))
+      s = s._replace(mu=t.trace)
+    elif name in ("adam", "adamw"):
+      u, a = optax.scale_by_adam().update(g, optax.ScaleByAdamState(count=s.count, mu=s.mu, nu=s.nu))
+      s = s._replace(count=a.count, mu=a.mu, nu=a.nu)
+      if name == "adamw":
+        u, _ = decay.update(u, empty, params)
+    elif name == "rmsprop":
+      u, r = optax.scale_by_rms(decay=0.99, eps=1e-8).update(g, optax.ScaleByRmsState(nu=s.nu))
+      s = s._replace(nu=r.nu)
+    else:
+      raise ValueError(f"unknown optimizer {name!r}")
+    u, lr_state = scale.update(u, s.lr)
+    return u, s._replace(lr=lr_state)
+
+  def update(grads, state, params=None):
+    out = one(names[0], grads, state, params)
+    for k, name in enumerate(names[1:], 1):
+      out = jax.tree.map(lambda a, b: jnp.where(kind == k, b, a), out, one(name, grads, state, params))
+    return out
+
+  return optax.GradientTransformation(init, update)
+
+
 class Layered(NamedTuple):
   """An optimizer that updates a model's hidden layers only where a member has them (by_layer)."""
   init: Callable  # params -> state
@@ -112,7 +162,7 @@ class EpochOptimizer:
   """A member's optimizer for one epoch, from a program's static settings: constant / plateau lr as an array
   (fixed for the epoch), cosine as a schedule of the step count; in a padded group, layers past the member's
   depth get no optimizer work (by_layer)."""
-  name: Any  # config.optimizer.name; a tuple of names when the members differ in it (the optimizer as data)
+  name: Any  # config.optimizer.name; a tuple of names when the members differ in it (the optimizer as data: mixed)
   schedule: Any  # config.schedule
   epochs: int
   steps_of: dict  # batch size -> optimizer steps per epoch
@@ -122,15 +172,13 @@ class EpochOptimizer:
     return self.steps_of[batch_size] * self.epochs
 
   def init(self, hp, params, batch_size: int):
-    """A member's optimizer state; with several names, a tuple of each one's (the member's own is used:
-    `tx(..., name=)` on its element)."""
-    if isinstance(self.name, tuple):
-      return tuple(self.tx(hp, None, None, batch_size, n).init(params) for n in self.name)
+    """A member's optimizer state (with several names, a MixedState: every one's moments)."""
     return self.tx(hp, None, None, batch_size).init(params)
 
-  def tx(self, hp, step, plateau_state, batch_size: int, name=None):
-    """The epoch's optimizer of a member at optimizer step `step` (None: for its init, no learning rate);
-    name: one of several names (default: the one name)."""
+  def tx(self, hp, step, plateau_state, batch_size: int, names=None, kind=None):
+    """The epoch's optimizer of a member at optimizer step `step` (None: for its init, no learning rate).
+    With several names: mixed over `names` (a training loop's, default all), the member's own at index `kind`
+    of self.name (an array)."""
     total_steps = self.total_steps(batch_size)
     if self.schedule.name == "cosine":
       lr = lambda count: learning_rate(self.schedule, hp, None, count, total_steps)
@@ -138,9 +186,13 @@ class EpochOptimizer:
       lr = None
     else:
       lr = learning_rate(self.schedule, hp, plateau_state, step, total_steps)
-    if name is None and isinstance(self.name, tuple):
-      raise ValueError(f"a group of several optimizers {self.name} needs the member's own name (its branch's)")
-    tx = make_optimizer(name or self.name, hp, lr)
+    if isinstance(self.name, tuple):
+      names = tuple(names or self.name)
+      local = jnp.zeros((), jnp.int32) if kind is None else jnp.asarray([names.index(n) if n in names else 0
+                                                                          for n in self.name], jnp.int32)[kind]
+      tx = mixed(names, local, hp, lr)
+    else:
+      tx = make_optimizer(self.name, hp, lr)
     return by_layer(tx, self.layer_of, hp["dims"]["layers"]) if self.layer_of and "dims" in hp else tx
 
   def learning_rate(self, hp, plateau_state, step, batch_size: int):

@@ -96,32 +96,34 @@ def train_epoch(state, hp, train, running, *, model, nets, branches, optimizer: 
                 use_dropout: bool):
   """The training part of a running member's epoch, then the divergence guard -> (params, opt_state, step,
   diverged, train loss, train accuracy). branches: (batch size, fields, optimizer name or None) each, `nets` their models (`model`:
-  the group's own widths)."""
+  the group's own widths); branches that differ only in the optimizer share one loop (optim.mixed)."""
   dims = hp.get("dims")
   member_seed = seed_of(state.key)  # seeds by hashing (layers.derive): no threefry in the epoch
   shuffle_seed = derive(derive(member_seed, 1), state.epoch)
   dropout_seed = derive(member_seed, 2)
 
-  def loop(carry, batch_size, net, name):
-    tx = optimizer.tx(hp, state.step, state.plateau, batch_size, name)
-    if name is None:
-      return run(carry, batch_size, net, tx)
-    # one of several optimizers: the branch trains the member's own state (the others' stay as they are)
-    k = optimizer.name.index(name)
-    out = run((carry[0], carry[1][k]) + carry[2:], batch_size, net, tx)
-    return (out[0], carry[1][:k] + (out[1],) + carry[1][k + 1:]) + out[2:]
-
-  def run(carry, batch_size, net, tx):
+  def run(carry, batch_size, net, names):
+    kind = None if names is None else kinds[hp["branch"]]
+    tx = optimizer.tx(hp, state.step, state.plateau, batch_size, names, kind)
     return train_buckets(carry, train, net=net, narrower=net is not model, tx=tx, batch_size=batch_size,
                          shuffle_seed=shuffle_seed, dims=dims, use_dropout=use_dropout, dropout_rate=hp["dropout"],
                          dropout_seed=dropout_seed)
 
+  # one training loop per (batch size, sizes); members of several optimizers share it (optim.mixed: each
+  # member's own update chosen as data)
+  loops = {}  # (batch size, sizes) -> (its model, the optimizers of its branches)
+  for (b, f, o), n in zip(branches, nets):
+    loops.setdefault((b, repr(sorted(f.items()))), (n, []))[1].extend([o] if o else [])
+  loop_of = [list(loops).index((b, repr(sorted(f.items())))) for b, f, _ in branches]
+  several = isinstance(optimizer.name, tuple)
+  kinds = jnp.asarray([optimizer.name.index(o) if several and o else 0 for _, _, o in branches], jnp.int32)
   carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step, jnp.zeros(()))
-  if len(branches) == 1:
-    carry = loop(carry, branches[0][0], nets[0], branches[0][2])
-  else:  # shape, batch size and optimizer as data: each member runs the loop of its own branch
-    carry = jax.lax.switch(hp["branch"], [functools.partial(loop, batch_size=b, net=n, name=o)
-                                          for (b, _, o), n in zip(branches, nets)], carry)
+  fns = [functools.partial(run, batch_size=b, net=n, names=tuple(names) if several else None)
+         for (b, _), (n, names) in loops.items()]
+  if len(fns) == 1:
+    carry = fns[0](carry)
+  else:  # shape and batch size as data: each member runs the loop of its own branch
+    carry = jax.lax.switch(jnp.asarray(loop_of, jnp.int32)[hp["branch"]], fns, carry)
   return guard(state, carry)
 
 

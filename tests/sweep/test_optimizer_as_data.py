@@ -1,6 +1,7 @@
 """The optimizer as data: members of different optimizers (sgd, momentum, adam, adamw, rmsprop) share one compiled
-program (each member's epoch runs the training loop of its own optimizer, a lax.switch, on its own part of the optimizer state) and train as the same configs run alone
-(to float rounding); the planner puts them in one program on CPU and keeps them apart where a program holds no branches."""
+program and one training loop per batch size (optim.mixed: every optimizer's optax update on one state, the member's
+own chosen as data) and train as the same configs run alone (to float rounding); the planner puts them in one
+program on CPU and keeps them apart where a program holds no branches."""
 from __future__ import annotations
 
 import jax
@@ -53,6 +54,50 @@ def test_a_member_trains_exactly_as_its_optimizer_alone(mixed_and_alone):
       np.testing.assert_allclose(a[i], b[0], rtol=1e-5, atol=1e-6, err_msg=f"{case} member {i} params")
     finals.add(round(float(metrics[-1]["train_loss"][i]), 6))
   assert len(finals) >= 4, f"{case}: the optimizers should train differently, got final losses {finals}"
+
+
+@pytest.mark.parametrize("cosine", [False, True])
+def test_mixed_is_each_optimizer_alone(cosine):
+  """optim.mixed over all five names, each member's kind in turn, gives make_optimizer(its name)'s parameters
+  after a few steps (with L2 / decoupled weight decay and momentum), the constant or a scheduled learning rate."""
+  rng = np.random.default_rng(0)
+  params = {"w": jax.numpy.asarray(rng.normal(size=(6, 3)), jax.numpy.float32),
+            "b": jax.numpy.asarray(rng.normal(size=(3,)), jax.numpy.float32)}
+  grads = [jax.tree.map(lambda v: jax.numpy.asarray(rng.normal(size=v.shape), jax.numpy.float32), params)
+           for _ in range(4)]
+  names = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+  lr = (lambda count: 0.05 * 0.9 ** count) if cosine else None
+  finals = []
+  for k, name in enumerate(names):
+    hp = {"learning_rate": 0.05, "weight_decay": 0.02, "momentum": 0.9 if name == "momentum" else 0.0}
+    alone, mixed = optim.make_optimizer(name, hp, lr), optim.mixed(names, jax.numpy.asarray(k), hp, lr)
+    pa, sa, pm, sm = params, alone.init(params), params, mixed.init(params)
+    step = jax.jit(optim.apply, static_argnums=0)
+    for g in grads:
+      pa, sa = step(alone, g, sa, pa)
+      pm, sm = step(mixed, g, sm, pm)
+    for key in params:
+      np.testing.assert_allclose(pm[key], pa[key], rtol=1e-6, atol=1e-7, err_msg=f"{name} {key}")
+    finals.append(float(pm["w"].sum()))
+  assert len(set(finals)) == len(names), finals  # the kind chooses: every optimizer moved the parameters its way
+
+
+def test_members_of_several_optimizers_share_one_training_loop():
+  """A group of one batch size whose members name three optimizers traces its training loop once (no branch per
+  optimizer): its epoch holds as many scans as a group of one optimizer."""
+  from mlexp.training.group import Group, device_splits
+  cfg = tiny.config("mlp", **{"optimizer.learning_rate": 0.05})
+  ds = tiny.dataset_for("mlp")
+  train, test = device_splits(ds, 1)
+
+  def scans(names):
+    members = [Member(seed=i, hparams=optim.hparams_of(cfg), trial=i, optimizer=n) for i, n in enumerate(names)]
+    g = Group(cfg, train, test, ds.num_classes, members)
+    one = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
+    epoch = lambda s, h: g.program.epoch(s, h, train, None, test)  # noqa: E731
+    return str(jax.make_jaxpr(epoch)(one(g.init()), one(g.hp))).count("scan[")
+
+  assert scans(("sgd", "adam", "rmsprop")) == scans(("adam", "adam", "adam")) >= 1
 
 
 def _cost(platform="cpu"):
