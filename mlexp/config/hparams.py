@@ -21,6 +21,9 @@ VMAPPED_FIELDS = tuple(field for _, field in VMAPPED)  # the config paths
 OPTIMIZER_DEFAULTS = {"momentum": {"momentum": 0.9, "weight_decay": 0.0},
                       "adamw": {"momentum": 0.0, "weight_decay": 0.01}}
 UNSET = {"momentum": 0.0, "weight_decay": 0.0}  # every other optimizer
+# Optimizers whose updates differ only in float knobs (data): members of one family share a training loop
+# (mlexp.training.optim.mixed); another family is another loop (its own cost, never another kind's work).
+OPTIMIZER_FAMILY = {"sgd": "trace", "momentum": "trace", "adam": "adam", "adamw": "adam", "rmsprop": "rms"}
 
 
 def optimizer_value(optimizer, field: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from mlexp.config.hparams import OPTIMIZER_FAMILY
 from mlexp.models import resized
 
 
@@ -36,13 +37,12 @@ class GroupPlan:
 
 
 def training_loops(plan_or_members) -> int:
-  """The training loops a program compiles: one per (batch size, narrower sizes) of its branches (a GroupPlan's,
-  else its members'); members of several optimizers share a loop (mlexp.training.optim.mixed)."""
+  """The training loops a program compiles: one per (batch size, narrower sizes, optimizer family) of its branches
+  (a GroupPlan's, else its members'; mlexp.training.optim.mixed)."""
   keys = getattr(plan_or_members, "branches", ())
-  if keys:
-    return len({(k[0], tuple(k[1])) for k in keys})
-  members = getattr(plan_or_members, "members", plan_or_members)
-  return len({(m.batch_size, tuple(m.branch)) for m in members})
+  if not keys:
+    keys = {(m.batch_size, tuple(m.branch), m.optimizer) for m in getattr(plan_or_members, "members", plan_or_members)}
+  return len({(k[0], tuple(k[1]), OPTIMIZER_FAMILY.get(k[2]) if len(k) > 2 else None) for k in keys})
 
 
 def member_model(model_cfg, dims) -> object:

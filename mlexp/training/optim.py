@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mlexp.config.hparams import HPARAMS, hparams_of  # noqa: F401 (the one table of the vmapped knobs)
+from mlexp.config.hparams import HPARAMS, OPTIMIZER_FAMILY, hparams_of  # noqa: F401 (HPARAMS: the vmapped knobs)
 
 # Reduce-on-plateau runs with this reference factor; the member's own factor is applied as
 # factor ** (number of reductions), so the factor can be vmapped (optax checks `factor` in Python).
@@ -48,43 +48,43 @@ class MixedState(NamedTuple):
 
 
 def mixed(names, kind, hp: dict, learning_rate=None) -> optax.GradientTransformation:
-  """Several optimizers as data (one training loop for members of different optimizers): make_optimizer(n)'s
-  optax transformations for each n in `names` on one MixedState, the member's own chosen by `kind` (its index
-  in `names`; an array). Each update is optax's own, so a member trains as make_optimizer(its name) alone,
-  to float rounding; with one name there is nothing to choose (no other kind's work)."""
+  """Optimizers of one family (OPTIMIZER_FAMILY: sgd and momentum, adam and adamw, rmsprop) as data, on one
+  MixedState, each member's as make_optimizer(its name) alone (to float rounding): sgd is momentum with momentum
+  0 (hp), adam is adamw with decoupled decay 0 and adamw adam with L2 0, chosen by `kind` (the member's index
+  in `names`; an array). The state has room for every family, so a program's loops of several families share
+  it; a member does only its own family's work."""
+  family = {OPTIMIZER_FAMILY.get(n, n) for n in names}
+  if len(family) != 1 or not family <= {"trace", "adam", "rms"}:
+    raise ValueError(f"mixed: one family of {sorted(OPTIMIZER_FAMILY)} at a time, got {list(names)}")
+  family = family.pop()
   lr = hp["learning_rate"] if learning_rate is None else learning_rate
   weight_decay, momentum = hp["weight_decay"], hp["momentum"]
-  decay, scale = optax.add_decayed_weights(weight_decay), optax.scale_by_learning_rate(lr)
-  empty = optax.EmptyState()
+  scale, empty = optax.scale_by_learning_rate(lr), optax.EmptyState()
+  is_w = "adamw" in names and kind == names.index("adamw")
+  l2 = None if names == ("adamw",) else (weight_decay if "adamw" not in names else jnp.where(is_w, 0.0, weight_decay))
+  decoupled = None if "adamw" not in names else (weight_decay if names == ("adamw",) else
+                                                  jnp.where(is_w, weight_decay, 0.0))
 
   def init(params):
     zeros = lambda: optax.tree.zeros_like(params)
     return MixedState(jnp.zeros([], jnp.int32), zeros(), zeros(), scale.init(params))
 
-  def one(name, g, s: MixedState, params):
-    if name != "adamw":
-      g, _ = decay.update(g, empty, params)
-    if name in ("sgd", "momentum"):
+  def update(g, s: MixedState, params=None):
+    if l2 is not None:  # L2 as in torch's weight_decay (make_optimizer's chain)
+      g, _ = optax.add_decayed_weights(l2).update(g, empty, params)
+    if family == "trace":
       u, t = optax.trace(decay=momentum).update(g, optax.TraceState(trace=s.mu))
       s = s._replace(mu=t.trace)
-    elif name in ("adam", "adamw"):
+    elif family == "adam":
       u, a = optax.scale_by_adam().update(g, optax.ScaleByAdamState(count=s.count, mu=s.mu, nu=s.nu))
       s = s._replace(count=a.count, mu=a.mu, nu=a.nu)
-      if name == "adamw":
-        u, _ = decay.update(u, empty, params)
-    elif name == "rmsprop":
+      if decoupled is not None:
+        u, _ = optax.add_decayed_weights(decoupled).update(u, empty, params)
+    else:
       u, r = optax.scale_by_rms(decay=0.99, eps=1e-8).update(g, optax.ScaleByRmsState(nu=s.nu))
       s = s._replace(nu=r.nu)
-    else:
-      raise ValueError(f"unknown optimizer {name!r}")
     u, lr_state = scale.update(u, s.lr)
     return u, s._replace(lr=lr_state)
-
-  def update(grads, state, params=None):
-    out = one(names[0], grads, state, params)
-    for k, name in enumerate(names[1:], 1):
-      out = jax.tree.map(lambda a, b: jnp.where(kind == k, b, a), out, one(name, grads, state, params))
-    return out
 
   return optax.GradientTransformation(init, update)
 
@@ -172,13 +172,13 @@ class EpochOptimizer:
     return self.steps_of[batch_size] * self.epochs
 
   def init(self, hp, params, batch_size: int):
-    """A member's optimizer state (with several names, a MixedState: every one's moments)."""
-    return self.tx(hp, None, None, batch_size).init(params)
+    """A member's optimizer state (with several names, a MixedState: room for every family's)."""
+    return self.tx(hp, None, None, batch_size, self.name[:1] if isinstance(self.name, tuple) else None).init(params)
 
   def tx(self, hp, step, plateau_state, batch_size: int, names=None, kind=None):
     """The epoch's optimizer of a member at optimizer step `step` (None: for its init, no learning rate).
-    With several names: mixed over `names` (a training loop's, default all), the member's own at index `kind`
-    of self.name (an array)."""
+    With several names: mixed over `names` (a training loop's: one family), the member's own at index `kind` of
+    self.name (an array)."""
     total_steps = self.total_steps(batch_size)
     if self.schedule.name == "cosine":
       lr = lambda count: learning_rate(self.schedule, hp, None, count, total_steps)
@@ -187,7 +187,7 @@ class EpochOptimizer:
     else:
       lr = learning_rate(self.schedule, hp, plateau_state, step, total_steps)
     if isinstance(self.name, tuple):
-      names = tuple(names or self.name)
+      names = tuple(names)
       local = jnp.zeros((), jnp.int32) if kind is None else jnp.asarray([names.index(n) if n in names else 0
                                                                           for n in self.name], jnp.int32)[kind]
       tx = mixed(names, local, hp, lr)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mlexp.config.hparams import OPTIMIZER_FAMILY
 from mlexp.models.layers import derive, hash_uniform, seed_of
 from mlexp.training import optim
 
@@ -96,7 +97,7 @@ def train_epoch(state, hp, train, running, *, model, nets, branches, optimizer: 
                 use_dropout: bool):
   """The training part of a running member's epoch, then the divergence guard -> (params, opt_state, step,
   diverged, train loss, train accuracy). branches: (batch size, fields, optimizer name or None) each, `nets` their models (`model`:
-  the group's own widths); branches that differ only in the optimizer share one loop (optim.mixed)."""
+  the group's own widths); branches that differ only in an optimizer of one family share a loop (optim.mixed)."""
   dims = hp.get("dims")
   member_seed = seed_of(state.key)  # seeds by hashing (layers.derive): no threefry in the epoch
   shuffle_seed = derive(derive(member_seed, 1), state.epoch)
@@ -109,17 +110,18 @@ def train_epoch(state, hp, train, running, *, model, nets, branches, optimizer: 
                          shuffle_seed=shuffle_seed, dims=dims, use_dropout=use_dropout, dropout_rate=hp["dropout"],
                          dropout_seed=dropout_seed)
 
-  # one training loop per (batch size, sizes); members of several optimizers share it (optim.mixed: each
-  # member's own update chosen as data)
-  loops = {}  # (batch size, sizes) -> (its model, the optimizers of its branches)
+  # one training loop per (batch size, sizes, optimizer family); members of one family's optimizers share it
+  # (optim.mixed: sgd / momentum, adam / adamw differ in float knobs only)
+  key = lambda b, f, o: (b, repr(sorted(f.items())), OPTIMIZER_FAMILY.get(o))  # noqa: E731
+  loops = {}  # (batch size, sizes, optimizer family) -> (its model, the optimizers of its branches)
   for (b, f, o), n in zip(branches, nets):
-    loops.setdefault((b, repr(sorted(f.items()))), (n, []))[1].extend([o] if o else [])
-  loop_of = [list(loops).index((b, repr(sorted(f.items())))) for b, f, _ in branches]
+    loops.setdefault(key(b, f, o), (n, []))[1].extend([o] if o else [])
+  loop_of = [list(loops).index(key(*br)) for br in branches]
   several = isinstance(optimizer.name, tuple)
   kinds = jnp.asarray([optimizer.name.index(o) if several and o else 0 for _, _, o in branches], jnp.int32)
   carry = (state.params, state.opt_state, running, jnp.zeros(()), jnp.zeros(()), state.step, jnp.zeros(()))
   fns = [functools.partial(run, batch_size=b, net=n, names=tuple(names) if several else None)
-         for (b, _), (n, names) in loops.items()]
+         for (b, _, _), (n, names) in loops.items()]
   if len(fns) == 1:
     carry = fns[0](carry)
   else:  # shape and batch size as data: each member runs the loop of its own branch

@@ -58,33 +58,38 @@ def test_a_member_trains_exactly_as_its_optimizer_alone(mixed_and_alone):
 
 @pytest.mark.parametrize("cosine", [False, True])
 def test_mixed_is_each_optimizer_alone(cosine):
-  """optim.mixed over all five names, each member's kind in turn, gives make_optimizer(its name)'s parameters
-  after a few steps (with L2 / decoupled weight decay and momentum), the constant or a scheduled learning rate."""
+  """optim.mixed over each family's names (sgd / momentum, adam / adamw, rmsprop), each member's kind in turn (as
+  data: a traced argument), gives make_optimizer(its name)'s parameters after a few steps (with L2 / decoupled
+  weight decay and momentum), the constant or a scheduled learning rate; it refuses two families at once."""
+  from mlexp.config.hparams import OPTIMIZER_FAMILY
   rng = np.random.default_rng(0)
   params = {"w": jax.numpy.asarray(rng.normal(size=(6, 3)), jax.numpy.float32),
             "b": jax.numpy.asarray(rng.normal(size=(3,)), jax.numpy.float32)}
   grads = [jax.tree.map(lambda v: jax.numpy.asarray(rng.normal(size=v.shape), jax.numpy.float32), params)
            for _ in range(4)]
-  names = ("sgd", "momentum", "adam", "adamw", "rmsprop")
   lr = (lambda count: 0.05 * 0.9 ** count) if cosine else None
   finals = []
-  for k, name in enumerate(names):
+  for name in OPTIMIZER_FAMILY:
+    names = tuple(n for n in OPTIMIZER_FAMILY if OPTIMIZER_FAMILY[n] == OPTIMIZER_FAMILY[name])
     hp = {"learning_rate": 0.05, "weight_decay": 0.02, "momentum": 0.9 if name == "momentum" else 0.0}
-    alone, mixed = optim.make_optimizer(name, hp, lr), optim.mixed(names, jax.numpy.asarray(k), hp, lr)
-    pa, sa, pm, sm = params, alone.init(params), params, mixed.init(params)
-    step = jax.jit(optim.apply, static_argnums=0)
+    alone = optim.make_optimizer(name, hp, lr)
+    pa, sa, pm, sm = params, alone.init(params), params, optim.mixed(names, 0, hp, lr).init(params)
+    step = jax.jit(lambda g, s, p, kind: optim.apply(optim.mixed(names, kind, hp, lr), g, s, p))
     for g in grads:
-      pa, sa = step(alone, g, sa, pa)
-      pm, sm = step(mixed, g, sm, pm)
+      pa, sa = optim.apply(alone, g, sa, pa)
+      pm, sm = step(g, sm, pm, jax.numpy.asarray(names.index(name)))
     for key in params:
       np.testing.assert_allclose(pm[key], pa[key], rtol=1e-6, atol=1e-7, err_msg=f"{name} {key}")
     finals.append(float(pm["w"].sum()))
-  assert len(set(finals)) == len(names), finals  # the kind chooses: every optimizer moved the parameters its way
+  assert len(set(finals)) == len(OPTIMIZER_FAMILY), finals  # the kind chooses: each moved the parameters its way
+  with pytest.raises(ValueError, match="one family"):
+    optim.mixed(("sgd", "adam"), 0, {"learning_rate": 0.1, "weight_decay": 0.0, "momentum": 0.0})
 
 
-def test_members_of_several_optimizers_share_one_training_loop():
-  """A group of one batch size whose members name three optimizers traces its training loop once (no branch per
-  optimizer): its epoch holds as many scans as a group of one optimizer."""
+def test_members_of_one_optimizer_family_share_one_training_loop():
+  """A group of one batch size whose members name sgd, momentum, adam and adamw traces two training loops (one
+  per family): as many scans as a group of sgd and adam, more than a group of one optimizer, fewer than three
+  families."""
   from mlexp.training.group import Group, device_splits
   cfg = tiny.config("mlp", **{"optimizer.learning_rate": 0.05})
   ds = tiny.dataset_for("mlp")
@@ -97,7 +102,9 @@ def test_members_of_several_optimizers_share_one_training_loop():
     epoch = lambda s, h: g.program.epoch(s, h, train, None, test)  # noqa: E731
     return str(jax.make_jaxpr(epoch)(one(g.init()), one(g.hp))).count("scan[")
 
-  assert scans(("sgd", "adam", "rmsprop")) == scans(("adam", "adam", "adam")) >= 1
+  two = scans(("sgd", "adam"))
+  assert scans(("sgd", "momentum", "adam", "adamw")) == two > scans(("adam", "adam", "adam")) >= 1
+  assert scans(("sgd", "adam", "rmsprop")) > two
 
 
 def _cost(platform="cpu"):
