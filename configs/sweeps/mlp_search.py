@@ -5,6 +5,7 @@
 
   python -m mlexp.main --config=configs/sweeps/mlp_search.py --workdir=runs/mlp_search
   --config=configs/sweeps/mlp_search.py:smoke      a seconds-long check
+  --config=configs/sweeps/mlp_search.py:optimizers the optimizer drawn too (sgd, momentum, adam, adamw, rmsprop)
 """
 from mlexp.config import apply_smoke, base_config, parse_arg, sweep_block
 from mlexp.sweeps.space import choice, loguniform
@@ -13,7 +14,7 @@ POW2 = (16, 32, 64, 128, 256, 512, 1024)
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, smoke=False)
+  a = parse_arg(arg, smoke=False, optimizers=False)
   c = base_config("mlp", "mnist_5k")
   c.epochs = 10
   c.batch_size = 64
@@ -26,6 +27,8 @@ def get_config(arg=None):
       choice("batch_size", 16, 32, 64, 128),
       loguniform("optimizer.learning_rate", 1e-4, 1e-2),
   ), num_trials=30)
+  if a.optimizers:
+    c.sweep.space += (choice("optimizer.name", "sgd", "momentum", "adam", "adamw", "rmsprop"),)
   if a.smoke:
     apply_smoke(c)
     c.sweep.space = (choice("model.units[0]", 16, 32), choice("model.units[1]", 16, 32), choice("batch_size", 32, 64),
