@@ -105,9 +105,8 @@ def test_api_ctrl_c_after_a_run_is_keyboardinterrupt_not_exit(tmp_path):
     import mlexp.main  # importing the CLI module installs nothing either
     assert signal.getsignal(signal.SIGINT) is kernel
     threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    try:  # short sleeps: the kernel may hand the signal to another thread (XLA's), and then Python raises it in
-      for _ in range(200):  # the main thread at its next bytecode check, not inside one long sleep
-        time.sleep(0.1)
+    try:
+      time.sleep(20)
     except KeyboardInterrupt:
       print("caught KeyboardInterrupt")
     """)
