@@ -82,6 +82,9 @@ import tiny
 from mlexp.training import trainer
 trainer.load_data = lambda config: tiny.sequence_dataset()
 import mlexp
+# the kernel's handler, installed as a notebook kernel does (not inherited: a suite started in the background of a
+# non-interactive shell passes SIGINT on ignored, and CPython then keeps it ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 kernel = signal.getsignal(signal.SIGINT)
 c = mlexp.get_config("linear", smoke=True)
 c.batch_size, c.epochs = 8, {epochs}
