@@ -1,7 +1,7 @@
 """The optimizer as data: members of different optimizers (sgd, momentum, adam, adamw, rmsprop) share one compiled
-program and one training loop per batch size (optim.mixed: every optimizer's optax update on one state, the member's
-own chosen as data) and train as the same configs run alone (to float rounding); the planner puts them in one
-program on CPU and keeps them apart where a program holds no branches."""
+program, one training loop per batch size and optimizer family (optim.mixed: sgd / momentum, adam / adamw, rmsprop;
+optax's updates on one state, the member's own knobs as data), and train as the same configs run alone (to float
+rounding); the planner puts them in one program on CPU and keeps them apart where a program holds no branches."""
 from __future__ import annotations
 
 import jax
