@@ -85,10 +85,18 @@ class LocalExecutor:
 
   def advance(self, groups, until):
     groups = sorted(groups, key=lambda p: self.index[p.gid])  # (train_order)
-    for p in groups:  # the wide groups, one after another
-      if p.gid not in self.lane:
-        gr = self._group_run(p, sync=until is not None)
-        yield self._step(p, gr, until, *self._train_part(gr, until))
+    wide = [p for p in groups if p.gid not in self.lane]
+    held = []
+    for k, p in enumerate(wide):  # the wide groups, one after another
+      gr = self._group_run(p, sync=until is not None)
+      last = quiet_from(p) if until is None and k + 1 < len(wide) else 0
+      if last:  # (a study: the next group builds meanwhile; its last epochs wait until every build is done)
+        self._train_part(gr, last)
+        held.append((p, gr))
+        continue
+      yield self._step(p, gr, until, *self._train_part(gr, until))
+    for p, gr in held:
+      yield self._step(p, gr, until, *self._train_part(gr, until))
     yield from self._lanes([p for p in groups if p.gid in self.lane], until)
 
   def _lanes(self, groups, until):
@@ -159,6 +167,17 @@ class LocalExecutor:
     if self.ahead is not None:
       self.ahead.close()
       self.ahead = None
+
+
+def quiet_from(plan) -> int:
+  """Where members are timed (config.time_members: a study's train_s), the epoch a group trained while later
+  groups build stops at, its members' last epochs held until no group builds (0: not held). A group trained
+  first trains beside the next one's compile (compile ahead): every epoch of its members would share the cores
+  with it, and their train_s would rest on a slowdown estimate; a held last epoch is measured alone."""
+  if plan.config.get("time_members") != "on":
+    return 0
+  own = [int(m.epochs) for m in plan.members if int(m.epochs) > 0]
+  return max(0, min(own + [int(plan.config.epochs)]) - 1)
 
 
 class Stopped(Exception):
