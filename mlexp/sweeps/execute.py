@@ -251,7 +251,8 @@ def finished_group(gr: GroupRun, sweep: SweepContext, tb) -> FinishedGroup:
   g = run.group  # train_s: each model's own training seconds (sweeps/trial_time.py)
   rows = trial_time.group_rows(rows, trial_time.member_works(cfg, members, g.feature_shape, g.num_classes, g.n_train,
                                                              trial_time.eval_examples(g)), run.times["train_s"],
-                                 trial_time.cpu_share(jax.local_device_count(), len(os.sched_getaffinity(0))))
+                                 trial_time.cpu_share(jax.local_device_count(), len(os.sched_getaffinity(0))),
+                                 single=(int(cfg.get("seeds", 1)), jax.local_device_count()))
   return FinishedGroup(rows, gr.ash.rung_values, run.times, run.used, gr.best.result())
 
 

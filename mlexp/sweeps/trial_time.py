@@ -92,6 +92,19 @@ def cpu_share(devices: int, cores: int) -> float:
   return max(1.0, (int(devices) + 1) / max(int(cores), 1))
 
 
+def single_run_share(seeds: int, devices: int, contention: float = 1.0) -> float:
+  """A model's share of a single run's training, in seconds of one member at the pace of members sharing the
+  machine: a single run of a config trains its `seeds` members one after another on each of `devices` devices,
+  floor(S/D) members each side by side, then one more on r = S mod D devices with the others idle, where a member
+  runs faster (`contention`: c times, one device busy; 1 + (c - 1)(D - r)/(D - 1) with r busy); per model,
+  over S. 3 seeds on 2 devices: (1 + 1/c) / 3. Members timed in a study, at the shared pace, times this share are
+  the training seconds per model of a single run of their config (its summary's train_s / models)."""
+  s, d, c = max(int(seeds), 1), max(int(devices), 1), max(float(contention), 1.0)
+  r = s % d
+  pace = 1.0 + (c - 1.0) * (d - r) / (d - 1) if d > 1 else 1.0
+  return (s // d + (1.0 / pace if r else 0.0)) / s
+
+
 def slowdown(rows) -> float:
   """How much slower members ran while other programs compiled in worker threads or trained (they share the
   cores): the median over models with epochs both ways of their ratio, at least 1; where no model has both,
@@ -108,10 +121,11 @@ def slowdown(rows) -> float:
 def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float = math.nan,
                   group_padded_s: float = math.nan, slow: float = 1.0) -> tuple[float, str]:
   """(train_s, method) of one result row: its measured pace (seconds of an epoch: _paces; epochs run while other
-  programs compiled only where it has no other, divided by `slow`: slowdown) x its epochs_run, scaled from its
-  padded sizes to its own by the estimate (own_s / padded_s: seconds of one epoch each); without a measurement, its
-  estimated share of the group's measured training seconds (group_padded_s: the estimated seconds of every
-  member-epoch the group trained)."""
+  programs compiled only where it has no other, divided by `slow`: slowdown) x its epochs_run x its share of a
+  single run (`single_share`: single_run_share; 1 where the row has none), scaled from its padded sizes to its own
+  by the estimate (own_s / padded_s: seconds of one epoch each); without a measurement, its estimated share of the
+  group's measured training seconds (group_padded_s: the estimated seconds of every member-epoch the group
+  trained)."""
   epochs = int(row.get("epochs_run") or 0)
   free, free_n, busy, busy_n, mean, share = _paces(row)
   if epochs <= 0:
@@ -123,6 +137,7 @@ def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float
       per, note = busy * (1.0 - share + share / slow), BUSY
     else:
       per, note = mean, ""
+    per *= float(row.get("single_share") or 1.0)
     same = padded_s <= 0 or abs(own_s / padded_s - 1.0) < 1e-9
     return (per * epochs, MEASURED + note) if same else (per * epochs * own_s / padded_s, SCALED + note)
   if group_padded_s > 0 and math.isfinite(group_train_s):
@@ -130,13 +145,16 @@ def train_seconds(row: dict, own_s: float, padded_s: float, group_train_s: float
   return math.nan, ESTIMATED
 
 
-def group_rows(rows: list, works: list, group_train_s: float, busy_share: float = 1.0) -> list:
+def group_rows(rows: list, works: list, group_train_s: float, busy_share: float = 1.0, single=None) -> list:
   """The rows of one group with what assign() needs (each one's own and padded estimated epoch seconds, the
-  group's measured and estimated training seconds, the CPU share while a program compiles: cpu_share), and
+  group's measured and estimated training seconds, the CPU share while a program compiles: cpu_share, its share
+  of a single run where `single` = (seeds, devices): single_run_share at its measured contention), and
   train_s / train_s_method so far (no sweep-wide slowdown yet); works: each row's (own, padded) epoch seconds."""
   total = sum(int(r.get("epochs_run") or 0) * p for r, (_, p) in zip(rows, works))
+  share = lambda r: single_run_share(*single, float(r.get("member_contention") or 1.0)) if single else 1.0  # noqa: E731
   out = [{**r, "work_own_s": own_s, "work_padded_s": padded_s, "group_train_s": group_train_s,
-          "group_padded_s": total, "busy_share": float(busy_share)} for r, (own_s, padded_s) in zip(rows, works)]
+          "group_padded_s": total, "busy_share": float(busy_share), "single_share": share(r)}
+         for r, (own_s, padded_s) in zip(rows, works)]
   return assign(out, 1.0)
 
 
@@ -163,7 +181,10 @@ def method_text(methods) -> str:
           "the slowdown the other models measured then, or where none measured one, by the CPU share "
           "((devices + 1 compiling thread) / cores).") if any(BUSY in m for m in found) else ""
   found = sorted({m.replace(BUSY, "") for m in found})
-  return "; ".join(f"{m}: {words.get(m, m)}" for m in found) + busy if found else ""
+  single = (" Measured seconds are per model as a single run of the config takes them, its seeds side by side on "
+            "this machine's devices (a lone member runs faster; trial_time.single_run_share).") if (
+      {MEASURED, SCALED} & set(found)) else ""
+  return "; ".join(f"{m}: {words.get(m, m)}" for m in found) + busy + single if found else ""
 
 
 def member_works(cfg, members, feature_shape, num_classes: int, n_train: int, n_eval: int) -> list:

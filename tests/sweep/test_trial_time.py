@@ -40,6 +40,23 @@ def test_estimate_orders_batch_sizes_and_widths_as_single_runs_measured():
   assert epoch(mlp(1024, 1024)) / epoch(mlp(256, 256)) == pytest.approx(5.3, rel=0.25)
 
 
+def test_single_run_share_of_seeds_side_by_side_and_one_alone():
+  """A single run trains its seeds one after another on each device: 3 seeds on 2 devices are two side by side
+  (the shared pace), then one alone (c times faster); seeds that fill the devices share them evenly."""
+  assert T.single_run_share(3, 2, 2.0) == pytest.approx((1 + 1 / 2.0) / 3)
+  assert T.single_run_share(3, 2, 1.0) == pytest.approx(2 / 3)
+  assert T.single_run_share(1, 2, 1.5) == pytest.approx(1 / 1.5)
+  for c in (1.0, 1.4, 3.0):
+    assert T.single_run_share(4, 2, c) == pytest.approx(0.5) and T.single_run_share(5, 1, c) == 1.0
+  assert T.single_run_share(5, 4, 2.0) == pytest.approx((1 + 1 / 2.0) / 5)  # one busy of 4: all of c
+  assert T.single_run_share(6, 4, 4.0) == pytest.approx((1 + 1 / 3.0) / 6)  # two busy of 4: 1 + 3 x 2/3 = 3
+  # two models measured alike at the shared pace, one faster alone (a wide MLP: more of a free core to use)
+  a, b = (T.group_rows([{**row(10, 1.0 * 10, 10, 1.0), "member_contention": c}], [(1.0, 1.0)], 10.0,
+                       single=(3, 2))[0]["train_s"] for c in (1.4, 1.9))
+  assert a == pytest.approx(10 * (1 + 1 / 1.4) / 3) and b == pytest.approx(10 * (1 + 1 / 1.9) / 3) and b < a
+  assert "single run" in T.method_text([T.MEASURED])
+
+
 def test_padding_costs_more_than_the_members_own_sizes():
   own, padded = epoch(mlp(16, 16)), epoch(mlp(16, 16), padded_sizes={"units": (64, 64)})
   assert padded > own
