@@ -113,10 +113,11 @@ def _buckets(items, padding: str, cost, sweep=None, canon=None) -> list:
       for f, v in full.items():
         gcfg.model[f] = v
       if padding == "auto" and gcfg.model.kind in widths.BRANCH_KINDS and _branching(chunk, padding, cost):
-        branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(gcfg.epochs)), full)
+        exact = gcfg.get("time_members") == "on"  # (a study times each model: at its own sizes, not scaled)
+        branch = _branches_of(models, batches, idx, _expected(costs, sweep, int(gcfg.epochs)), full, exact)
         if members:
           cut = _branches_of(cms, [int(c.batch_size) for _, c in members], range(len(cms)),
-                             _expected(costs, sweep, int(gcfg.epochs)), full)
+                             _expected(costs, sweep, int(gcfg.epochs)), full, exact)
           keys, branch = canonical.program_branches(chunk, members, cut, branch, full, drawn, drawn_names)
     else:
       true = [()] * len(chunk)
@@ -159,15 +160,15 @@ def _expected(cost, sweep, epochs: int):
                                                                    int(sweep.asha.factor)))
 
 
-def _branches_of(models, batches, idx, cost, full: dict) -> list:
+def _branches_of(models, batches, idx, cost, full: dict, exact: bool = False) -> list:
   """Each member's narrower padded sizes inside its program (as (field, value) pairs; () = the program's)."""
-  cuts = widths.branch_cut(models, list(idx), cost, batches)
+  cuts = widths.branch_cut(models, list(idx), cost, batches, exact)
   if len(cuts) == 1:
     return [()] * len(idx)
   depth = len(full["units"]) if "units" in full else 0
   of = {}
   for part in cuts:
-    sizes = widths.bucket_model([models[i] for i in part], depth)
+    sizes = widths.bucket_model([models[i] for i in part], depth, int if exact else widths.ladder)
     for i in part:
       of[i] = () if sizes == full else tuple((f, _plain(v)) for f, v in sorted(sizes.items()))
   return [of[i] for i in idx]

@@ -52,17 +52,19 @@ def forward_flops(model, padded_sizes, feature_shape, num_classes: int) -> float
 
 
 def epoch_seconds(model, padded_sizes, feature_shape, num_classes: int, n_train: int, n_eval: int, batch: int,
-                  eval_batch: int = 1000) -> float:
+                  eval_batch: int = 1000, eval_sizes=None) -> float:
   """Estimated seconds of one member-epoch: training on n_train examples in batches of `batch` (forward +
-  backward ~ 3x forward FLOPs) and evaluation of n_eval examples in chunks of eval_batch."""
+  backward ~ 3x forward FLOPs) and evaluation of n_eval examples in chunks of eval_batch (at `eval_sizes`
+  where they differ: a branch trains at narrower sizes and evaluates at its program's)."""
   f = forward_flops(model, padded_sizes, feature_shape, num_classes)
+  fe = f if eval_sizes is None else forward_flops(model, eval_sizes, feature_shape, num_classes)
   steps = -(-int(n_train) // max(int(batch), 1))
   chunks = -(-int(n_eval) // max(int(eval_batch), 1)) if n_eval else 0
   scan = 0.0
   if model.kind in ("gru", "lstm"):  # one scan step per time step and layer: forward + backward, evaluation
     t_len = int(feature_shape[0]) if len(feature_shape) == 2 else 1
     scan = t_len * int(model.layers) * (2 * steps + chunks)
-  layers = (FLOP_S * f * (3.0 * n_train + n_eval) + STEP_S * steps + SCAN_S * scan)
+  layers = (FLOP_S * (3.0 * f * n_train + fe * n_eval) + STEP_S * steps + SCAN_S * scan)
   if model.kind in ("gru", "lstm") and padded_sizes and "layers" in padded_sizes:
     skipped = max(0, int(padded_sizes["layers"]) - int(model.layers))  # (each: SKIP_SHARE of a mean layer)
     layers *= 1.0 + SKIP_SHARE[model.kind] * skipped / max(int(model.layers), 1)
@@ -197,7 +199,8 @@ def member_works(cfg, members, feature_shape, num_classes: int, n_train: int, n_
     padded_sizes = {**cfg.model.to_dict(), **dict(m.branch)} if m.dims else None
     batch = int(m.batch_size or cfg.batch_size)
     args = (feature_shape, num_classes, n_train, n_eval, batch, int(cfg.get("eval_batch_size", 1000)))
-    out.append((epoch_seconds(true, None, *args), epoch_seconds(true, padded_sizes, *args)))
+    full = cfg.model.to_dict() if m.dims and m.branch else None  # (a branch evaluates at the program's sizes)
+    out.append((epoch_seconds(true, None, *args), epoch_seconds(true, padded_sizes, *args, eval_sizes=full)))
   return out
 
 

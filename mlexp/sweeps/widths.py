@@ -160,18 +160,20 @@ def partition_cost(models: list, padding: str, cost: CostModel, batches=None) ->
   return total, [order[a:b] for a, b in cuts]
 
 
-def branch_cut(models: list, idx: list, cost: CostModel, batches=None) -> list[list[int]]:
+def branch_cut(models: list, idx: list, cost: CostModel, batches=None, exact: bool = False) -> list[list[int]]:
   """The members `idx` of one program (sorted by width) cut into contiguous branches, each trained at the
   padded sizes of its own members (bucket_model at the program's depth): minimises BRANCH_SHARE of a compile
-  per extra branch (one per batch size in it) plus the members' training at their branch's sizes."""
+  per extra branch (one per batch size in it) plus the members' training at their branch's sizes. exact: a
+  branch per shape, whatever it compiles, at its own widths, not the ladder's (a study: every model trains and is
+  timed at its own sizes)."""
   n = len(idx)
   depth = max((len(models[i].units) for i in idx), default=0) if models[idx[0]].kind == "mlp" else 0
-  share = BRANCH_SHARE.get(cost.kind, 0.5) * cost.compile_seconds
+  share = 1e-9 if exact else BRANCH_SHARE.get(cost.kind, 0.5) * cost.compile_seconds
   train = _train_memo(models, cost, batches)
 
   def sub_cost(a, b):
     ms = [models[i] for i in idx[a:b]]
-    padded_sizes = bucket_model(ms, depth)
+    padded_sizes = bucket_model(ms, depth, int if exact else ladder)
     nb = len({batches[i] for i in idx[a:b]}) if batches else 1
     return share * nb + sum(train(i, padded_sizes) for i in idx[a:b])
 

@@ -89,9 +89,12 @@ def timed_epoch(epoch, state, hp, *data):
   time during it;
   metrics["member_overlap_s"]: for how many of its seconds."""
   t0 = _clock(state.epoch)
-  hp = jax.tree.map(lambda v: v + (t0[0] * 0).astype(v.dtype), hp)
+  # (hp waits for the first stamp: + 0 that XLA cannot fold, as it did `t0 * 0`, which let the stamp run after
+  # the epoch: wrapped, negative seconds on short epochs)
+  hp = jax.tree.map(lambda v: v + jnp.where(t0[0] < 0, 1, 0).astype(v.dtype), hp)
   state, m = epoch(state, hp, *data)
-  t1 = _clock(m["train_loss"] + state.epoch.astype(jnp.float32))
+  # (after every metric, the evaluation's too: the training loss alone is ready before the evaluation runs)
+  t1 = _clock(sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree.leaves(m)) + state.epoch.astype(jnp.float32))
   busy = (t0[1] > 0) | (t1[1] > 0) | (t0[2] != t1[2])
   seconds = lambda k: jnp.mod(t1[k] - t0[k], 2**30).astype(jnp.float32) * 1e-6  # noqa: E731
   return state, {**m, "member_s": jnp.where(m["trained"], seconds(0), 0.0), "member_busy": m["trained"] & busy,

@@ -84,9 +84,9 @@ def test_train_s_is_each_models_own_time(study):
   mean = lambda t: np.mean([float(r["train_s"]) for r in rows if int(r["trial"]) == t])  # noqa: E731
   how = lambda ts: {r["train_s_method"].replace(BUSY, "") for r in rows if r["trial"] in ts}  # noqa: E731
   assert all(float(r["train_s"]) > 0 for r in rows)
-  assert how("01234") == {"measured", "measured x own/padded work"}
-  # (8 units train in the 32-unit program: padded, scaled to their own work; 32 units and none at their own sizes)
-  assert how("23") == {"measured"} and how("04") == {"measured x own/padded work"}
+  # (8 and 16 units train in the 32-unit program, each in a branch of its own sizes: test_a_study_trains_every_
+  # width_at_its_own_sizes; their evaluation runs at the program's sizes, so their seconds are scaled by it)
+  assert how("23") == {"measured"} and how("014") == {"measured x own/padded work"}
   # (8x the steps: 3.1-3.8x the baseline's seconds alone; 1.6x once under a whole parallel test run, whose other
   # processes take the cores in turns: a margin that holds under load, still far above the equal shares)
   assert mean(4) > 1.3 * mean(0)
@@ -94,6 +94,21 @@ def test_train_s_is_each_models_own_time(study):
   # trained first (the fastest compile) trained beside the other's compile, then its last epoch waited for it.
   assert not [r["trial"] for r in rows if BUSY in r["train_s_method"]]
   assert "measured inside the shared program" in study["summary"]["train_s_method"]
+
+
+def test_a_study_trains_every_width_at_its_own_sizes():
+  """A study times each model: its planner gives every width a branch of its own sizes inside the padded program
+  (a search's planner would train 8 and 16 units at the 32 units of the program: one compile less)."""
+  from mlexp.training import loop
+  cfg, data = tiny_study(), loop.DataCache()
+  plan = plan_sweep(cfg, data=lambda c: data.get(c)[0], platform="cpu")
+  padded = [m for g in plan.groups for m in g.members if m.dims]
+  assert {dict(m.dims)["units"] for m in padded} == {(8,), (16,), (32,)}
+  assert all(dict(m.branch or (("units", g_units),))["units"] == dict(m.dims)["units"]
+             for g_units, m in [(g.config.model.units, m) for g in plan.groups for m in g.members if m.dims])
+  cfg.time_members = "off"  # (the same trials as a search: no branch pays for a compile at these sizes)
+  search = plan_sweep(cfg, data=lambda c: data.get(c)[0], platform="cpu")
+  assert not [m for g in search.groups for m in g.members if m.branch]
 
 
 def test_best_config_has_the_best_trials_best_epoch(study):
