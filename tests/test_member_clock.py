@@ -52,16 +52,19 @@ def _union_length(spans):
 
 def test_contention_from_the_seeds_of_one_trial():
   # trial 7's seeds: two side by side for 10 s, one alone for 5 s: the same work, so alone is 2x as fast
-  assert C.contention([7, 7, 7], [10.0, 10.0, 5.0], [0.0, 0.0, 5.0], [1, 1, 1]) == [pytest.approx(2.0)]
+  assert C.contention([7, 7, 7], [10.0, 10.0, 5.0], [0.0, 0.0, 5.0], [1, 1, 1]) == {7: pytest.approx(2.0)}
   # a member alone for less than half its epoch is not one of the alone ones
-  assert C.contention([7, 7, 7], [10.0, 10.0, 5.0], [0.0, 0.0, 2.0], [1, 1, 1]) == []
+  assert C.contention([7, 7, 7], [10.0, 10.0, 5.0], [0.0, 0.0, 2.0], [1, 1, 1]) == {}
   # 2 s shared + 4 s alone = 10 s shared: c = (10 - 2) / 4
-  assert C.contention([7, 7], [10.0, 6.0], [0.0, 4.0], [1, 1]) == [pytest.approx(2.0)]
+  assert C.contention([7, 7], [10.0, 6.0], [0.0, 4.0], [1, 1]) == {7: pytest.approx(2.0)}
   # no trial with both kinds, or a member not trained: no estimate; never below 1 nor above 4
-  assert C.contention([1, 2], [10.0, 5.0], [0.0, 5.0], [1, 1]) == []
-  assert C.contention([7, 7], [10.0, 5.0], [0.0, 5.0], [1, 0]) == []
-  assert C.contention([7, 7], [10.0, 10.0], [0.0, 10.0], [1, 1]) == [1.0]
-  assert C.contention([7, 7], [10.0, 1.0], [0.0, 1.0], [1, 1]) == [4.0]
+  assert C.contention([1, 2], [10.0, 5.0], [0.0, 5.0], [1, 1]) == {}
+  assert C.contention([7, 7], [10.0, 5.0], [0.0, 5.0], [1, 0]) == {}
+  assert C.contention([7, 7], [10.0, 10.0], [0.0, 10.0], [1, 1]) == {7: 1.0}
+  assert C.contention([7, 7], [10.0, 1.0], [0.0, 1.0], [1, 1]) == {7: 4.0}
+  # each trial its own: a wide model gains more from a free core than a narrow one
+  assert C.contention([1, 1, 2, 2], [10.0, 5.0, 10.0, 8.0], [0.0, 5.0, 0.0, 8.0], [1] * 4) == {
+      1: pytest.approx(2.0), 2: pytest.approx(1.25)}
 
 
 def test_records_convert_the_alone_seconds_to_the_shared_pace():
@@ -76,11 +79,17 @@ def test_records_convert_the_alone_seconds_to_the_shared_pace():
          "member_s": np.array([2.0, 2.0, 1.0]), "member_busy": np.zeros(3, bool),
          "member_overlap_s": np.zeros(3), "member_t0": np.array([base, base, base + 2 * US])}
     r.update([0, 1, 2], m, 3.0, trials=[5, 5, 5])
-  assert r.contention == [pytest.approx(2.0)] * 3  # (the first call, a program's first run, is not used)
+  assert r.contention == {5: [pytest.approx(2.0)] * 3}  # (the first call, a program's first run, is not used)
   secs = [r.member_seconds(i) for i in range(3)]
   assert [s["member_s"] for s in secs] == pytest.approx([8.0, 8.0, 8.0])
   assert [s["member_first_s"] for s in secs] == pytest.approx([2.0, 2.0, 2.0])
   assert secs[2]["member_alone_s"] == pytest.approx(4.0) and secs[2]["member_contention"] == pytest.approx(2.0)
+  # a member's own trial's contention where it has one (another trial's model gained nothing alone), else the
+  # program's median
+  r.contention[9] = [1.0, 1.0]
+  assert r.member_seconds(2, trial=5)["member_contention"] == pytest.approx(2.0)
+  assert r.member_seconds(2, trial=9)["member_s"] == pytest.approx(4.0)  # (its raw seconds: alone is no faster)
+  assert r.member_seconds(2, trial=4)["member_contention"] == pytest.approx(2.0)  # (median of 2, 2, 2, 1, 1)
   # without stamps (GPU, an older program) nothing changes
   plain = Records(1)
   m.pop("member_t0")

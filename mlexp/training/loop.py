@@ -130,7 +130,7 @@ class Records:
     # ... of which its device was the only one busy (member_clock.alone_seconds: all, first, busy epochs), and
     # how much faster members ran then (member_clock.contention: one estimate per trial and clean epoch call)
     self.member_alone = np.zeros((3, n))
-    self.contention: list = []
+    self.contention: dict = {}  # trial -> estimates
     self.extra = [dict() for _ in range(n)]  # "test_accuracy/<name>", "test_loss/<name>", "macro_f1" -> value
     self.classification = [None] * n  # metrics.report_from_confusion at the best epoch
 
@@ -141,7 +141,8 @@ class Records:
       alone = member_clock.alone_seconds(m["member_t0"], m["member_s"], trained)
       clean = all(self.member_epochs[i] and not m["member_busy"][j] for j, i in enumerate(pos) if trained[j])
       if trials is not None and clean:  # (not a program's first run, nor beside a compile)
-        self.contention += member_clock.contention(trials, m["member_s"], alone, trained)
+        for t, c in member_clock.contention(trials, m["member_s"], alone, trained).items():
+          self.contention.setdefault(t, []).append(c)
     for j, i in enumerate(pos):
       if not trained[j]:
         continue
@@ -209,11 +210,12 @@ class Records:
       self.compile_share[i] += compile_s / max(len(idx), 1)
       self.wall_s[i] += compile_s / max(len(idx), 1)
 
-  def member_seconds(self, i) -> dict:
+  def member_seconds(self, i, trial=None) -> dict:
     """Member i's measured seconds (all epochs, the first, those beside a compile and their overlapped part) at
     the pace of members sharing the machine: the seconds it ran alone times the contention measured in its
     program (the median; 1 where none was), so that seeds of one trial agree wherever their slots put them."""
-    c = float(np.median(self.contention)) if self.contention else 1.0
+    every = [c for cs in self.contention.values() for c in cs]  # (its trial's, else the program's median)
+    c = float(np.median(self.contention.get(trial) or every)) if every else 1.0
     total, first, busy = (float(x) + (c - 1.0) * float(a) for x, a in zip(
         (self.member_s[i], self.member_first_s[i], self.member_busy_s[i]), self.member_alone[:, i]))
     raw_busy = float(self.member_busy_s[i])
@@ -237,7 +239,7 @@ class Records:
            "train_loss": self.train_loss[i], "wall_s": self.wall_s[i],
            "compile_s": self.compile_share[i], "param_count": int(self.param_count[i]),
            "member_epochs": int(self.member_epochs[i]), "member_busy_n": int(self.member_busy_n[i]),
-           **self.member_seconds(i)}
+           **self.member_seconds(i, member.trial)}
     row.update(self.extra[i])
     if self.classification[i] is not None:
       row["classification"] = self.classification[i]

@@ -127,23 +127,24 @@ def alone_seconds(t0_us, seconds, mask) -> np.ndarray:
   return out
 
 
-def contention(trials, seconds, alone, mask, fraction: float = 0.5) -> list:
+def contention(trials, seconds, alone, mask, fraction: float = 0.5) -> dict:
   """How many times faster a member runs alone than beside others (c >= 1), from the seeds of one trial in one
   epoch call (the same work): some mostly alone, some mostly beside others. A member's epoch is `shared` seconds
   at the shared pace plus `alone` seconds at c times it, the same work for every seed, so
   c = (shared seconds of the mostly shared - of the mostly alone) / (alone seconds of the mostly alone - of the
-  mostly shared). One estimate per trial that has both kinds; [] where none has."""
+  mostly shared). {trial: estimate} for each trial that has both kinds (a wide model gains more from a free core
+  than a narrow one); {} where none has."""
   by: dict = {}
   for t, s, a, ok in zip(trials, seconds, alone, mask):
     if ok and s > 0:
       by.setdefault(t, []).append((float(s) - float(a), float(a), float(a) / float(s) > fraction))
-  out = []
-  for members in by.values():
+  out = {}
+  for t, members in by.items():
     lone = [(s, a) for s, a, is_alone in members if is_alone]
     shared = [(s, a) for s, a, is_alone in members if not is_alone]
     if lone and shared:
       mean = lambda xs, k: sum(x[k] for x in xs) / len(xs)  # noqa: E731
       da = mean(lone, 1) - mean(shared, 1)
       if da > 0:
-        out.append(min(4.0, max(1.0, (mean(shared, 0) - mean(lone, 0)) / da)))
+        out[t] = min(4.0, max(1.0, (mean(shared, 0) - mean(lone, 0)) / da))
   return out
