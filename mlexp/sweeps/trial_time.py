@@ -196,12 +196,21 @@ def member_works(cfg, members, feature_shape, num_classes: int, n_train: int, n_
   out = []
   for m in members:
     true = resized(cfg.model, dict(m.dims)) if m.dims else cfg.model
-    padded_sizes = {**cfg.model.to_dict(), **dict(m.branch)} if m.dims else None
+    padded_sizes = _own_depth(true, {**cfg.model.to_dict(), **dict(m.branch)}) if m.dims else None
     batch = int(m.batch_size or cfg.batch_size)
     args = (feature_shape, num_classes, n_train, n_eval, batch, int(cfg.get("eval_batch_size", 1000)))
-    full = cfg.model.to_dict() if m.dims and m.branch else None  # (a branch evaluates at the program's sizes)
+    # (a branch evaluates at the program's sizes)
+    full = _own_depth(true, cfg.model.to_dict()) if m.dims and m.branch else None
     out.append((epoch_seconds(true, None, *args), epoch_seconds(true, padded_sizes, *args, eval_sizes=full)))
   return out
+
+
+def _own_depth(model, sizes: dict) -> dict:
+  """An MLP's padded sizes cut to its own depth: a layer past it is skipped (a lax.cond, members one after
+  another: models/mlp), so it costs nothing."""
+  if model.kind == "mlp" and "units" in sizes and len(model.units):
+    return {**sizes, "units": tuple(sizes["units"])[:len(model.units)]}
+  return sizes
 
 
 def eval_examples(group) -> int:

@@ -134,6 +134,14 @@ def test_member_works_use_true_and_padded_sizes_and_own_batch():
   w = T.member_works(cfg, ms, **MNIST)
   assert w[0][0] == w[0][1] and w[1][0] == w[1][1] and w[1][0] > w[0][0]  # batch 4: more steps, no padding
   assert w[2][0] < w[2][1] == pytest.approx(w[0][0])  # 16 units own, 64 padded
+  # a shallower MLP in a deeper program skips the layers past its own depth (a lax.cond): only widths cost
+  deep = ml_collections.ConfigDict({**cfg.to_dict(), "model": mlp(64, 64, 64).to_dict()})
+  w = T.member_works(deep, [Member(seed=0, hparams={}, trial=0, dims=(("units", (64, 64)),)),
+                            Member(seed=0, hparams={}, trial=1, dims=(("units", (16, 16)),),
+                                   branch=(("units", (16, 16, 16)),))], **MNIST)
+  assert w[0][0] == pytest.approx(w[0][1])  # (64, 64) in (64, 64, 64): its own work
+  # (16, 16) in a branch of its sizes: trains at them, evaluates at (64, 64) (the program's, to its depth)
+  assert w[1][0] < w[1][1] < T.epoch_seconds(mlp(16, 16), {"units": (64, 64)}, **MNIST, batch=64)
 
 
 def test_method_text_names_each_method_once():
