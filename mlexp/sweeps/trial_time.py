@@ -155,14 +155,23 @@ def group_rows(rows: list, works: list, group_train_s: float, busy_share: float 
   total = sum(int(r.get("epochs_run") or 0) * p for r, (_, p) in zip(rows, works))
   share = lambda r: single_run_share(*single, float(r.get("member_contention") or 1.0)) if single else 1.0  # noqa: E731
   out = [{**r, "work_own_s": own_s, "work_padded_s": padded_s, "group_train_s": group_train_s,
-          "group_padded_s": total, "busy_share": float(busy_share), "single_share": share(r)}
+          "group_padded_s": total, "busy_share": float(busy_share), "single_share": share(r),
+          "single_run": list(single) if single else None}
          for r, (own_s, padded_s) in zip(rows, works)]
   return assign(out, 1.0)
 
 
 def assign(rows: list, slow: float | None = None) -> list:
   """rows (in place, and returned) with train_s and train_s_method from the fields group_rows stored; slow: the
-  compile slowdown (None: slowdown(rows), the sweep's). Rows without those fields (an older sweep) keep theirs."""
+  compile slowdown (None: slowdown(rows), the sweep's, and the rows of programs whose models never ran alone (no
+  contention measured: as many members on every device) take the sweep's median contention for their share of a
+  single run, which has one alone where its seeds do not fill the devices). Rows without those fields (an older
+  sweep) keep theirs."""
+  if slow is None:
+    found = [float(r["member_contention"]) for r in rows if r.get("member_contention_n")]
+    for r in rows:
+      if r.get("single_run") and "member_contention_n" in r and not r["member_contention_n"]:
+        r["single_share"] = single_run_share(*r["single_run"], statistics.median(found) if found else 1.0)
   slow = slowdown(rows) if slow is None else slow
   for r in rows:
     if "work_own_s" in r:

@@ -215,13 +215,15 @@ class Records:
     the pace of members sharing the machine: the seconds it ran alone times the contention measured in its
     program (the median; 1 where none was), so that seeds of one trial agree wherever their slots put them."""
     every = [c for cs in self.contention.values() for c in cs]  # (its trial's, else the program's median)
-    c = float(np.median(self.contention.get(trial) or every)) if every else 1.0
+    used = self.contention.get(trial) or every
+    c = float(np.median(used)) if used else 1.0
     total, first, busy = (float(x) + (c - 1.0) * float(a) for x, a in zip(
         (self.member_s[i], self.member_first_s[i], self.member_busy_s[i]), self.member_alone[:, i]))
     raw_busy = float(self.member_busy_s[i])
     return {"member_s": total, "member_first_s": first, "member_busy_s": busy,
             "member_overlap_s": float(self.member_overlap_s[i]) * (busy / raw_busy if raw_busy > 0 else 1.0),
-            "member_alone_s": float(self.member_alone[0, i]), "member_contention": c}
+            "member_alone_s": float(self.member_alone[0, i]), "member_contention": c,
+            "member_contention_n": len(used)}
 
   def row(self, i, member, gid) -> dict:
     """Member i's result row (mlexp/io/workdir.py:RESULT_COLUMNS; the caller adds swept fields). test_accuracy and

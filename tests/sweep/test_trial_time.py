@@ -55,6 +55,13 @@ def test_single_run_share_of_seeds_side_by_side_and_one_alone():
                        single=(3, 2))[0]["train_s"] for c in (1.4, 1.9))
   assert a == pytest.approx(10 * (1 + 1 / 1.4) / 3) and b == pytest.approx(10 * (1 + 1 / 1.9) / 3) and b < a
   assert "single run" in T.method_text([T.MEASURED])
+  # a program whose models never ran alone (as many on every device) measured no contention: the sweep's median
+  seen = {**row(10, 10.0, 10, 1.0), "member_contention": 1.5, "member_contention_n": 4}
+  unseen = {**row(10, 10.0, 10, 1.0), "member_contention": 1.0, "member_contention_n": 0}
+  rows = [T.group_rows([r], [(1.0, 1.0)], 10.0, single=(3, 2))[0] for r in (seen, unseen)]
+  assert rows[1]["train_s"] == pytest.approx(10 * 2 / 3)  # (within its group: c = 1)
+  T.assign(rows)  # (the sweep's pass)
+  assert [r["train_s"] for r in rows] == pytest.approx([10 * (1 + 1 / 1.5) / 3] * 2)
 
 
 def test_padding_costs_more_than_the_members_own_sizes():
