@@ -212,8 +212,9 @@ class Records:
 
   def member_seconds(self, i, trial=None) -> dict:
     """Member i's measured seconds (all epochs, the first, those beside a compile and their overlapped part) at
-    the pace of members sharing the machine: the seconds it ran alone times the contention measured in its
-    program (the median; 1 where none was), so that seeds of one trial agree wherever their slots put them."""
+    the pace of members sharing the machine: the seconds it ran alone times the contention measured for its
+    trial (the median of its estimates; the program's median where it has none; 1 where none was), so that seeds
+    of one trial agree wherever their slots put them. member_contention_n: how many estimates that took."""
     every = [c for cs in self.contention.values() for c in cs]  # (its trial's, else the program's median)
     used = self.contention.get(trial) or every
     c = float(np.median(used)) if used else 1.0
